@@ -1,0 +1,21 @@
+/**
+ * The admin socket protocol: newline-delimited JSON over a Unix socket. One request per line, one response per line,
+ * in order. The CLI (`hotline reload`, `status`, `rollback`) is its client.
+ */
+import path from 'node:path';
+
+export type AdminCommand = 'reload' | 'rollback' | 'status';
+
+export interface AdminRequest {
+  id: number;
+  cmd: AdminCommand;
+}
+
+export type AdminResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { code: string; message: string } };
+
+/** The default admin socket: `.hotline/admin.sock` under the working directory. */
+export function defaultAdminPath(cwd = process.cwd()): string {
+  return path.join(cwd, '.hotline', 'admin.sock');
+}

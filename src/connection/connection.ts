@@ -1,0 +1,195 @@
+/**
+ * A client connection owned by the host. Plugins see it through the `Conn` interface only; the socket lives behind
+ * `#link`, so no plugin version can keep it.
+ *
+ * Events (open, each message, close) are dispatched to the current version in order, one at a time: a handler's
+ * promise settles before the next event of the same connection runs (DESIGN.md §2).
+ */
+import { HotlineError } from '../errors.js';
+import type { CloseInfo, Conn, MessageData, TransportKind } from '../plugin/contract.js';
+import type { DispatchTarget, Dispatcher } from './dispatcher.js';
+import type { Link } from './link.js';
+
+const OPEN = Symbol('open');
+
+class CloseEvent {
+  constructor(readonly info: CloseInfo) {}
+}
+
+type Inbound = MessageData | typeof OPEN | CloseEvent;
+
+// ws close codes used by the connection layer (RFC 6455 §7.4.1).
+const CLOSE_POLICY = 1008;
+
+/** How long a slow consumer gets to take its close frame before the socket is destroyed. */
+const SLOW_CONSUMER_GRACE_MS = 1000;
+
+const enum Phase {
+  Open,
+  Closing,
+  Closed,
+}
+
+let nextId = 0;
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+export class Connection implements Conn {
+  readonly id: string;
+  readonly transport: TransportKind;
+  readonly remoteAddress: string;
+  /** Per-connection plugin data, carried across swaps. */
+  state: unknown = undefined;
+  /** True once onOpen has been dispatched: only then does the connection have plugin state to migrate. */
+  opened = false;
+  #link: Link;
+  #d: Dispatcher;
+  #phase = Phase.Open;
+  #queue: Inbound[] = [];
+  #head = 0;
+  #busy = false;
+  /** The version running the current handler, so an async failure is counted against the right one. */
+  #running: DispatchTarget | undefined;
+  #slowTimer: NodeJS.Timeout | undefined;
+  // Bound once per connection, not once per message: the async settle path is hot for async plugins.
+  #settled = () => {
+    this.#finish();
+    this.pump();
+  };
+  #rejected = (err: unknown) => {
+    this.#running?.handlerError(err, this);
+    this.#finish();
+    this.pump();
+  };
+
+  constructor(link: Link, dispatcher: Dispatcher) {
+    this.id = (++nextId).toString(36);
+    this.#link = link;
+    this.#d = dispatcher;
+    this.transport = link.transport;
+    this.remoteAddress = link.remoteAddress;
+    dispatcher.connections.set(this.id, this);
+    this.#push(OPEN);
+  }
+
+  /** True until the connection starts closing. */
+  get isOpen(): boolean {
+    return this.#phase === Phase.Open;
+  }
+
+  /** Events received but not yet dispatched. */
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  send(data: MessageData): boolean {
+    if (this.#phase !== Phase.Open) return false;
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw new TypeError(`conn.send() takes a string or a Uint8Array, got ${typeof data}`);
+    }
+    this.#link.send(data);
+    this.#d.messagesOut++;
+    if (this.#link.bufferedAmount > this.#d.limits.maxSendBuffer) this.#slowConsumer();
+    return true;
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.#phase !== Phase.Open) return;
+    this.#phase = Phase.Closing;
+    this.#link.close(code, reason);
+  }
+
+  /** Close without a handshake. */
+  terminate(): void {
+    if (this.#phase === Phase.Closed) return;
+    this.#phase = Phase.Closing;
+    this.#link.terminate();
+  }
+
+  /** @internal The transport delivers one decoded message. */
+  receive(data: MessageData): void {
+    if (this.#phase === Phase.Closed) return;
+    this.#d.messagesIn++;
+    this.#push(data);
+  }
+
+  /** @internal The transport reports the connection gone. Called once. */
+  closed(info: CloseInfo): void {
+    if (this.#phase === Phase.Closed) return;
+    this.#phase = Phase.Closed;
+    clearTimeout(this.#slowTimer);
+    this.#push(new CloseEvent(info));
+  }
+
+  /** @internal Dispatch queued events until one is in flight, the queue is empty, or dispatch is suspended. */
+  pump(): void {
+    const d = this.#d;
+    while (!this.#busy && this.#head < this.#queue.length) {
+      if (d.suspended) {
+        d.park(this);
+        return;
+      }
+      const ev = this.#queue[this.#head++]!;
+      if (this.#head === this.#queue.length) {
+        this.#queue.length = 0;
+        this.#head = 0;
+      }
+      this.#run(ev);
+    }
+  }
+
+  #push(ev: Inbound): void {
+    this.#queue.push(ev);
+    if (!this.#busy) this.pump();
+  }
+
+  #run(ev: Inbound): void {
+    const d = this.#d;
+    const target = d.target;
+    this.#busy = true;
+    this.#running = target;
+    d.enter();
+    let result: unknown;
+    try {
+      if (ev === OPEN) {
+        this.opened = true;
+        result = target.open(this);
+      } else if (ev instanceof CloseEvent) {
+        result = this.opened ? target.close(this, ev.info) : undefined;
+      } else {
+        result = target.message(this, ev);
+      }
+    } catch (err) {
+      target.handlerError(err, this);
+      this.#finish();
+      return;
+    }
+    if (isThenable(result)) result.then(this.#settled, this.#rejected);
+    else this.#finish();
+  }
+
+  /** Bookkeeping after a handler; the caller continues the queue (the sync path is already inside pump()). */
+  #finish(): void {
+    this.#busy = false;
+    this.#running = undefined;
+    this.#d.leave();
+    if (this.#phase === Phase.Closed && this.#head >= this.#queue.length) {
+      // The close event was the last one: the connection leaves the table.
+      if (this.#d.connections.delete(this.id)) this.#d.events.connectionFinished(this);
+    }
+  }
+
+  #slowConsumer(): void {
+    const err = new HotlineError(
+      'HOTLINE_E_SLOW_CONSUMER',
+      `connection ${this.id} has ${this.#link.bufferedAmount} bytes queued, over maxSendBuffer (${this.#d.limits.maxSendBuffer})`,
+    );
+    this.#d.events.connectionError(this, err);
+    this.close(CLOSE_POLICY, 'slow consumer');
+    // A consumer that does not read will not read the close frame either: bound the memory it holds.
+    this.#slowTimer = setTimeout(() => this.#link.terminate(), SLOW_CONSUMER_GRACE_MS);
+    this.#slowTimer.unref();
+  }
+}

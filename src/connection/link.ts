@@ -1,0 +1,18 @@
+/**
+ * The small interface between a connection and its transport. The connection layer never touches a socket; the
+ * transports (ws, tcp) implement this and call the connection back with what arrives.
+ */
+import type { MessageData, TransportKind } from '../plugin/contract.js';
+
+export interface Link {
+  readonly transport: TransportKind;
+  readonly remoteAddress: string;
+  /** Write one message. The transport frames it. */
+  send(data: MessageData): void;
+  /** Close gracefully: WS close frame with `code`, TCP end. */
+  close(code: number, reason: string): void;
+  /** Close now, without a handshake. */
+  terminate(): void;
+  /** Bytes queued in user space and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+}

@@ -1,0 +1,69 @@
+/**
+ * The HOTLINE_E_* catalogue. Every error hotline reports carries one of these codes; `docs/errors.md` documents
+ * each of them, and `test/errors.test.ts` checks that the two lists agree.
+ */
+
+/** Every code hotline can report, with the message template used when none is given. */
+export const ERROR_CODES = {
+  HOTLINE_E_BUILD: 'the plugin failed to build',
+  HOTLINE_E_ENTRY_MISSING: 'the plugin entry file does not exist',
+  HOTLINE_E_PLUGIN_EVAL: 'the plugin threw while its module was evaluated',
+  HOTLINE_E_PLUGIN_NO_DEFAULT: 'the plugin module has no default export',
+  HOTLINE_E_PLUGIN_SHAPE: 'the plugin default export has the wrong shape',
+  HOTLINE_E_PLUGIN_API: 'the plugin was written for another host API major',
+  HOTLINE_E_INIT: 'the plugin init() threw',
+  HOTLINE_E_INIT_TIMEOUT: 'the plugin init() did not settle in time',
+  HOTLINE_E_CHECK: 'the plugin check() refused the new version',
+  HOTLINE_E_MIGRATE: 'the plugin migrate() threw',
+  HOTLINE_E_MIGRATE_CONNECTION: 'the plugin migrateConnection() threw',
+  HOTLINE_E_SWAP_TIMEOUT: 'in-flight handlers of the old version did not settle within drainTimeout',
+  HOTLINE_E_SWAP_CLOSED: 'the host is closing; the swap was not started',
+  HOTLINE_E_NO_PREVIOUS: 'there is no previous build to roll back to',
+  HOTLINE_E_PROBATION: 'the new version failed probation and was rolled back',
+  HOTLINE_E_HANDLER: 'a plugin handler threw or rejected',
+  HOTLINE_E_PAYLOAD_TOO_LARGE: 'a message exceeded maxPayload',
+  HOTLINE_E_MAX_CONNECTIONS: 'the host is at maxConnections',
+  HOTLINE_E_SLOW_CONSUMER: 'a connection send buffer exceeded maxSendBuffer',
+  HOTLINE_E_HANDSHAKE_TIMEOUT: 'the client did not complete its handshake in time',
+  HOTLINE_E_CONNECTION_CLOSED: 'the connection is closed',
+  HOTLINE_E_CONFIG: 'invalid configuration',
+  HOTLINE_E_ADMIN: 'the admin socket request failed',
+  HOTLINE_E_ADMIN_UNREACHABLE: 'no host answers on the admin socket',
+  HOTLINE_E_LISTEN: 'a listener could not be started',
+} as const;
+
+/** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The one error class hotline throws and reports. `code` is stable and safe to branch on; `message` is for humans.
+ *
+ * @example
+ * try { await host.reload(); }
+ * catch (err) { if (err instanceof HotlineError && err.code === 'HOTLINE_E_CHECK') console.log('refused'); }
+ */
+export class HotlineError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code], options);
+    this.name = 'HotlineError';
+    this.code = code;
+  }
+
+  /** A plain object for JSON: the admin socket, `hotline status --json`, swap history. */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** True when `err` is a HotlineError, optionally with the given code. */
+export function isHotlineError(err: unknown, code?: ErrorCode): err is HotlineError {
+  return err instanceof HotlineError && (code === undefined || err.code === code);
+}
+
+/** The message of anything thrown, for wrapping user errors into a coded one. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,292 @@
+/**
+ * The host: listeners, connections, the current plugin version and the swap queue, wired together. This file only
+ * composes; each concept lives in its own folder (transport, connection, swap, watch, admin).
+ */
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { AdminServer } from '../admin/admin-server.js';
+import type { AdminCommand } from '../admin/protocol.js';
+import { type Bundler, createBundler } from '../build/bundler.js';
+import { Connection } from '../connection/connection.js';
+import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
+import type { Link } from '../connection/link.js';
+import { HotlineError, isHotlineError } from '../errors.js';
+import * as pluginApi from '../plugin/public-api.js';
+import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
+import { Swapper } from '../swap/swapper.js';
+import type { VersionStats } from '../swap/version.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
+import { WsTransport } from '../transport/ws-transport.js';
+import { PluginWatcher } from '../watch/watcher.js';
+import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
+
+/** The host's lifecycle. */
+export type HostState = 'starting' | 'running' | 'closing' | 'closed';
+
+/** Typed events of a host. */
+export interface HostEvents {
+  /** A swap switched to a new version. */
+  swap: [record: SwapRecord, version: VersionStats];
+  /** A swap was aborted; the old version keeps serving. */
+  'swap-error': [error: HotlineError, record: SwapRecord];
+  /** A swap entered a phase. */
+  phase: [phase: SwapPhase, trigger: SwapTrigger];
+  /** A plugin handler threw or rejected (HOTLINE_E_HANDLER). */
+  'handler-error': [error: HotlineError, version: VersionStats, connectionId: string | undefined];
+  /** A connection-level limit was hit (payload, slow consumer, max connections, handshake). */
+  'connection-error': [error: HotlineError, connectionId: string | undefined];
+  /** A version failed probation and is being rolled back (HOTLINE_E_PROBATION). */
+  'probation-failed': [error: HotlineError, version: VersionStats];
+}
+
+/** A snapshot for `hotline status`. */
+export interface HostStatus {
+  pid: number;
+  state: HostState;
+  phase: SwapPhase;
+  uptimeMs: number;
+  plugin: { name: string; version: string; hash: string; entry: string; seq: number } | undefined;
+  listen: ListenAddress[];
+  connections: number;
+  messages: { in: number; out: number };
+  versions: VersionStats[];
+  swaps: SwapRecord[];
+}
+
+// Until the first version loads there is nothing to dispatch to; listeners open only after it does.
+const NO_TARGET: DispatchTarget = {
+  open: () => undefined,
+  message: () => undefined,
+  close: () => undefined,
+  handlerError: () => undefined,
+};
+
+/**
+ * A running hotline server. Create one with {@link createHost}.
+ */
+export class Host extends EventEmitter<HostEvents> {
+  readonly log: Logger;
+  #options: ResolvedOptions;
+  #state: HostState = 'starting';
+  #startedAt = Date.now();
+  #bundler: Bundler;
+  #dispatcher: Dispatcher;
+  #swapper: Swapper;
+  #transports: Transport[] = [];
+  #watcher: PluginWatcher | undefined;
+  #admin: AdminServer | undefined;
+  #closing: Promise<void> | undefined;
+  #finishedWaiters = new Set<() => void>();
+
+  /** @internal Use createHost(). */
+  constructor(options: HostOptions) {
+    super();
+    this.#options = resolveOptions(options);
+    this.log = options.logger ?? pino({ level: 'info' }, pino.destination(2));
+    this.#bundler = createBundler(this.#options.plugin);
+    this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer: this.#options.limits.maxSendBuffer }, {
+      connectionError: (conn, err) => this.#connectionError(err, conn),
+      connectionFinished: () => {
+        for (const w of this.#finishedWaiters) w();
+      },
+    });
+    this.#swapper = new Swapper(
+      this.#bundler,
+      this.#dispatcher,
+      this.log,
+      {
+        drainTimeout: this.#options.drainTimeout,
+        hookTimeout: this.#options.hookTimeout,
+        probation: this.#options.probation,
+        builtins: { hotline: pluginApi },
+      },
+      {
+        phase: (phase, trigger) => this.emit('phase', phase, trigger),
+        swapped: (record, version) => {
+          this.log.info({ swap: record }, `swapped to ${version.name}@${version.version} (${record.trigger}, ${record.totalMs} ms)`);
+          this.#watcher?.track(this.#swapper.current?.bundle.inputs ?? []);
+          this.emit('swap', record, version);
+        },
+        swapFailed: (record, err) => {
+          this.log.error({ swap: record, code: err.code, err }, `swap aborted, ${record.from ?? 'nothing'} keeps serving: ${err.code}: ${err.message}`);
+          this.emit('swap-error', err, record);
+        },
+        handlerError: (version, err, conn) => {
+          this.log.error({ code: err.code, err: err.cause ?? err, conn: conn?.id, seq: version.seq }, err.message);
+          this.emit('handler-error', err, version, conn?.id);
+        },
+        probationFailed: (version, err) => {
+          this.log.error({ code: err.code, seq: version.seq }, err.message);
+          this.emit('probation-failed', err, version);
+        },
+      },
+    );
+  }
+
+  get state(): HostState {
+    return this.#state;
+  }
+
+  /** Where each listener is reachable (the real port when 0 was asked for). */
+  addresses(): ListenAddress[] {
+    return this.#transports.map((t) => t.address());
+  }
+
+  /** @internal Load the first version, then open the listeners, the watcher and the admin socket. */
+  async start(): Promise<void> {
+    try {
+      await this.#swapper.reload('start');
+      const host = this.#transportHost();
+      for (const l of this.#options.listen) {
+        const t = l.transport === 'ws' ? new WsTransport(l, host) : new TcpTransport(l, host);
+        this.#transports.push(t);
+        await t.start();
+      }
+      if (this.#options.watch) {
+        const w = new PluginWatcher(this.#options.plugin, this.#options.watch, (files) => this.#onFilesChanged(files));
+        this.#watcher = w;
+        w.track(this.#swapper.current?.bundle.inputs ?? []);
+        await w.ready();
+      }
+      if (this.#options.admin) {
+        this.#admin = new AdminServer(this.#options.admin, (cmd) => this.#adminCommand(cmd));
+        await this.#admin.start();
+      }
+      this.#state = 'running';
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  /** Build the plugin from disk and swap to it. Rejects with a coded error; the old version keeps serving. */
+  reload(trigger: SwapTrigger = 'reload'): Promise<SwapRecord> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
+    return this.#swapper.reload(trigger);
+  }
+
+  /** Swap back to the previous build, migrating state down. Rejects HOTLINE_E_NO_PREVIOUS if there is none. */
+  rollback(): Promise<SwapRecord> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
+    return this.#swapper.rollback('rollback');
+  }
+
+  status(): HostStatus {
+    const v = this.#swapper.current;
+    const d = this.#dispatcher;
+    return {
+      pid: process.pid,
+      state: this.#state,
+      phase: this.#swapper.phase,
+      uptimeMs: Date.now() - this.#startedAt,
+      plugin: v && { name: v.def.name, version: v.def.version, hash: v.bundle.hash, entry: path.relative(process.cwd(), v.bundle.entry), seq: v.stats.seq },
+      listen: this.#transports.map((t) => t.address()),
+      connections: d.connections.size,
+      messages: { in: d.messagesIn, out: d.messagesOut },
+      versions: this.#swapper.versions.map((s) => ({ ...s })),
+      swaps: this.#swapper.history.list(),
+    };
+  }
+
+  /**
+   * Shut down gracefully: stop accepting, close WebSocket clients with 1012 (service restart) and end TCP streams,
+   * wait up to `shutdownTimeout` for them to leave, cut off the rest, dispose the plugin. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#state = 'closing';
+    await this.#watcher?.close();
+    await Promise.all(this.#transports.map((t) => t.stopAccepting()));
+    const d = this.#dispatcher;
+    for (const conn of d.connections.values()) conn.close(1012, 'service restart');
+    if (!(await this.#whenNoConnections(this.#options.shutdownTimeout))) {
+      for (const conn of d.connections.values()) conn.terminate();
+      await this.#whenNoConnections(1000);
+    }
+    await this.#swapper.close();
+    await this.#bundler.dispose();
+    await this.#admin?.close();
+    this.#state = 'closed';
+  }
+
+  #whenNoConnections(timeoutMs: number): Promise<boolean> {
+    const d = this.#dispatcher;
+    if (d.connections.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#finishedWaiters.delete(check);
+        resolve(ok);
+      };
+      const check = () => {
+        if (d.connections.size === 0) done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#finishedWaiters.add(check);
+    });
+  }
+
+  #transportHost(): TransportHost {
+    const d = this.#dispatcher;
+    const limits = this.#options.limits;
+    return {
+      limits,
+      canAccept: () => this.#state !== 'closing' && this.#state !== 'closed' && d.connections.size < limits.maxConnections,
+      accept: (link: Link) => new Connection(link, d),
+      reportError: (err, conn) => this.#connectionError(err, conn),
+    };
+  }
+
+  #connectionError(err: HotlineError, conn?: Connection): void {
+    this.log.warn({ code: err.code, conn: conn?.id }, err.message);
+    this.emit('connection-error', err, conn?.id);
+  }
+
+  #onFilesChanged(files: string[]): void {
+    const inputs = new Set(this.#swapper.current?.bundle.inputs ?? []);
+    const entry = path.resolve(this.#options.plugin);
+    // Only files the plugin is built from matter; a README beside it does not.
+    if (!files.some((f) => inputs.has(path.resolve(f)) || path.resolve(f) === entry)) return;
+    this.#swapper.reload('watch').catch((err: unknown) => {
+      if (!isHotlineError(err)) this.log.error({ err }, 'reload after a file change failed');
+    });
+  }
+
+  async #adminCommand(cmd: AdminCommand): Promise<unknown> {
+    switch (cmd) {
+      case 'reload':
+        return this.reload('admin');
+      case 'rollback':
+        return this.rollback();
+      case 'status':
+        return this.status();
+    }
+  }
+}
+
+/**
+ * Load a plugin, start its listeners, and return the running host.
+ *
+ * @example
+ * import { createHost } from 'hotline';
+ *
+ * const host = await createHost({
+ *   plugin: './chat/plugin.ts',
+ *   listen: [{ transport: 'ws', port: 8080 }, { transport: 'tcp', port: 9000, framing: 'lines' }],
+ *   watch: true,
+ * });
+ * host.on('swap', (record) => console.log('now serving', record.to));
+ * await host.reload();      // or edit a file of the plugin
+ * await host.close();
+ */
+export async function createHost(options: HostOptions): Promise<Host> {
+  const host = new Host(options);
+  await host.start();
+  return host;
+}

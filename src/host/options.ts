@@ -1,0 +1,103 @@
+/**
+ * Host options, their defaults, and their validation. Every default is documented in docs/api.md.
+ */
+import type { Logger } from 'pino';
+import { HotlineError } from '../errors.js';
+import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
+import type { ListenOptions } from '../transport/transport.js';
+import type { WatchOptions } from '../watch/watcher.js';
+
+export interface HostLimits {
+  /** Largest message accepted, in bytes. WS closes with 1009; TCP closes the connection. Default 1 MiB. */
+  maxPayload?: number;
+  /** Open connections at most; more are refused (WS 503, TCP closed). Default 10 000. */
+  maxConnections?: number;
+  /** Bytes queued for one slow client before it is closed with 1008. Default 4 MiB. */
+  maxSendBuffer?: number;
+  /** A WebSocket upgrade must complete within this many ms on hotline's own server. Default 10 000. */
+  handshakeTimeout?: number;
+}
+
+export interface HostOptions {
+  /** Path of the plugin entry (.ts or .js). Its local imports are bundled with it. */
+  plugin: string;
+  /** Listeners. Default: one WebSocket listener on 127.0.0.1, port 0. */
+  listen?: ListenOptions[];
+  /** Reload when a file of the plugin's import graph changes. Default false. */
+  watch?: boolean | WatchOptions;
+  /** How long in-flight handlers may take to settle when a swap suspends dispatch, in ms. Default 5 000. */
+  drainTimeout?: number;
+  /** How long init, check, migrate and dispose may take, in ms. Default 5 000. */
+  hookTimeout?: number;
+  /** How long close() waits for clients to leave before cutting them off, in ms. Default 5 000. */
+  shutdownTimeout?: number;
+  /** Automatic rollback of a new version with a high error rate. Default on: see ProbationOptions. */
+  probation?: Partial<ProbationOptions> | false;
+  limits?: HostLimits;
+  /** Serve the admin socket (reload, rollback, status) on this path. Default: none for the library. */
+  admin?: string;
+  /** A pino logger. Default: pino at level `info` on stderr. */
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  plugin: string;
+  listen: ListenOptions[];
+  watch: WatchOptions | false;
+  drainTimeout: number;
+  hookTimeout: number;
+  shutdownTimeout: number;
+  probation: ProbationOptions | false;
+  limits: Required<HostLimits>;
+  admin: string | undefined;
+}
+
+export const DEFAULT_LIMITS: Required<HostLimits> = {
+  maxPayload: 1024 * 1024,
+  maxConnections: 10_000,
+  maxSendBuffer: 4 * 1024 * 1024,
+  handshakeTimeout: 10_000,
+};
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new HotlineError('HOTLINE_E_CONFIG', `${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveOptions(o: HostOptions): ResolvedOptions {
+  if (!o || typeof o.plugin !== 'string' || o.plugin.length === 0) {
+    throw new HotlineError('HOTLINE_E_CONFIG', 'createHost() needs { plugin: "path/to/plugin.ts" }');
+  }
+  const listen = o.listen ?? [{ transport: 'ws' as const }];
+  for (const l of listen) {
+    if (l.transport !== 'ws' && l.transport !== 'tcp') {
+      throw new HotlineError('HOTLINE_E_CONFIG', `listen[].transport must be "ws" or "tcp", got ${String((l as { transport: unknown }).transport)}`);
+    }
+    if (l.transport === 'tcp' && l.framing !== undefined && l.framing !== 'lines' && l.framing !== 'length') {
+      throw new HotlineError('HOTLINE_E_CONFIG', `listen[].framing must be "lines" or "length", got ${String(l.framing)}`);
+    }
+    if (l.port !== undefined && (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535)) {
+      throw new HotlineError('HOTLINE_E_CONFIG', `listen[].port must be an integer from 0 to 65535, got ${String(l.port)}`);
+    }
+  }
+  const lim = o.limits ?? {};
+  return {
+    plugin: o.plugin,
+    listen,
+    watch: o.watch === true ? {} : o.watch || false,
+    drainTimeout: positive('drainTimeout', o.drainTimeout, 5_000),
+    hookTimeout: positive('hookTimeout', o.hookTimeout, 5_000),
+    shutdownTimeout: positive('shutdownTimeout', o.shutdownTimeout, 5_000),
+    probation: o.probation === false ? false : { ...DEFAULT_PROBATION, ...o.probation },
+    limits: {
+      maxPayload: positive('limits.maxPayload', lim.maxPayload, DEFAULT_LIMITS.maxPayload),
+      maxConnections: positive('limits.maxConnections', lim.maxConnections, DEFAULT_LIMITS.maxConnections),
+      maxSendBuffer: positive('limits.maxSendBuffer', lim.maxSendBuffer, DEFAULT_LIMITS.maxSendBuffer),
+      handshakeTimeout: positive('limits.handshakeTimeout', lim.handshakeTimeout, DEFAULT_LIMITS.handshakeTimeout),
+    },
+    admin: o.admin,
+  };
+}

@@ -1,0 +1,21 @@
+export { createHost, Host } from './host/host.js';
+export type { HostEvents, HostState, HostStatus } from './host/host.js';
+export type { HostLimits, HostOptions } from './host/options.js';
+export { definePlugin, HOST_API } from './plugin/contract.js';
+export type {
+  CloseInfo,
+  Conn,
+  MessageData,
+  PluginContext,
+  PluginDefinition,
+  PreviousVersion,
+  TransportKind,
+} from './plugin/contract.js';
+export { ERROR_CODES, HotlineError, isHotlineError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { SwapPhase, SwapRecord, SwapTrigger } from './swap/history.js';
+export type { ProbationOptions } from './swap/probation.js';
+export type { VersionStats } from './swap/version.js';
+export type { ListenAddress, ListenOptions, TcpListenOptions, WsListenOptions } from './transport/transport.js';
+export type { FramingKind } from './transport/framing/framing.js';
+export type { WatchOptions } from './watch/watcher.js';

@@ -1,0 +1,58 @@
+/**
+ * The swap history: one record per attempt, bounded, newest last. Queryable through `host.status()`, the admin
+ * socket and `hotline status`.
+ */
+
+/** The phases of the swap transaction, in order (DESIGN.md §3). */
+export type SwapPhase =
+  | 'idle'
+  | 'building'
+  | 'loading'
+  | 'preparing'
+  | 'suspending'
+  | 'migrating'
+  | 'switching'
+  | 'draining';
+
+/** What started a swap. */
+export type SwapTrigger = 'start' | 'watch' | 'reload' | 'signal' | 'admin' | 'rollback' | 'probation';
+
+export type SwapOutcome = 'switched' | 'aborted';
+
+/** One swap attempt. Durations are milliseconds per phase that ran. */
+export interface SwapRecord {
+  id: number;
+  trigger: SwapTrigger;
+  startedAt: string;
+  from?: string;
+  to?: string;
+  hash?: string;
+  outcome: SwapOutcome;
+  /** The phase the swap was in when it ended; `draining` for a switched swap. */
+  phase: SwapPhase;
+  durations: Partial<Record<Exclude<SwapPhase, 'idle'>, number>>;
+  totalMs: number;
+  error?: { code: string; message: string };
+}
+
+export class SwapHistory {
+  #records: SwapRecord[] = [];
+  #limit: number;
+
+  constructor(limit = 100) {
+    this.#limit = limit;
+  }
+
+  add(record: SwapRecord): void {
+    this.#records.push(record);
+    if (this.#records.length > this.#limit) this.#records.shift();
+  }
+
+  list(): SwapRecord[] {
+    return [...this.#records];
+  }
+
+  get last(): SwapRecord | undefined {
+    return this.#records.at(-1);
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The swap transaction (DESIGN.md §3): build → load → prepare → suspend → migrate → switch → drain.
+ *
+ * One swap runs at a time. Requests that arrive meanwhile are queued; consecutive build requests (a file-watch burst,
+ * a reload while one is queued) coalesce into one, since a queued build reads the disk only when it starts. Any
+ * failure before the switch leaves the old version serving with its state untouched, and rejects with a coded error.
+ */
+import type { Logger } from 'pino';
+import type { Bundle, Bundler } from '../build/bundler.js';
+import type { Connection } from '../connection/connection.js';
+import type { Dispatcher } from '../connection/dispatcher.js';
+import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
+import { loadBundle } from '../load/loader.js';
+import type { PreviousVersion } from '../plugin/contract.js';
+import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
+import { type SwapPhase, type SwapRecord, type SwapTrigger, SwapHistory } from './history.js';
+import { Probation, type ProbationOptions } from './probation.js';
+import { Version, type VersionStats } from './version.js';
+
+export interface SwapperOptions {
+  /** How long in-flight handlers of the old version may take to settle at suspend. */
+  drainTimeout: number;
+  /** How long init, check, migrate and dispose may take. */
+  hookTimeout: number;
+  probation: ProbationOptions | false;
+  /** Modules served to the plugin's `require` ahead of node_modules (`hotline` itself). */
+  builtins: Record<string, unknown>;
+}
+
+/** Callbacks the host turns into its public events. */
+export interface SwapperEvents {
+  phase(phase: SwapPhase, trigger: SwapTrigger): void;
+  swapped(record: SwapRecord, version: VersionStats): void;
+  swapFailed(record: SwapRecord, err: HotlineError): void;
+  handlerError(version: VersionStats, err: HotlineError, conn?: Connection): void;
+  probationFailed(version: VersionStats, err: HotlineError): void;
+}
+
+type JobKind = 'build' | 'rollback';
+
+interface Job {
+  kind: JobKind;
+  trigger: SwapTrigger;
+  waiters: Array<{ resolve: (r: SwapRecord) => void; reject: (e: HotlineError) => void }>;
+}
+
+/** How many versions' counters status keeps. */
+const VERSION_STATS_KEPT = 20;
+
+export class Swapper {
+  readonly history = new SwapHistory();
+  /** Counters of recent versions, current last. Plain data: no reference to a version's module. */
+  readonly versions: VersionStats[] = [];
+  #current: Version | undefined;
+  /** The bundle of the version the current one replaced: what rollback() loads. */
+  #previous: Bundle | undefined;
+  #phase: SwapPhase = 'idle';
+  #queue: Job[] = [];
+  /** The running drain loop, if any: close() waits for it. */
+  #running: Promise<void> | undefined;
+  #closed = false;
+  #seq = 0;
+  #swapIds = 0;
+  #bundler: Bundler;
+  #dispatcher: Dispatcher;
+  #log: Logger;
+  #options: SwapperOptions;
+  #events: SwapperEvents;
+  #probation: Probation | undefined;
+
+  constructor(bundler: Bundler, dispatcher: Dispatcher, log: Logger, options: SwapperOptions, events: SwapperEvents) {
+    this.#bundler = bundler;
+    this.#dispatcher = dispatcher;
+    this.#log = log;
+    this.#options = options;
+    this.#events = events;
+    if (options.probation) this.#probation = new Probation(options.probation);
+  }
+
+  get phase(): SwapPhase {
+    return this.#phase;
+  }
+
+  get current(): Version | undefined {
+    return this.#current;
+  }
+
+  get canRollback(): boolean {
+    return this.#previous !== undefined;
+  }
+
+  /** Build from disk and swap. Resolves with the record of the swap that served this request. */
+  reload(trigger: SwapTrigger): Promise<SwapRecord> {
+    return this.#request('build', trigger);
+  }
+
+  /** Swap back to the previous build, migrating the state down. */
+  rollback(trigger: SwapTrigger = 'rollback'): Promise<SwapRecord> {
+    return this.#request('rollback', trigger);
+  }
+
+  /** Refuse new swaps, wait for the running one, and dispose the current version. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#probation?.stop();
+    for (const job of this.#queue.splice(0)) {
+      for (const w of job.waiters) w.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
+    }
+    await this.#running;
+    const v = this.#current;
+    if (v) await this.#dispose(v);
+  }
+
+  #request(kind: JobKind, trigger: SwapTrigger): Promise<SwapRecord> {
+    if (this.#closed) return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
+    return new Promise((resolve, reject) => {
+      const last = this.#queue.at(-1);
+      if (kind === 'build' && last?.kind === 'build') last.waiters.push({ resolve, reject });
+      else this.#queue.push({ kind, trigger, waiters: [{ resolve, reject }] });
+      this.#running ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      let job: Job | undefined;
+      while ((job = this.#queue.shift())) {
+        try {
+          const record = await this.#perform(job);
+          for (const w of job.waiters) w.resolve(record);
+        } catch (err) {
+          const coded = isHotlineError(err) ? err : new HotlineError('HOTLINE_E_BUILD', messageOf(err), { cause: err });
+          for (const w of job.waiters) w.reject(coded);
+        }
+      }
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  async #perform(job: Job): Promise<SwapRecord> {
+    const d = this.#dispatcher;
+    const prev = this.#current;
+    const t0 = performance.now();
+    let mark = t0;
+    const record: SwapRecord = {
+      id: ++this.#swapIds,
+      trigger: job.trigger,
+      startedAt: new Date().toISOString(),
+      from: prev?.label,
+      outcome: 'aborted',
+      phase: 'building',
+      durations: {},
+      totalMs: 0,
+    };
+    const enter = (phase: SwapPhase) => {
+      const now = performance.now();
+      if (this.#phase !== 'idle') record.durations[this.#phase as Exclude<SwapPhase, 'idle'>] = round(now - mark);
+      mark = now;
+      this.#phase = phase;
+      record.phase = phase;
+      if (phase !== 'idle') this.#events.phase(phase, job.trigger);
+    };
+    let next: Version | undefined;
+    let suspended = false;
+    try {
+      if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
+      enter('building');
+      let bundle: Bundle;
+      if (job.kind === 'rollback') {
+        if (!this.#previous) throw new HotlineError('HOTLINE_E_NO_PREVIOUS');
+        bundle = this.#previous;
+      } else {
+        bundle = await this.#bundler.build();
+      }
+      record.hash = bundle.hash;
+
+      enter('loading');
+      next = this.#load(bundle);
+      record.to = next.label;
+
+      enter('preparing');
+      const def = next.def;
+      if (def.init) {
+        next.state = await this.#hook(next, () => def.init!(next!.ctx), 'HOTLINE_E_INIT', 'HOTLINE_E_INIT_TIMEOUT', 'init()');
+      }
+      if (def.check) await this.#hook(next, () => def.check!(next!.ctx), 'HOTLINE_E_CHECK', 'HOTLINE_E_CHECK', 'check()');
+
+      enter('suspending');
+      d.suspend();
+      suspended = true;
+      if (!(await d.whenIdle(this.#options.drainTimeout))) {
+        throw new HotlineError(
+          'HOTLINE_E_SWAP_TIMEOUT',
+          `${d.inflight} handler(s) of ${prev?.label} still running after drainTimeout (${this.#options.drainTimeout} ms)`,
+        );
+      }
+
+      enter('migrating');
+      let state = next.state;
+      const connStates: Array<[Connection, unknown]> = [];
+      if (prev) {
+        const from: PreviousVersion = { version: prev.def.version, state: prev.state };
+        state = def.migrate
+          ? await this.#hook(next, () => def.migrate!(from, next!.ctx), 'HOTLINE_E_MIGRATE', 'HOTLINE_E_MIGRATE', 'migrate()')
+          : prev.state;
+        for (const conn of d.connections.values()) {
+          if (!conn.opened) continue;
+          if (!def.migrateConnection) {
+            connStates.push([conn, conn.state]);
+            continue;
+          }
+          try {
+            connStates.push([conn, def.migrateConnection(conn.state, from)]);
+          } catch (err) {
+            next.mapError(err);
+            throw new HotlineError(
+              'HOTLINE_E_MIGRATE_CONNECTION',
+              `migrateConnection() threw for connection ${conn.id}: ${messageOf(err)}`,
+              { cause: err },
+            );
+          }
+        }
+      }
+
+      // Nothing above touched the old version or any connection: everything below commits.
+      enter('switching');
+      next.state = state;
+      for (const [conn, cs] of connStates) conn.state = cs;
+      d.target = next;
+      this.#current = next;
+      if (prev) this.#previous = prev.bundle;
+      this.#pushStats(next.stats);
+      d.resume();
+      suspended = false;
+
+      enter('draining');
+      if (prev) await this.#dispose(prev);
+      record.outcome = 'switched';
+      this.#startProbation(next, job.trigger, prev !== undefined);
+      this.#finishRecord(record, t0, mark);
+      this.#events.swapped(record, next.stats);
+      return record;
+    } catch (err) {
+      if (suspended) d.resume();
+      if (next && next !== this.#current) next.retire();
+      const coded = isHotlineError(err) ? err : new HotlineError('HOTLINE_E_BUILD', messageOf(err), { cause: err });
+      record.error = coded.toJSON();
+      this.#finishRecord(record, t0, mark);
+      this.#events.swapFailed(record, coded);
+      throw coded;
+    }
+  }
+
+  #load(bundle: Bundle): Version {
+    const seq = ++this.#seq;
+    let version: Version | undefined;
+    const module = loadBundle(bundle, {
+      builtins: this.#options.builtins,
+      label: `v${seq}`,
+      onTimerError: (err) => version?.handlerError(err),
+    });
+    try {
+      const def = validatePlugin(defaultExportOf(module.exports));
+      version = new Version(seq, def, bundle, module, this.#dispatcher, this.#log, {
+        onHandlerError: (v, err, conn) => this.#onHandlerError(v, err, conn),
+      });
+      return version;
+    } catch (err) {
+      module.timers.clearAll();
+      throw err;
+    }
+  }
+
+  /** Run a plugin hook with a timeout and turn its failure into `code`. */
+  async #hook<T>(v: Version, fn: () => T | Promise<T>, code: ErrorCode, timeoutCode: ErrorCode, name: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = fn();
+      if (!(result instanceof Promise)) return result;
+      const ms = this.#options.hookTimeout;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new HotlineError(timeoutCode, `${v.label}: ${name} did not settle within ${ms} ms`)), ms);
+      });
+      return await Promise.race([result, timeout]);
+    } catch (err) {
+      if (isHotlineError(err)) throw err;
+      v.mapError(err);
+      throw new HotlineError(code, `${v.label}: ${name} failed: ${messageOf(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #dispose(v: Version): Promise<void> {
+    try {
+      if (v.def.dispose) await this.#hook(v, () => v.def.dispose!(v.ctx), 'HOTLINE_E_HANDLER', 'HOTLINE_E_HANDLER', 'dispose()');
+    } catch (err) {
+      // The switch has happened: a failing dispose is the old version's problem, reported, never the new one's.
+      this.#log.warn({ err, code: (err as HotlineError).code }, `${v.label}: dispose() failed`);
+    } finally {
+      v.retire();
+    }
+  }
+
+  #onHandlerError(v: Version, err: HotlineError, conn?: Connection): void {
+    this.#events.handlerError(v.stats, err, conn);
+    this.#probation?.report(v.stats.seq, v.stats.errors, v.stats.messages);
+  }
+
+  #startProbation(v: Version, trigger: SwapTrigger, hadPrevious: boolean): void {
+    // A first load has nothing to roll back to, and a rollback is not itself put on probation.
+    if (!this.#probation || !hadPrevious || trigger === 'rollback' || trigger === 'probation') return;
+    const stats = v.stats;
+    this.#probation.start(stats.seq, () => {
+      const err = new HotlineError(
+        'HOTLINE_E_PROBATION',
+        `${v.label} failed probation: ${stats.errors} errors in ${stats.messages} messages; rolling back`,
+      );
+      this.#events.probationFailed(stats, err);
+      this.rollback('probation').catch((e: unknown) => this.#log.error({ err: e }, 'probation rollback failed'));
+    });
+  }
+
+  #pushStats(stats: VersionStats): void {
+    this.versions.push(stats);
+    if (this.versions.length > VERSION_STATS_KEPT) this.versions.shift();
+  }
+
+  #finishRecord(record: SwapRecord, t0: number, mark: number): void {
+    const now = performance.now();
+    if (this.#phase !== 'idle') record.durations[this.#phase as Exclude<SwapPhase, 'idle'>] = round(now - mark);
+    record.totalMs = round(now - t0);
+    this.#phase = 'idle';
+    this.history.add(record);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

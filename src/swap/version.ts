@@ -1,0 +1,157 @@
+/**
+ * One loaded build of a plugin: its definition, its global state, its tracked timers and its abort signal. It is the
+ * dispatch target while current. Once retired it refuses to run plugin code, so nothing of an old version runs after
+ * the switch, and the host drops every reference to it so the GC can free its module.
+ */
+import type { Logger } from 'pino';
+import type { Bundle } from '../build/bundler.js';
+import type { Connection } from '../connection/connection.js';
+import type { DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
+import { HotlineError, messageOf } from '../errors.js';
+import type { LoadedModule } from '../load/loader.js';
+import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition } from '../plugin/contract.js';
+
+/** Counters kept per version, shown in status. */
+export interface VersionStats {
+  seq: number;
+  name: string;
+  version: string;
+  hash: string;
+  loadedAt: number;
+  messages: number;
+  errors: number;
+  lastError?: { code: string; message: string };
+}
+
+export interface VersionHooks {
+  /** A handler of this version failed. */
+  onHandlerError(version: Version, err: HotlineError, conn?: Connection): void;
+}
+
+export class Version implements DispatchTarget {
+  readonly def: PluginDefinition;
+  readonly bundle: Bundle;
+  readonly stats: VersionStats;
+  readonly ctx: PluginContext;
+  readonly log: Logger;
+  state: unknown = undefined;
+  #module: LoadedModule;
+  #abort = new AbortController();
+  #retired = false;
+  #hooks: VersionHooks;
+
+  constructor(
+    seq: number,
+    def: PluginDefinition,
+    bundle: Bundle,
+    module: LoadedModule,
+    dispatcher: Dispatcher,
+    log: Logger,
+    hooks: VersionHooks,
+  ) {
+    this.def = def;
+    this.bundle = bundle;
+    this.#module = module;
+    this.#hooks = hooks;
+    this.log = log.child({ plugin: def.name, version: def.version, seq });
+    this.stats = { seq, name: def.name, version: def.version, hash: bundle.hash, loadedAt: Date.now(), messages: 0, errors: 0 };
+    this.ctx = createContext(this, dispatcher, module);
+  }
+
+  get label(): string {
+    return `${this.def.name}@${this.def.version}`;
+  }
+
+  get retired(): boolean {
+    return this.#retired;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Tracked timers still scheduled by this version. */
+  get timerCount(): number {
+    return this.#module.timers.size;
+  }
+
+  open(conn: Connection): unknown {
+    if (this.#retired) return undefined;
+    return this.def.onOpen?.(conn, this.ctx);
+  }
+
+  message(conn: Connection, data: MessageData): unknown {
+    if (this.#retired) return undefined;
+    this.stats.messages++;
+    return this.def.onMessage(conn, data, this.ctx);
+  }
+
+  close(conn: Connection, info: CloseInfo): unknown {
+    if (this.#retired) return undefined;
+    return this.def.onClose?.(conn, info, this.ctx);
+  }
+
+  handlerError(err: unknown, conn?: Connection): void {
+    this.#module.stack.mapError(err);
+    const coded = new HotlineError('HOTLINE_E_HANDLER', `${this.label}: ${messageOf(err)}`, { cause: err });
+    this.stats.errors++;
+    this.stats.lastError = { code: coded.code, message: coded.message };
+    this.#hooks.onHandlerError(this, coded, conn);
+  }
+
+  /** Map a plugin error's stack to the TypeScript sources. */
+  mapError<T>(err: T): T {
+    return this.#module.stack.mapError(err);
+  }
+
+  /**
+   * Retire the version: clear its timers, abort its signal, and refuse further plugin calls. `dispose()` of the
+   * plugin, if any, is the caller's job, before this.
+   */
+  retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    this.#module.timers.clearAll();
+    this.#abort.abort(new HotlineError('HOTLINE_E_SWAP_CLOSED', `${this.label} was disposed`));
+  }
+}
+
+function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginContext {
+  const timers = module.timers.api;
+  const connections: Iterable<Conn> = {
+    *[Symbol.iterator]() {
+      for (const conn of d.connections.values()) if (conn.isOpen) yield conn;
+    },
+  };
+  return {
+    get state() {
+      return v.state;
+    },
+    set state(next: unknown) {
+      v.state = next;
+    },
+    get version() {
+      return v.def.version;
+    },
+    connections,
+    broadcast(data, filter) {
+      // A retired version's leftover callbacks must not reach clients of the new one.
+      if (v.retired) return 0;
+      let n = 0;
+      for (const conn of d.connections.values()) {
+        if (conn.isOpen && (!filter || filter(conn)) && conn.send(data)) n++;
+      }
+      return n;
+    },
+    get log() {
+      return v.log;
+    },
+    get signal() {
+      return v.signal;
+    },
+    setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+    setInterval: (fn, ms) => timers.setInterval(fn, ms),
+    clearTimeout: (t) => timers.clearTimeout(t),
+    clearInterval: (t) => timers.clearInterval(t),
+  };
+}

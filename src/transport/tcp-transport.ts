@@ -1,0 +1,136 @@
+/**
+ * TCP listener. Each socket gets one decoder (lines or length-prefixed); each decoded message goes to its connection.
+ */
+import net from 'node:net';
+import type { Connection } from '../connection/connection.js';
+import type { Link } from '../connection/link.js';
+import { HotlineError } from '../errors.js';
+import type { MessageData } from '../plugin/contract.js';
+import type { Decoder, Framing } from './framing/framing.js';
+import { lengthPrefixed } from './framing/length-prefixed.js';
+import { lines } from './framing/lines.js';
+import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, formatHost } from './transport.js';
+import { listen } from './listen.js';
+
+// WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
+const CLOSE_NORMAL = 1000;
+const CLOSE_ABNORMAL = 1006;
+const CLOSE_TOO_BIG = 1009;
+
+/** The socket side of one TCP connection. */
+class TcpLink implements Link {
+  readonly transport = 'tcp' as const;
+  readonly remoteAddress: string;
+  conn!: Connection;
+  closeInfo = { code: CLOSE_NORMAL, reason: '' };
+  #socket: net.Socket;
+  #framing: Framing;
+  #decoder: Decoder;
+  #host: TransportHost;
+  // Bound once per connection: the decoder calls it for every message.
+  #deliver = (data: MessageData) => this.conn.receive(data);
+
+  constructor(socket: net.Socket, framing: Framing, host: TransportHost) {
+    this.#socket = socket;
+    this.#framing = framing;
+    this.#host = host;
+    this.#decoder = framing.createDecoder(host.limits.maxPayload);
+    this.remoteAddress = socket.remoteAddress ?? '';
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  send(data: MessageData): void {
+    this.#socket.write(this.#framing.encode(data));
+  }
+
+  close(code: number, reason: string): void {
+    this.closeInfo = { code, reason };
+    this.#socket.end();
+  }
+
+  terminate(): void {
+    this.#socket.destroy();
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#decoder.write(chunk, this.#deliver)) return;
+    const max = this.#host.limits.maxPayload;
+    this.#host.reportError(
+      new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${this.conn.id}: a frame exceeds maxPayload (${max} bytes); closing`),
+      this.conn,
+    );
+    this.closeInfo = { code: CLOSE_TOO_BIG, reason: 'message too big' };
+    // The stream cannot be resynchronised after an oversized frame: stop reading and close now.
+    this.#socket.pause();
+    this.#socket.destroy();
+  }
+}
+
+function socketOnData(this: net.Socket, chunk: Buffer): void {
+  (this as SocketWithLink)[kLink].onData(chunk);
+}
+
+function socketOnError(this: net.Socket): void {
+  const link = (this as SocketWithLink)[kLink];
+  if (link.closeInfo.code === CLOSE_NORMAL) link.closeInfo = { code: CLOSE_ABNORMAL, reason: 'socket error' };
+}
+
+function socketOnClose(this: net.Socket, hadError: boolean): void {
+  const link = (this as SocketWithLink)[kLink];
+  if (hadError && link.closeInfo.code === CLOSE_NORMAL) link.closeInfo = { code: CLOSE_ABNORMAL, reason: 'socket error' };
+  link.conn.closed(link.closeInfo);
+}
+
+const kLink = Symbol('hotline.link');
+type SocketWithLink = net.Socket & { [kLink]: TcpLink };
+
+export class TcpTransport implements Transport {
+  #options: TcpListenOptions;
+  #host: TransportHost;
+  #framing: Framing;
+  #server: net.Server | undefined;
+  #address: ListenAddress | undefined;
+
+  constructor(options: TcpListenOptions, host: TransportHost) {
+    this.#options = options;
+    this.#host = host;
+    this.#framing = options.framing === 'length' ? lengthPrefixed : lines;
+  }
+
+  async start(): Promise<void> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+    this.#server = server;
+    const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1');
+    this.#address = { transport: 'tcp', host, port, url: `tcp://${formatHost(host)}:${port}`, framing: this.#framing.kind };
+  }
+
+  address(): ListenAddress {
+    if (!this.#address) throw new HotlineError('HOTLINE_E_LISTEN', 'the TCP listener is not started');
+    return this.#address;
+  }
+
+  async stopAccepting(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server?.listening) server.close();
+  }
+
+  #onConnection(socket: net.Socket): void {
+    if (!this.#host.canAccept()) {
+      this.#host.reportError(
+        new HotlineError('HOTLINE_E_MAX_CONNECTIONS', `refused a TCP connection from ${socket.remoteAddress}: maxConnections (${this.#host.limits.maxConnections}) reached`),
+      );
+      socket.destroy();
+      return;
+    }
+    const link = new TcpLink(socket, this.#framing, this.#host);
+    (socket as SocketWithLink)[kLink] = link;
+    link.conn = this.#host.accept(link);
+    socket.on('data', socketOnData);
+    socket.on('error', socketOnError);
+    socket.on('close', socketOnClose);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * What the host gives a transport, and what a transport gives the host. A transport owns its listener and sockets,
+ * turns bytes into messages, and hands each accepted socket to the host as a `Link`.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { Connection } from '../connection/connection.js';
+import type { Link } from '../connection/link.js';
+import type { HotlineError } from '../errors.js';
+import type { TransportKind } from '../plugin/contract.js';
+import type { FramingKind } from './framing/framing.js';
+
+/** A WebSocket listener: its own HTTP server on `port`, or attached to an existing `server`. */
+export interface WsListenOptions {
+  transport: 'ws';
+  /** Port for hotline's own HTTP server. 0 picks a free port. Ignored with `server`. */
+  port?: number;
+  host?: string;
+  /** Only upgrades to this path are taken (default: every path). Useful when attached to an app's server. */
+  path?: string;
+  /** Attach to this existing HTTP server instead of starting one: the app keeps its routes, hotline takes upgrades. */
+  server?: HttpServer;
+}
+
+/** A TCP listener with one framing. */
+export interface TcpListenOptions {
+  transport: 'tcp';
+  port?: number;
+  host?: string;
+  /** `lines` (newline-delimited text, default) or `length` (4-byte big-endian length prefix). */
+  framing?: FramingKind;
+}
+
+export type ListenOptions = WsListenOptions | TcpListenOptions;
+
+/** Where a listener is reachable. */
+export interface ListenAddress {
+  transport: TransportKind;
+  host: string;
+  port: number;
+  /** `ws://host:port/path` or `tcp://host:port`. */
+  url: string;
+  framing?: FramingKind;
+}
+
+export interface TransportLimits {
+  maxPayload: number;
+  maxConnections: number;
+  handshakeTimeout: number;
+}
+
+/** The host as a transport sees it. */
+export interface TransportHost {
+  readonly limits: TransportLimits;
+  /** True while the host accepts another connection. */
+  canAccept(): boolean;
+  accept(link: Link): Connection;
+  /** A connection-level failure with a code (payload too large, refused, handshake timeout). */
+  reportError(err: HotlineError, conn?: Connection): void;
+}
+
+export interface Transport {
+  start(): Promise<void>;
+  address(): ListenAddress;
+  /** Stop accepting new connections. Existing ones are left to the host. Idempotent. */
+  stopAccepting(): Promise<void>;
+}
+
+/** Bracket an IPv6 host for a URL. */
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

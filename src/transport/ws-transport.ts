@@ -1,0 +1,179 @@
+/**
+ * WebSocket listener on `ws`. hotline's own HTTP server, or an app's server it attaches to, hands upgrades to a
+ * `noServer` WebSocketServer. `ws` enforces maxPayload itself and closes with 1009.
+ */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { Connection } from '../connection/connection.js';
+import type { Link } from '../connection/link.js';
+import { HotlineError } from '../errors.js';
+import { listen } from './listen.js';
+import { type ListenAddress, type Transport, type TransportHost, type WsListenOptions, formatHost } from './transport.js';
+
+const kConn = Symbol('hotline.conn');
+type WsWithConn = WebSocket & { [kConn]: Connection };
+
+/** The socket side of one WebSocket connection. */
+class WsLink implements Link {
+  readonly transport = 'ws' as const;
+  readonly remoteAddress: string;
+  #ws: WebSocket;
+
+  constructor(ws: WebSocket, remoteAddress: string) {
+    this.#ws = ws;
+    this.remoteAddress = remoteAddress;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  send(data: string | Uint8Array): void {
+    this.#ws.send(data);
+  }
+
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+}
+
+// Shared listeners, the ws `socketOnClose` pattern: no closure per connection on the message path.
+function wsOnMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as WsWithConn)[kConn].receive(isBinary ? (data as Buffer) : data.toString());
+}
+
+function wsOnClose(this: WebSocket, code: number, reason: Buffer): void {
+  (this as WsWithConn)[kConn].closed({ code, reason: reason.toString() });
+}
+
+export class WsTransport implements Transport {
+  #options: WsListenOptions;
+  #host: TransportHost;
+  #wss: WebSocketServer;
+  #server: http.Server | undefined;
+  #ownServer = false;
+  #accepting = false;
+  #address: ListenAddress | undefined;
+  #handshakes = new Map<Duplex, NodeJS.Timeout>();
+  #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head);
+
+  constructor(options: WsListenOptions, host: TransportHost) {
+    this.#options = options;
+    this.#host = host;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: host.limits.maxPayload,
+      clientTracking: false,
+      perMessageDeflate: false,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.#accepting = true;
+    if (this.#options.server) {
+      this.#server = this.#options.server;
+      this.#server.on('upgrade', this.#onUpgrade);
+      const addr = this.#server.address();
+      const host = addr && typeof addr === 'object' ? addr.address : (this.#options.host ?? 'localhost');
+      const port = addr && typeof addr === 'object' ? addr.port : (this.#options.port ?? 0);
+      this.#address = this.#makeAddress(host, port);
+      return;
+    }
+    const server = http.createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end('hotline: this endpoint speaks WebSocket\n');
+    });
+    this.#ownServer = true;
+    this.#server = server;
+    server.on('upgrade', this.#onUpgrade);
+    server.on('connection', (socket) => this.#armHandshake(socket));
+    server.on('request', (req) => this.#disarmHandshake(req.socket));
+    const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1');
+    this.#address = this.#makeAddress(host, port);
+  }
+
+  address(): ListenAddress {
+    if (!this.#address) throw new HotlineError('HOTLINE_E_LISTEN', 'the WebSocket listener is not started');
+    return this.#address;
+  }
+
+  async stopAccepting(): Promise<void> {
+    if (!this.#accepting) return;
+    this.#accepting = false;
+    for (const timer of this.#handshakes.values()) clearTimeout(timer);
+    this.#handshakes.clear();
+    const server = this.#server;
+    if (!server) return;
+    server.off('upgrade', this.#onUpgrade);
+    if (this.#ownServer && server.listening) {
+      server.close();
+      server.closeIdleConnections();
+    }
+  }
+
+  #makeAddress(host: string, port: number): ListenAddress {
+    const path = this.#options.path ?? '/';
+    return { transport: 'ws', host, port, url: `ws://${formatHost(host)}:${port}${path}` };
+  }
+
+  /** A client that connects but never completes its upgrade would hold a socket forever: bound it. */
+  #armHandshake(socket: Duplex): void {
+    const ms = this.#host.limits.handshakeTimeout;
+    const timer = setTimeout(() => {
+      this.#handshakes.delete(socket);
+      this.#host.reportError(new HotlineError('HOTLINE_E_HANDSHAKE_TIMEOUT', `no WebSocket handshake within ${ms} ms; socket closed`));
+      socket.destroy();
+    }, ms);
+    timer.unref();
+    this.#handshakes.set(socket, timer);
+    socket.once('close', () => this.#disarmHandshake(socket));
+  }
+
+  #disarmHandshake(socket: Duplex): void {
+    const timer = this.#handshakes.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#handshakes.delete(socket);
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#disarmHandshake(socket);
+    const path = this.#options.path;
+    if (path !== undefined && new URL(req.url ?? '/', 'http://x').pathname !== path) {
+      // Another upgrade handler of the app's server may take it; on our own server nobody will.
+      if (this.#ownServer) reject(socket, 404, 'Not Found');
+      return;
+    }
+    if (!this.#accepting) return reject(socket, 503, 'Service Unavailable');
+    if (!this.#host.canAccept()) {
+      this.#host.reportError(
+        new HotlineError('HOTLINE_E_MAX_CONNECTIONS', `refused a WebSocket from ${req.socket.remoteAddress}: maxConnections (${this.#host.limits.maxConnections}) reached`),
+      );
+      return reject(socket, 503, 'Service Unavailable');
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const link = new WsLink(ws, req.socket.remoteAddress ?? '');
+      const conn = this.#host.accept(link);
+      (ws as WsWithConn)[kConn] = conn;
+      ws.on('message', wsOnMessage);
+      ws.on('close', wsOnClose);
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          this.#host.reportError(
+            new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${conn.id}: a message exceeds maxPayload (${this.#host.limits.maxPayload} bytes); closed with 1009`),
+            conn,
+          );
+        }
+      });
+    });
+  }
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

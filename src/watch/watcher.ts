@@ -1,0 +1,73 @@
+/**
+ * File watching for the plugin's import graph. chokidar reports a change only once the file has stopped growing
+ * (awaitWriteFinish), so a half-written file is never built; its atomic mode folds an editor's write-to-temp-then-
+ * rename into one change. A burst of changes is debounced into one reload, and the swap queue coalesces the rest.
+ */
+import path from 'node:path';
+import { type FSWatcher, watch } from 'chokidar';
+
+export interface WatchOptions {
+  /** Quiet time after the last change before a reload, in ms. Default 10. */
+  debounceMs?: number;
+  /** How long a file's size must hold still before it counts as written, in ms. Default 20. */
+  stabilityMs?: number;
+}
+
+const IGNORED = /(^|[/\\])(node_modules|dist|build|coverage|\.git|\.hotline)([/\\]|$)|\.hotline-bundle\.js/;
+
+/** Watches the entry's directory plus every bundle input outside it, and calls `onChange` once per burst. */
+export class PluginWatcher {
+  #watcher: FSWatcher;
+  #timer: NodeJS.Timeout | undefined;
+  #debounceMs: number;
+  #onChange: (files: string[]) => void;
+  #changed = new Set<string>();
+  #watched = new Set<string>();
+  #root: string;
+  #closed = false;
+
+  constructor(entry: string, options: WatchOptions, onChange: (files: string[]) => void) {
+    this.#root = path.dirname(path.resolve(entry));
+    this.#debounceMs = options.debounceMs ?? 10;
+    this.#onChange = onChange;
+    const stability = options.stabilityMs ?? 20;
+    this.#watcher = watch(this.#root, {
+      ignoreInitial: true,
+      ignored: (p: string) => IGNORED.test(p),
+      awaitWriteFinish: { stabilityThreshold: stability, pollInterval: Math.max(5, Math.floor(stability / 4)) },
+      atomic: true,
+    });
+    const onEvent = (file: string) => this.#queue(file);
+    this.#watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent);
+  }
+
+  /** Resolves once the initial scan is done and changes will be seen. */
+  ready(): Promise<void> {
+    return new Promise((resolve) => this.#watcher.once('ready', () => resolve()));
+  }
+
+  /** Also watch these files (bundle inputs outside the entry's directory). */
+  track(files: readonly string[]): void {
+    const extra = files.filter((f) => !f.startsWith(this.#root + path.sep) && !this.#watched.has(f) && !IGNORED.test(f));
+    for (const f of extra) this.#watched.add(f);
+    if (extra.length > 0) this.#watcher.add(extra);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#watcher.close();
+  }
+
+  #queue(file: string): void {
+    if (this.#closed) return;
+    this.#changed.add(file);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      const files = [...this.#changed];
+      this.#changed.clear();
+      this.#onChange(files);
+    }, this.#debounceMs);
+  }
+}

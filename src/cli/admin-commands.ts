@@ -1,0 +1,46 @@
+/**
+ * `hotline reload`, `rollback` and `status`: one request each over the admin socket.
+ */
+import { adminRequest } from '../admin/admin-client.js';
+import { defaultAdminPath } from '../admin/protocol.js';
+import type { HostStatus } from '../host/host.js';
+import type { SwapRecord } from '../swap/history.js';
+
+export async function runAdminCommand(
+  cmd: 'reload' | 'rollback' | 'status',
+  flags: { admin?: string; json?: boolean },
+): Promise<number> {
+  const socket = flags.admin ?? defaultAdminPath();
+  const result = await adminRequest(socket, cmd);
+  if (cmd === 'status') {
+    process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result as HostStatus));
+    return 0;
+  }
+  const record = result as SwapRecord;
+  if (flags.json) process.stdout.write(JSON.stringify(record) + '\n');
+  else process.stdout.write(`${cmd === 'reload' ? 'reloaded' : 'rolled back'}: now serving ${record.to} (hash ${record.hash}, ${record.totalMs} ms)\n`);
+  return 0;
+}
+
+function formatStatus(s: HostStatus): string {
+  const lines: string[] = [];
+  const p = s.plugin;
+  lines.push(`plugin      ${p ? `${p.name}@${p.version} (hash ${p.hash}, seq ${p.seq}) from ${p.entry}` : 'none'}`);
+  lines.push(`state       ${s.state}, swap phase ${s.phase}, pid ${s.pid}, up ${(s.uptimeMs / 1000).toFixed(1)} s`);
+  lines.push(`listening   ${s.listen.map((l) => l.url).join(', ')}`);
+  lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);
+  lines.push('versions');
+  for (const v of s.versions) {
+    const err = v.lastError ? `  last error ${v.lastError.code}` : '';
+    lines.push(`  #${v.seq} ${v.name}@${v.version} ${v.hash}: ${v.messages} messages, ${v.errors} errors${err}`);
+  }
+  lines.push('swaps');
+  for (const r of s.swaps.slice(-10)) {
+    const phases = Object.entries(r.durations)
+      .map(([k, ms]) => `${k} ${ms}`)
+      .join(', ');
+    const outcome = r.outcome === 'switched' ? `switched to ${r.to}` : `aborted in ${r.phase}: ${r.error?.code} ${r.error?.message ?? ''}`;
+    lines.push(`  ${r.startedAt} ${r.trigger.padEnd(9)} ${outcome} (${r.totalMs} ms: ${phases})`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,68 @@
+/**
+ * The `hotline` command. Subcommands and flags are a scripting interface: keep their names stable.
+ *
+ *   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch] [--admin PATH]
+ *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
+ *   hotline reload   [--admin PATH]         swap to what is on disk now
+ *   hotline rollback [--admin PATH]         swap back to the previous build
+ *   hotline status   [--admin PATH] [--json]
+ */
+import { parseArgs } from 'node:util';
+import { HotlineError, isHotlineError, messageOf } from '../errors.js';
+import { runAdminCommand } from './admin-commands.js';
+import { runStart } from './start.js';
+
+const USAGE = `usage:
+  hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
+                        [--admin PATH] [--static DIR]
+  hotline dev <entry>   [same flags as start; watches and prints readable swap logs]
+  hotline reload   [--admin PATH]
+  hotline rollback [--admin PATH]
+  hotline status   [--admin PATH] [--json]
+
+--port 0 picks a free port. The admin socket defaults to .hotline/admin.sock.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      transport: { type: 'string' },
+      framing: { type: 'string' },
+      watch: { type: 'boolean' },
+      admin: { type: 'string' },
+      static: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  switch (command) {
+    case 'start':
+    case 'dev':
+      return runStart(command, positionals[0], values);
+    case 'reload':
+    case 'rollback':
+    case 'status':
+      return runAdminCommand(command, values);
+    default:
+      throw new HotlineError('HOTLINE_E_CONFIG', `unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const code = isHotlineError(err) ? err.code : 'HOTLINE_E_CONFIG';
+    process.stderr.write(`hotline: ${code}: ${messageOf(err)}\n`);
+    process.exitCode = 1;
+  },
+);

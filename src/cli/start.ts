@@ -1,0 +1,99 @@
+/**
+ * `hotline start` and `hotline dev`: run a host in this process, print one ready line, and map signals:
+ * SIGHUP reloads; SIGTERM and SIGINT shut down gracefully and exit 0.
+ */
+import pino from 'pino';
+import { defaultAdminPath } from '../admin/protocol.js';
+import { HotlineError, isHotlineError } from '../errors.js';
+import { createHost, type Host } from '../host/host.js';
+import type { ListenOptions } from '../transport/transport.js';
+import { listen } from '../transport/listen.js';
+import { prettyDestination } from './pretty-log.js';
+import { createStaticServer } from './static-server.js';
+
+export interface StartFlags {
+  port?: string;
+  host?: string;
+  transport?: string;
+  framing?: string;
+  watch?: boolean;
+  admin?: string;
+  static?: string;
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return 8080;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new HotlineError('HOTLINE_E_CONFIG', `--port must be 0..65535, got "${value}"`);
+  return n;
+}
+
+export async function runStart(mode: 'start' | 'dev', entry: string | undefined, flags: StartFlags): Promise<number> {
+  if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
+  const transport = flags.transport ?? 'ws';
+  if (transport !== 'ws' && transport !== 'tcp') throw new HotlineError('HOTLINE_E_CONFIG', `--transport must be ws or tcp, got "${transport}"`);
+  const framing = flags.framing ?? 'lines';
+  if (framing !== 'lines' && framing !== 'length') throw new HotlineError('HOTLINE_E_CONFIG', `--framing must be lines or length, got "${framing}"`);
+  if (flags.static && transport !== 'ws') throw new HotlineError('HOTLINE_E_CONFIG', '--static needs --transport ws');
+  const port = parsePort(flags.port);
+  const hostname = flags.host ?? '127.0.0.1';
+  const logger = mode === 'dev' ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
+
+  let listenOpts: ListenOptions;
+  if (flags.static) {
+    const server = createStaticServer(flags.static);
+    await listen(server, port, hostname);
+    listenOpts = { transport: 'ws', server };
+  } else if (transport === 'ws') {
+    listenOpts = { transport: 'ws', port, host: hostname };
+  } else {
+    listenOpts = { transport: 'tcp', port, host: hostname, framing };
+  }
+
+  const admin = flags.admin ?? defaultAdminPath();
+  const host = await createHost({
+    plugin: entry,
+    listen: [listenOpts],
+    watch: mode === 'dev' || flags.watch === true,
+    admin,
+    logger,
+  });
+  const plugin = host.status().plugin!;
+  const url = host.addresses()[0]!.url.replace(/^ws:\/\/(.*)\/$/, 'ws://$1/');
+  const page = flags.static ? ` (page ${url.replace(/^ws/, 'http')})` : '';
+  process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
+  return waitForSignals(host, flags.static ? listenOpts : undefined);
+}
+
+function waitForSignals(host: Host, staticListen: ListenOptions | undefined): Promise<number> {
+  return new Promise((resolve) => {
+    const onHup = () => {
+      host.reload('signal').catch((err: unknown) => {
+        if (!isHotlineError(err)) host.log.error({ err }, 'SIGHUP reload failed');
+      });
+    };
+    let stopping = false;
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // A second signal while draining: the operator wants out now.
+        process.exit(1);
+      }
+      stopping = true;
+      host.log.info(`${signal}: shutting down gracefully`);
+      host.close().then(
+        () => {
+          if (staticListen?.transport === 'ws') staticListen.server?.close();
+          process.off('SIGHUP', onHup);
+          resolve(0);
+        },
+        (err: unknown) => {
+          host.log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGHUP', onHup);
+    process.once('SIGTERM', onStop);
+    process.once('SIGINT', onStop);
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * A hotline host in its own process, driven over IPC by a bench: it reports its url once listening, forwards swap
+ * phases and records with timestamps comparable across processes, and swaps on `{ type: 'reload' }`.
+ *
+ * Started with one JSON argument: { plugin, watch?, maxConnections? }.
+ */
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { createHost } from '../../src/index.js';
+import type { WatchOptions } from '../../src/index.js';
+
+export interface HotlineServerConfig {
+  plugin: string;
+  watch?: WatchOptions | false;
+  maxConnections?: number;
+}
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as HotlineServerConfig;
+const host = await createHost({
+  plugin: config.plugin,
+  listen: [{ transport: 'ws', host: '127.0.0.1', port: 0 }],
+  watch: config.watch ?? false,
+  // The benches measure swaps, not probation; a bench plugin never throws.
+  probation: false,
+  limits: { maxConnections: config.maxConnections ?? 20_000 },
+  logger: pino({ level: 'error' }, pino.destination(2)),
+});
+host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trigger, at: wallNow() }));
+host.on('swap', (record) => process.send?.({ type: 'swap', record, at: wallNow() }));
+host.on('swap-error', (err) => process.send?.({ type: 'swap-error', code: err.code, message: err.message }));
+
+process.on('message', (m: { type: string }) => {
+  if (m.type === 'reload') {
+    host.reload().then(
+      (record) => process.send?.({ type: 'reloaded', record }),
+      (err: Error & { code?: string }) => process.send?.({ type: 'reloaded', error: `${err.code ?? ''} ${err.message}` }),
+    );
+  } else if (m.type === 'status') {
+    const s = host.status();
+    process.send?.({ type: 'status', connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed });
+  }
+});
+
+let closing = false;
+const shutdown = () => {
+  if (closing) return;
+  closing = true;
+  void host.close().then(() => process.exit(0));
+};
+process.on('SIGTERM', shutdown);
+process.on('disconnect', shutdown);
+process.send?.({ type: 'ready', url: host.addresses()[0]!.url });

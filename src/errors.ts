@@ -30,6 +30,15 @@ export const ERROR_CODES = {
   HOTLINE_E_ADMIN: 'the admin socket request failed',
   HOTLINE_E_ADMIN_UNREACHABLE: 'no host answers on the admin socket',
   HOTLINE_E_LISTEN: 'a listener could not be started',
+  HOTLINE_E_SESSION_EXPIRED: 'the session outlived its TTL; a new session was started',
+  HOTLINE_E_SESSION_UNKNOWN: 'no session matches the resume token; a new session was started',
+  HOTLINE_E_SESSION_TOKEN: 'the resume token signature is invalid (tampered or another secret); a new session was started',
+  HOTLINE_E_SESSION_OVERFLOW: 'the replay buffer overflowed: messages the client missed were dropped; a new session was started',
+  HOTLINE_E_SESSION_PROTOCOL: 'a malformed or out-of-order session frame',
+  HOTLINE_E_SESSION_STORE: 'the session store failed',
+  HOTLINE_E_CLIENT_QUEUE_FULL: 'the client send queue is full (maxQueue messages not yet acknowledged)',
+  HOTLINE_E_CLIENT_CLOSED: 'the client is closed',
+  HOTLINE_E_CLIENT_UNSUPPORTED: 'the server does not speak the hotline.v1 session protocol',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -36,6 +36,14 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
+/** Options for a connection the session layer (src/session) creates. */
+export interface ConnectionOptions {
+  /** A resumed session: restore this `conn.state` and skip onOpen, which already ran for this client. */
+  resume?: { state: unknown };
+  /** Called after each event's handler settled, so the session layer knows what the plugin has handled. */
+  onEventDone?: (kind: 'open' | 'message' | 'close') => void;
+}
+
 export class Connection implements Conn {
   readonly id: string;
   readonly transport: TransportKind;
@@ -53,6 +61,8 @@ export class Connection implements Conn {
   /** The version running the current handler, so an async failure is counted against the right one. */
   #running: DispatchTarget | undefined;
   #slowTimer: NodeJS.Timeout | undefined;
+  #onEventDone: ConnectionOptions['onEventDone'];
+  #runningKind: 'open' | 'message' | 'close' = 'open';
   // Bound once per connection, not once per message: the async settle path is hot for async plugins.
   #settled = () => {
     this.#finish();
@@ -64,14 +74,20 @@ export class Connection implements Conn {
     this.pump();
   };
 
-  constructor(link: Link, dispatcher: Dispatcher) {
+  constructor(link: Link, dispatcher: Dispatcher, options?: ConnectionOptions) {
     this.id = (++nextId).toString(36);
     this.#link = link;
     this.#d = dispatcher;
     this.transport = link.transport;
     this.remoteAddress = link.remoteAddress;
+    this.#onEventDone = options?.onEventDone;
     dispatcher.connections.set(this.id, this);
-    this.#push(OPEN);
+    if (options?.resume) {
+      this.state = options.resume.state;
+      this.opened = true;
+    } else {
+      this.#push(OPEN);
+    }
   }
 
   /** True until the connection starts closing. */
@@ -150,6 +166,7 @@ export class Connection implements Conn {
     const target = d.target;
     this.#busy = true;
     this.#running = target;
+    this.#runningKind = ev === OPEN ? 'open' : ev instanceof CloseEvent ? 'close' : 'message';
     d.enter();
     let result: unknown;
     try {
@@ -175,6 +192,7 @@ export class Connection implements Conn {
     this.#busy = false;
     this.#running = undefined;
     this.#d.leave();
+    this.#onEventDone?.(this.#runningKind);
     if (this.#phase === Phase.Closed && this.#head >= this.#queue.length) {
       // The close event was the last one: the connection leaves the table.
       if (this.#d.connections.delete(this.id)) this.#d.events.connectionFinished(this);

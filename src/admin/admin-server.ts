@@ -1,7 +1,7 @@
 /**
  * The admin socket server. Mode 0600: only the user running the host can reload or read its status.
  */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -53,6 +53,16 @@ export class AdminServer {
 
   /** A socket file left by a crashed host is removed; one a live host answers on is an error. */
   async #clearStale(): Promise<void> {
+    let stat;
+    try {
+      stat = lstatSync(this.#path);
+    } catch {
+      return; // No file: nothing stale.
+    }
+    // Only a socket can be stale. Anything else at this path is the user's file: never delete it.
+    if (!stat.isSocket()) {
+      throw new HotlineError('HOTLINE_E_ADMIN', `admin socket path ${this.#path} exists and is not a socket; refusing to replace it`);
+    }
     try {
       await adminRequest(this.#path, 'status', 1000);
     } catch (err) {

@@ -2,6 +2,8 @@
  * `hotline start` and `hotline dev`: run a host in this process, print one ready line, and map signals:
  * SIGHUP reloads; SIGTERM and SIGINT shut down gracefully and exit 0.
  */
+import { chmodSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError, isHotlineError } from '../errors.js';
@@ -23,7 +25,8 @@ export interface StartFlags {
 
 function parsePort(value: string | undefined): number {
   if (value === undefined) return 8080;
-  const n = Number(value);
+  // Digits only: Number('') is 0 and Number('0x50') is 80, neither of which the user meant.
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new HotlineError('HOTLINE_E_CONFIG', `--port must be 0..65535, got "${value}"`);
   return n;
 }
@@ -50,14 +53,27 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
     listenOpts = { transport: 'tcp', port, host: hostname, framing };
   }
 
-  const admin = flags.admin ?? defaultAdminPath();
-  const host = await createHost({
-    plugin: entry,
-    listen: [listenOpts],
-    watch: mode === 'dev' || flags.watch === true,
-    admin,
-    logger,
-  });
+  const admin = path.resolve(flags.admin ?? defaultAdminPath());
+  if (!flags.admin) {
+    // The default folder is ours: make it private even if an earlier run or a checkout created it wider.
+    const dir = path.dirname(admin);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
+  let host: Host;
+  try {
+    host = await createHost({
+      plugin: entry,
+      listen: [listenOpts],
+      watch: mode === 'dev' || flags.watch === true,
+      admin,
+      logger,
+    });
+  } catch (err) {
+    // The page server is already listening; left open it would keep a failed start from ever exiting.
+    if (listenOpts.transport === 'ws') listenOpts.server?.close();
+    throw err;
+  }
   const plugin = host.status().plugin!;
   const url = host.addresses()[0]!.url.replace(/^ws:\/\/(.*)\/$/, 'ws://$1/');
   const page = flags.static ? ` (page ${url.replace(/^ws/, 'http')})` : '';

@@ -21,6 +21,10 @@ class LineDecoder implements Decoder {
     return this.#pending;
   }
 
+  unconsumed(): Buffer {
+    return Buffer.concat(this.#parts, this.#pending);
+  }
+
   write(chunk: Buffer, onMessage: (data: MessageData) => void): boolean {
     let start = 0;
     let nl: number;
@@ -35,15 +39,18 @@ class LineDecoder implements Decoder {
         line = chunk.subarray(start, nl);
       }
       start = nl + 1;
-      if (line.length > this.#max) return false;
+      // The CR of a CRLF ending is framing, not payload: a message of exactly maxPayload bytes passes either way.
       const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+      if (end > this.#max) return false;
       onMessage(line.toString('utf8', 0, end));
     }
     if (start < chunk.length) {
       const rest = chunk.subarray(start);
       this.#pending += rest.length;
-      if (this.#pending > this.#max) return false;
-      this.#parts.push(rest);
+      // One byte of slack for a CR whose LF has not arrived yet.
+      if (this.#pending > this.#max + 1) return false;
+      // A copy: a few pending bytes must not pin the whole read buffer, nor change if the caller reuses it.
+      this.#parts.push(Buffer.from(rest));
     }
     return true;
   }

@@ -79,6 +79,11 @@ export class Host extends EventEmitter<HostEvents> {
   #admin: AdminServer | undefined;
   #closing: Promise<void> | undefined;
   #finishedWaiters = new Set<() => void>();
+  /**
+   * True after a swap failed: the failed build's inputs are unknown (esbuild gives no metafile on failure), so a fix
+   * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
+   */
+  #lastSwapFailed = false;
 
   /** @internal Use createHost(). */
   constructor(options: HostOptions) {
@@ -106,10 +111,12 @@ export class Host extends EventEmitter<HostEvents> {
         phase: (phase, trigger) => this.emit('phase', phase, trigger),
         swapped: (record, version) => {
           this.log.info({ swap: record }, `swapped to ${version.name}@${version.version} (${record.trigger}, ${record.totalMs} ms)`);
+          this.#lastSwapFailed = false;
           this.#watcher?.track(this.#swapper.current?.bundle.inputs ?? []);
           this.emit('swap', record, version);
         },
         swapFailed: (record, err) => {
+          this.#lastSwapFailed = true;
           this.log.error({ swap: record, code: err.code, err }, `swap aborted, ${record.from ?? 'nothing'} keeps serving: ${err.code}: ${err.message}`);
           this.emit('swap-error', err, record);
         },
@@ -252,7 +259,7 @@ export class Host extends EventEmitter<HostEvents> {
     const inputs = new Set(this.#swapper.current?.bundle.inputs ?? []);
     const entry = path.resolve(this.#options.plugin);
     // Only files the plugin is built from matter; a README beside it does not.
-    if (!files.some((f) => inputs.has(path.resolve(f)) || path.resolve(f) === entry)) return;
+    if (!this.#lastSwapFailed && !files.some((f) => inputs.has(path.resolve(f)) || path.resolve(f) === entry)) return;
     this.#swapper.reload('watch').catch((err: unknown) => {
       if (!isHotlineError(err)) this.log.error({ err }, 'reload after a file change failed');
     });

@@ -33,7 +33,7 @@ export class PluginWatcher {
     const stability = options.stabilityMs ?? 20;
     this.#watcher = watch(this.#root, {
       ignoreInitial: true,
-      ignored: (p: string) => IGNORED.test(p),
+      ignored: (p: string) => this.#ignored(p),
       awaitWriteFinish: { stabilityThreshold: stability, pollInterval: Math.max(5, Math.floor(stability / 4)) },
       atomic: true,
     });
@@ -48,7 +48,7 @@ export class PluginWatcher {
 
   /** Also watch these files (bundle inputs outside the entry's directory). */
   track(files: readonly string[]): void {
-    const extra = files.filter((f) => !f.startsWith(this.#root + path.sep) && !this.#watched.has(f) && !IGNORED.test(f));
+    const extra = files.filter((f) => !f.startsWith(this.#root + path.sep) && !this.#watched.has(f) && !this.#ignored(f));
     for (const f of extra) this.#watched.add(f);
     if (extra.length > 0) this.#watcher.add(extra);
   }
@@ -58,6 +58,14 @@ export class PluginWatcher {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#watcher.close();
+  }
+
+  /**
+   * Judged on the path relative to the plugin's folder: a plugin that itself lives under a folder named `build` or
+   * `dist` (/srv/build/chat/plugin.ts) must still be watched.
+   */
+  #ignored(file: string): boolean {
+    return IGNORED.test(path.relative(this.#root, path.resolve(file)));
   }
 
   #queue(file: string): void {

@@ -3,7 +3,7 @@
  * real signals. Each test spawns its own host in its own temp dir.
  */
 import assert from 'node:assert/strict';
-import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { HostStatus } from '../../src/host/host.js';
@@ -60,13 +60,17 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
     ws.send('d');
     assert.equal(await ws.inbox.next(), 'v1:4:4|d', 'the rollback migrated both counters down');
 
-    p.write(counterPlugin('v3'));
+    // v3 throws on 'boom': a handler error, counted against v3 in status, never fatal.
+    p.write(counterPlugin('v3').replace('ctx.state.total++;', "if (data === 'boom') throw new Error('boom'); ctx.state.total++;"));
     const from = proc.logs.length;
     proc.kill('SIGHUP');
     const hup = await proc.waitForSwap('counter@v3', from);
     assert.equal(hup.swap?.trigger, 'signal');
     ws.send('e');
     assert.equal(await ws.inbox.next(), 'v3:5:5|e');
+    ws.send('boom');
+    ws.send('f');
+    assert.equal(await ws.inbox.next(), 'v3:6:6|f', 'the connection survives a handler error');
 
     const res = await runHotline(['status', '--admin', admin, '--json'], p.dir);
     assert.equal(res.code, 0, res.stderr);
@@ -80,14 +84,14 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
     assert.match(s.plugin!.hash, /^[0-9a-f]{8,}$/);
     assert.ok(s.uptimeMs > 0);
     assert.equal(s.connections, 1);
-    assert.deepEqual(s.messages, { in: 5, out: 5 });
+    assert.deepEqual(s.messages, { in: 7, out: 6 });
     assert.deepEqual(
-      s.versions.map((v) => [v.version, v.messages, v.errors]),
+      s.versions.map((v) => [v.version, v.messages, v.errors, v.lastError?.code]),
       [
-        ['v1', 1, 0],
-        ['v2', 2, 0],
-        ['v1', 1, 0],
-        ['v3', 1, 0],
+        ['v1', 1, 0, undefined],
+        ['v2', 2, 0, undefined],
+        ['v1', 1, 0, undefined],
+        ['v3', 3, 1, 'HOTLINE_E_HANDLER'],
       ],
     );
     assert.deepEqual(
@@ -175,6 +179,9 @@ for (const [transport, signal] of [
 
 test('without --admin the socket is .hotline/admin.sock under the cwd, mode 0600 in a 0700 dir', async () => {
   const p = pluginDir(counterPlugin('v1'));
+  // Left by an earlier run or a checkout with a wider mode: start tightens it.
+  mkdirSync(path.join(p.dir, '.hotline'));
+  chmodSync(path.join(p.dir, '.hotline'), 0o755);
   const proc = (await HotlineProcess.start(['start', 'plugin.ts', '--port', '0'], p.dir)).proc;
   try {
     const sock = path.join(p.dir, '.hotline', 'admin.sock');

@@ -46,7 +46,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /** Median and p90 of totalMs and of each phase, over switched swaps. */
-function phaseSummary(records: SwapRecord[]): string {
+function phaseSummary(records: Array<{ totalMs: number; durations: Partial<Record<string, number>> }>): string {
   const keys = ['totalMs', 'building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'draining'] as const;
   return keys
     .map((k) => {
@@ -169,6 +169,8 @@ for (const transport of ['ws', 'tcp'] as const) {
       await traffic.drained(30_000);
       const counts = traffic.counts();
       t.diagnostic(`counts ${JSON.stringify(counts)}; swaps: ${signals} SIGHUP, ${reloads} hotline reload`);
+      const swapped = proc.logs.flatMap((l) => (l.swap && l.swap.outcome === 'switched' && l.swap.trigger !== 'start' ? [l.swap] : []));
+      t.diagnostic(`phases (ms) ${phaseSummary(swapped)}`);
       assertExact(counts);
       assert.equal(counts.generations, 7);
 

@@ -99,3 +99,36 @@ test('fixing a new helper after the swap that imported it failed reloads, though
     p.remove();
   }
 });
+
+test('a local import outside the plugin folder is watched too', async () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'hotline-test-'));
+  const shared = path.join(base, 'shared', 'greeting.ts');
+  const entry = path.join(base, 'app', 'plugin.ts');
+  mkdirSync(path.dirname(shared), { recursive: true });
+  mkdirSync(path.dirname(entry), { recursive: true });
+  writeFileSync(shared, "export const greeting = 'hello';");
+  writeFileSync(
+    entry,
+    counterPlugin('v1')
+      .replace("import { definePlugin } from 'hotline';", "import { definePlugin } from 'hotline';\nimport { greeting } from '../shared/greeting';")
+      .replace("conn.send('v1:'", "conn.send(greeting + ' v1:'"),
+  );
+  const host = await createHost({ plugin: entry, listen: [{ transport: 'ws' }], watch: true, logger: quietLogger });
+  try {
+    const ws = await wsClient(host.addresses()[0]!.url);
+    ws.send('a');
+    assert.equal(await ws.inbox.next(), 'hello v1:1:1|a');
+    const swapped = nextSwap(host);
+    writeFileSync(shared, "export const greeting = 'hi';");
+    const { record, code } = await swapped;
+    assert.equal(code, undefined);
+    assert.equal(record.trigger, 'watch');
+    ws.send('b');
+    assert.equal(await ws.inbox.next(), 'hi v1:2:2|b');
+    ws.ws.close();
+    await ws.closed;
+  } finally {
+    await host.close();
+    rmSync(base, { recursive: true, force: true });
+  }
+});

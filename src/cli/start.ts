@@ -60,6 +60,13 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
   }
+  // SIGHUP's default action kills the process. Until the host is up, remember the request instead, and reload once
+  // it is: the first build may have read the disk before the change the signal announces.
+  let hupDuringStart = false;
+  const onEarlyHup = () => {
+    hupDuringStart = true;
+  };
+  process.on('SIGHUP', onEarlyHup);
   let host: Host;
   try {
     host = await createHost({
@@ -73,15 +80,17 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
     // The page server is already listening; left open it would keep a failed start from ever exiting.
     if (listenOpts.transport === 'ws') listenOpts.server?.close();
     throw err;
+  } finally {
+    process.off('SIGHUP', onEarlyHup);
   }
   const plugin = host.status().plugin!;
   const url = host.addresses()[0]!.url.replace(/^ws:\/\/(.*)\/$/, 'ws://$1/');
   const page = flags.static ? ` (page ${url.replace(/^ws/, 'http')})` : '';
   process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
-  return waitForSignals(host, flags.static ? listenOpts : undefined);
+  return waitForSignals(host, flags.static ? listenOpts : undefined, hupDuringStart);
 }
 
-function waitForSignals(host: Host, staticListen: ListenOptions | undefined): Promise<number> {
+function waitForSignals(host: Host, staticListen: ListenOptions | undefined, reloadNow: boolean): Promise<number> {
   return new Promise((resolve) => {
     const onHup = () => {
       host.reload('signal').catch((err: unknown) => {
@@ -111,5 +120,6 @@ function waitForSignals(host: Host, staticListen: ListenOptions | undefined): Pr
     process.on('SIGHUP', onHup);
     process.once('SIGTERM', onStop);
     process.once('SIGINT', onStop);
+    if (reloadNow) onHup();
   });
 }

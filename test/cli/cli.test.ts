@@ -129,6 +129,36 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
   }
 });
 
+test('a SIGHUP while the host is still starting reloads once it is up instead of killing it', async () => {
+  const p = pluginDir(counterPlugin('v1'));
+  const marker = path.join(p.dir, 'init-started');
+  // init() marks that the host is inside createHost(), then holds the start open long enough for the signal.
+  p.write(
+    counterPlugin('v1').replace(
+      'init: () => ({ total: 0 }),',
+      `async init() {
+        require('node:fs').writeFileSync(${JSON.stringify(marker)}, '');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return { total: 0 };
+      },`,
+    ),
+  );
+  const admin = path.join(p.dir, 'admin.sock');
+  const proc = new HotlineProcess(['start', p.entry, '--port', '0', '--admin', admin], p.dir);
+  try {
+    for (let i = 0; i < 400 && !existsSync(marker); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.ok(existsSync(marker), 'init() ran');
+    proc.kill('SIGHUP');
+    const swap = await proc.waitFor(() => proc.logs.find((l) => l.swap?.trigger === 'signal'), 15_000, 'the deferred SIGHUP reload');
+    assert.equal(swap.swap?.outcome, 'switched');
+    assert.ok(proc.stdoutLines.some((l) => l.startsWith('hotline: serving counter@v1 on ')));
+  } finally {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    p.remove();
+  }
+});
+
 for (const [transport, signal] of [
   ['ws', 'SIGTERM'],
   ['ws', 'SIGINT'],

@@ -40,6 +40,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 export interface ConnectionOptions {
   /** A resumed session: restore this `conn.state` and skip onOpen, which already ran for this client. */
   resume?: { state: unknown };
+  /** Called before each event's handler runs, so the session layer knows which message a send belongs to. */
+  onEventStart?: (kind: 'open' | 'message' | 'close') => void;
   /** Called after each event's handler settled, so the session layer knows what the plugin has handled. */
   onEventDone?: (kind: 'open' | 'message' | 'close') => void;
 }
@@ -61,6 +63,7 @@ export class Connection implements Conn {
   /** The version running the current handler, so an async failure is counted against the right one. */
   #running: DispatchTarget | undefined;
   #slowTimer: NodeJS.Timeout | undefined;
+  #onEventStart: ConnectionOptions['onEventStart'];
   #onEventDone: ConnectionOptions['onEventDone'];
   #runningKind: 'open' | 'message' | 'close' = 'open';
   // Bound once per connection, not once per message: the async settle path is hot for async plugins.
@@ -80,6 +83,7 @@ export class Connection implements Conn {
     this.#d = dispatcher;
     this.transport = link.transport;
     this.remoteAddress = link.remoteAddress;
+    this.#onEventStart = options?.onEventStart;
     this.#onEventDone = options?.onEventDone;
     dispatcher.connections.set(this.id, this);
     if (options?.resume) {
@@ -167,6 +171,7 @@ export class Connection implements Conn {
     this.#busy = true;
     this.#running = target;
     this.#runningKind = ev === OPEN ? 'open' : ev instanceof CloseEvent ? 'close' : 'message';
+    this.#onEventStart?.(this.#runningKind);
     d.enter();
     let result: unknown;
     try {

@@ -20,6 +20,8 @@ import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import { PluginWatcher } from '../watch/watcher.js';
+import { type DrainBatch, drainInBatches } from '../session/drainer.js';
+import { SessionManager } from '../session/session-manager.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /** The host's lifecycle. */
@@ -39,6 +41,18 @@ export interface HostEvents {
   'connection-error': [error: HotlineError, connectionId: string | undefined];
   /** A version failed probation and is being rolled back (HOTLINE_E_PROBATION). */
   'probation-failed': [error: HotlineError, version: VersionStats];
+  /** close() sent a batch of clients away (1012, plus a reconnect hint for session clients). */
+  drain: [batch: DrainBatch];
+}
+
+/** @internal What a process upgrade needs of a host (see Host#handoffPort). */
+export interface HostHandoffPort {
+  dispatcher: Dispatcher;
+  transports: readonly Transport[];
+  current(): Version | undefined;
+  swapPhase(): SwapPhase;
+  /** Start the listeners of a host created with `deferListen`. */
+  startListening(): Promise<void>;
 }
 
 /** A snapshot for `hotline status`. */
@@ -53,6 +67,8 @@ export interface HostStatus {
   messages: { in: number; out: number };
   versions: VersionStats[];
   swaps: SwapRecord[];
+  /** Sessions alive in this process, when sessions are on. */
+  sessions?: number;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -79,6 +95,8 @@ export class Host extends EventEmitter<HostEvents> {
   #admin: AdminServer | undefined;
   #closing: Promise<void> | undefined;
   #finishedWaiters = new Set<() => void>();
+  #sessions: SessionManager | undefined;
+  #deferListen: boolean;
   /**
    * True after a swap failed: the failed build's inputs are unknown (esbuild gives no metafile on failure), so a fix
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
@@ -97,6 +115,14 @@ export class Host extends EventEmitter<HostEvents> {
         for (const w of this.#finishedWaiters) w();
       },
     });
+    if (this.#options.sessions) {
+      this.#sessions = new SessionManager({
+        dispatcher: this.#dispatcher,
+        options: this.#options.sessions,
+        helloTimeout: this.#options.limits.handshakeTimeout,
+        reportError: (err, conn) => this.#connectionError(err, conn),
+      });
+    }
     this.#swapper = new Swapper(
       this.#bundler,
       this.#dispatcher,
@@ -145,6 +171,7 @@ export class Host extends EventEmitter<HostEvents> {
   async start(): Promise<void> {
     try {
       await this.#swapper.reload('start');
+      await this.#sessions?.start();
       const host = this.#transportHost();
       for (const l of this.#options.listen) {
         const t = l.transport === 'ws' ? new WsTransport(l, host) : new TcpTransport(l, host);
@@ -194,6 +221,7 @@ export class Host extends EventEmitter<HostEvents> {
       messages: { in: d.messagesIn, out: d.messagesOut },
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
+      ...(this.#sessions && { sessions: this.#sessions.size }),
     };
   }
 
@@ -211,7 +239,9 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#watcher?.close();
     await Promise.all(this.#transports.map((t) => t.stopAccepting()));
     const d = this.#dispatcher;
-    for (const conn of d.connections.values()) conn.close(1012, 'service restart');
+    // In batches, so a big server does not send every client back at once (and session clients get a hint first).
+    this.#sessions?.beginDrain();
+    await drainInBatches(d.connections.values(), this.#options.drain, (b) => this.emit('drain', b));
     if (!(await this.#whenNoConnections(this.#options.shutdownTimeout))) {
       for (const conn of d.connections.values()) conn.terminate();
       await this.#whenNoConnections(1000);
@@ -219,6 +249,7 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#swapper.close();
     await this.#bundler.dispose();
     await this.#admin?.close();
+    await this.#sessions?.close();
     this.#state = 'closed';
   }
 
@@ -247,6 +278,7 @@ export class Host extends EventEmitter<HostEvents> {
       canAccept: () => this.#state !== 'closing' && this.#state !== 'closed' && d.connections.size < limits.maxConnections,
       accept: (link: Link) => new Connection(link, d),
       reportError: (err, conn) => this.#connectionError(err, conn),
+      ...(this.#sessions && { sessions: this.#sessions }),
     };
   }
 

@@ -3,6 +3,7 @@
  */
 import type { Logger } from 'pino';
 import { HotlineError } from '../errors.js';
+import { type DrainOptions, type ResolvedSessionOptions, type SessionOptions, resolveDrainOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
 import type { ListenOptions } from '../transport/transport.js';
 import type { WatchOptions } from '../watch/watcher.js';
@@ -38,6 +39,16 @@ export interface HostOptions {
   admin?: string;
   /** A pino logger. Default: pino at level `info` on stderr. */
   logger?: Logger;
+  /**
+   * Resumable sessions for WebSocket clients that speak `hotline.v1` (the `hotline/client` library); plain clients are
+   * served as before. `true` keeps sessions in memory; pass a `store` (e.g. FileSessionStore) to survive a restart.
+   * Default off. See docs/client.md.
+   */
+  sessions?: boolean | SessionOptions;
+  /** How close() sends clients away: batches of `batchSize` every `interval` ms. Default 1 000 every 250 ms. */
+  drain?: DrainOptions;
+  /** @internal Load the plugin but open no listener until the upgrade supervisor says so (src/handoff). */
+  deferListen?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -50,6 +61,8 @@ export interface ResolvedOptions {
   probation: ProbationOptions | false;
   limits: Required<HostLimits>;
   admin: string | undefined;
+  sessions: ResolvedSessionOptions | false;
+  drain: Required<DrainOptions>;
 }
 
 export const DEFAULT_LIMITS: Required<HostLimits> = {
@@ -99,5 +112,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
       handshakeTimeout: positive('limits.handshakeTimeout', lim.handshakeTimeout, DEFAULT_LIMITS.handshakeTimeout),
     },
     admin: o.admin,
+    sessions: resolveSessionOptions(o.sessions),
+    drain: resolveDrainOptions(o.drain),
   };
 }

@@ -3,6 +3,7 @@
  * turns bytes into messages, and hands each accepted socket to the host as a `Link`.
  */
 import type { Server as HttpServer } from 'node:http';
+import type { WebSocket } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import type { HotlineError } from '../errors.js';
@@ -56,6 +57,8 @@ export interface TransportHost {
   accept(link: Link): Connection;
   /** A connection-level failure with a code (payload too large, refused, handshake timeout). */
   reportError(err: HotlineError, conn?: Connection): void;
+  /** Present when sessions are on: takes each WebSocket that chose the `hotline.v1` subprotocol (src/session). */
+  readonly sessions?: { attach(ws: WebSocket, remoteAddress: string): void };
 }
 
 export interface Transport {

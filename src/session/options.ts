@@ -1,0 +1,63 @@
+/**
+ * Session and drain options of a host, with their defaults (documented in docs/client.md).
+ */
+import { HotlineError } from '../errors.js';
+import { MemorySessionStore } from './memory-store.js';
+import type { SessionStore } from './store.js';
+
+export interface SessionOptions {
+  /** Where sessions are kept. Default: a {@link MemorySessionStore} owned (and closed) by the host. */
+  store?: SessionStore;
+  /** How long a disconnected session waits for its client, in ms. Default 60 000. */
+  ttl?: number;
+  /** How often acks are flushed, in ms. Default 20. */
+  ackInterval?: number;
+  /** The delay suggested to clients in the reconnect hint at shutdown, in ms. Default 1 000. */
+  reconnectDelay?: number;
+}
+
+export interface ResolvedSessionOptions {
+  store: SessionStore;
+  /** True when the host created the store and so closes it. */
+  ownStore: boolean;
+  ttl: number;
+  ackInterval: number;
+  reconnectDelay: number;
+}
+
+/** How close() sends clients away: `batchSize` connections every `interval` ms (the Phoenix drainer's idea). */
+export interface DrainOptions {
+  /** Connections closed per batch. Default 1 000. */
+  batchSize?: number;
+  /** Pause between batches, in ms. Default 250. */
+  interval?: number;
+}
+
+export const DEFAULT_DRAIN: Required<DrainOptions> = { batchSize: 1000, interval: 250 };
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new HotlineError('HOTLINE_E_CONFIG', `${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveSessionOptions(o: boolean | SessionOptions | undefined): ResolvedSessionOptions | false {
+  if (!o) return false;
+  const s = o === true ? {} : o;
+  return {
+    store: s.store ?? new MemorySessionStore(),
+    ownStore: s.store === undefined,
+    ttl: positive('sessions.ttl', s.ttl, 60_000),
+    ackInterval: positive('sessions.ackInterval', s.ackInterval, 20),
+    reconnectDelay: positive('sessions.reconnectDelay', s.reconnectDelay, 1_000),
+  };
+}
+
+export function resolveDrainOptions(o: DrainOptions | undefined): Required<DrainOptions> {
+  return {
+    batchSize: Math.floor(positive('drain.batchSize', o?.batchSize, DEFAULT_DRAIN.batchSize)),
+    interval: positive('drain.interval', o?.interval, DEFAULT_DRAIN.interval),
+  };
+}

@@ -105,15 +105,21 @@ function waitForSignals(host: Host, staticListen: ListenOptions | undefined, rel
       }
       stopping = true;
       host.log.info(`${signal}: shutting down gracefully`);
+      const exit = (code: number) => {
+        process.off('SIGHUP', onHup);
+        // Normally nothing is left and the process exits by itself. A handle a plugin opened and never closed (its
+        // own server, an untracked socket) would keep it alive forever: exit anyway, once stdout has had its chance.
+        setTimeout(() => process.exit(code), 1000).unref();
+        resolve(code);
+      };
       host.close().then(
         () => {
           if (staticListen?.transport === 'ws') staticListen.server?.close();
-          process.off('SIGHUP', onHup);
-          resolve(0);
+          exit(0);
         },
         (err: unknown) => {
           host.log.error({ err }, 'shutdown failed');
-          resolve(1);
+          exit(1);
         },
       );
     };

@@ -207,6 +207,27 @@ for (const [transport, signal] of [
   });
 }
 
+test('SIGTERM exits 0 even when the plugin leaked a handle that would keep the process alive', async () => {
+  const p = pluginDir(
+    counterPlugin('v1').replace(
+      'init: () => ({ total: 0 }),',
+      "init() { require('node:net').createServer().listen(0, '127.0.0.1'); return { total: 0 }; },",
+    ),
+  );
+  const { proc } = await startHost(p);
+  try {
+    proc.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise((resolve) => (timer = setTimeout(() => resolve('still running after 15 s'), 15_000)));
+    assert.deepEqual(await Promise.race([proc.exited, hung]), { code: 0, signal: null });
+    clearTimeout(timer);
+  } finally {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    p.remove();
+  }
+});
+
 test('without --admin the socket is .hotline/admin.sock under the cwd, mode 0600 in a 0700 dir', async () => {
   const p = pluginDir(counterPlugin('v1'));
   // Left by an earlier run or a checkout with a wider mode: start tightens it.

@@ -45,16 +45,6 @@ export interface HostEvents {
   drain: [batch: DrainBatch];
 }
 
-/** @internal What a process upgrade needs of a host (see Host#handoffPort). */
-export interface HostHandoffPort {
-  dispatcher: Dispatcher;
-  transports: readonly Transport[];
-  current(): Version | undefined;
-  swapPhase(): SwapPhase;
-  /** Start the listeners of a host created with `deferListen`. */
-  startListening(): Promise<void>;
-}
-
 /** A snapshot for `hotline status`. */
 export interface HostStatus {
   pid: number;
@@ -96,7 +86,6 @@ export class Host extends EventEmitter<HostEvents> {
   #closing: Promise<void> | undefined;
   #finishedWaiters = new Set<() => void>();
   #sessions: SessionManager | undefined;
-  #deferListen: boolean;
   /**
    * True after a swap failed: the failed build's inputs are unknown (esbuild gives no metafile on failure), so a fix
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.

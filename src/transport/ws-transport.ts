@@ -7,7 +7,6 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
-import type { HandoffSource } from '../handoff/handoff-source.js';
 import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
@@ -163,25 +162,20 @@ export class WsTransport implements Transport {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // A session client (src/session): its frames carry seqs and acks, so the session layer owns the socket.
       if (this.#host.sessions && ws.protocol === SESSION_PROTOCOL) return this.#host.sessions.attach(ws, req.socket.remoteAddress ?? '');
-      this.#wire(ws, req.socket.remoteAddress ?? '', (link) => this.#host.accept(link));
+      const link = new WsLink(ws, req.socket.remoteAddress ?? '');
+      const conn = this.#host.accept(link);
+      (ws as WsWithConn)[kConn] = conn;
+      ws.on('message', wsOnMessage);
+      ws.on('close', wsOnClose);
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          this.#host.reportError(
+            new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${conn.id}: a message exceeds maxPayload (${this.#host.limits.maxPayload} bytes); closed with 1009`),
+            conn,
+          );
+        }
+      });
     });
-  }
-
-  #wire(ws: WebSocket, remoteAddress: string, makeConn: (link: Link) => Connection): Connection {
-    const link = new WsLink(ws, remoteAddress);
-    const conn = makeConn(link);
-    (ws as WsWithConn)[kConn] = conn;
-    ws.on('message', wsOnMessage);
-    ws.on('close', wsOnClose);
-    ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        this.#host.reportError(
-          new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${conn.id}: a message exceeds maxPayload (${this.#host.limits.maxPayload} bytes); closed with 1009`),
-          conn,
-        );
-      }
-    });
-    return conn;
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { HostStatus } from '../../src/host/host.js';
@@ -221,6 +222,27 @@ test('SIGTERM exits 0 even when the plugin leaked a handle that would keep the p
     const hung = new Promise((resolve) => (timer = setTimeout(() => resolve('still running after 15 s'), 15_000)));
     assert.deepEqual(await Promise.race([proc.exited, hung]), { code: 0, signal: null });
     clearTimeout(timer);
+  } finally {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    p.remove();
+  }
+});
+
+test('SIGTERM is bounded by the drain timeout: a TCP client that never closes its side is cut off, exit 0', async () => {
+  const p = pluginDir(counterPlugin('v1'));
+  const { proc, ready } = await startHost(p, ['--transport', 'tcp']);
+  try {
+    // allowHalfOpen: this client receives the host's FIN and never sends its own, so only the timeout ends it.
+    const socket = net.connect({ port: Number(new URL(ready.url).port), host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    let sawEnd = false;
+    socket.once('end', () => (sawEnd = true));
+    proc.kill('SIGTERM');
+    assert.deepEqual(await proc.exited, { code: 0, signal: null });
+    assert.equal(sawEnd, true, 'the host ended its side first');
+    socket.destroy();
   } finally {
     proc.kill('SIGKILL');
     await proc.exited;

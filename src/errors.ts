@@ -39,6 +39,12 @@ export const ERROR_CODES = {
   HOTLINE_E_CLIENT_QUEUE_FULL: 'the client send queue is full (maxQueue messages not yet acknowledged)',
   HOTLINE_E_CLIENT_CLOSED: 'the client is closed',
   HOTLINE_E_CLIENT_UNSUPPORTED: 'the server does not speak the hotline.v1 session protocol',
+  HOTLINE_E_UPGRADE_IN_PROGRESS: 'a process upgrade is already running',
+  HOTLINE_E_UPGRADE_READY_TIMEOUT: 'the new worker was not ready in time and was killed; the old worker keeps serving',
+  HOTLINE_E_UPGRADE_WORKER_EXIT: 'the new worker exited during the upgrade; the old worker keeps serving',
+  HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
+  HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
+  HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

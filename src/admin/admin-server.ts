@@ -105,7 +105,7 @@ export class AdminServer {
     } catch {
       return write(socket, { id: 0, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: 'the request is not JSON' } });
     }
-    if (req.cmd !== 'reload' && req.cmd !== 'rollback' && req.cmd !== 'status') {
+    if (req.cmd !== 'reload' && req.cmd !== 'rollback' && req.cmd !== 'status' && req.cmd !== 'upgrade') {
       return write(socket, { id: req.id, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: `unknown command ${String(req.cmd)}` } });
     }
     try {

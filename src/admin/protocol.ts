@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 
-export type AdminCommand = 'reload' | 'rollback' | 'status';
+/** `upgrade` is answered by the supervisor of `hotline start` only (src/handoff). */
+export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade';
 
 export interface AdminRequest {
   id: number;

@@ -6,11 +6,14 @@
  *   hotline reload   [--admin PATH]         swap to what is on disk now
  *   hotline rollback [--admin PATH]         swap back to the previous build
  *   hotline status   [--admin PATH] [--json]
+  hotline upgrade  [--admin PATH] [--json]   replace the worker process, handing live connections over
  */
 import { parseArgs } from 'node:util';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
 import { runAdminCommand } from './admin-commands.js';
 import { runStart } from './start.js';
+import { runSupervised } from './supervise.js';
+import { runUpgrade } from './upgrade.js';
 
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
@@ -19,6 +22,7 @@ const USAGE = `usage:
   hotline reload   [--admin PATH]
   hotline rollback [--admin PATH]
   hotline status   [--admin PATH] [--json]
+  hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; --env-file PATH is re-read per worker)
 
 --port 0 picks a free port. The admin socket defaults to .hotline/admin.sock.`;
 
@@ -36,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       admin: { type: 'string' },
       static: { type: 'string' },
       json: { type: 'boolean' },
+      'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -45,8 +50,12 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'start':
+      // A supervisor with a stable PID runs the host in a worker process it can upgrade (src/handoff).
+      return runSupervised(positionals[0], values);
     case 'dev':
       return runStart(command, positionals[0], values);
+    case 'upgrade':
+      return runUpgrade(values);
     case 'reload':
     case 'rollback':
     case 'status':

@@ -104,6 +104,40 @@ export class Connection implements Conn {
     return this.#queue.length - this.#head;
   }
 
+  /** @internal The transport side, for a process upgrade (src/handoff) that moves the socket to a new worker. */
+  get link(): Link {
+    return this.#link;
+  }
+
+  /**
+   * @internal For a process upgrade: the events received but not yet dispatched, so the new worker dispatches them
+   * first. `undefined` when a close event is queued: a connection already gone cannot move.
+   */
+  pendingEvents(): { open: boolean; messages: MessageData[] } | undefined {
+    let open = false;
+    const messages: MessageData[] = [];
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const ev = this.#queue[i]!;
+      if (ev === OPEN) open = true;
+      else if (ev instanceof CloseEvent) return undefined;
+      else messages.push(ev);
+    }
+    return { open, messages };
+  }
+
+  /**
+   * @internal The connection moved to another process: leave the table without a close event, and never dispatch
+   * again. The socket is the caller's to release.
+   */
+  detach(): void {
+    if (this.#phase === Phase.Closed) return;
+    this.#phase = Phase.Closed;
+    clearTimeout(this.#slowTimer);
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#d.connections.delete(this.id);
+  }
+
   send(data: MessageData): boolean {
     if (this.#phase !== Phase.Open) return false;
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {

@@ -2,6 +2,7 @@
  * The small interface between a connection and its transport. The connection layer never touches a socket; the
  * transports (ws, tcp) implement this and call the connection back with what arrives.
  */
+import type { HandoffSource } from '../handoff/handoff-source.js';
 import type { MessageData, TransportKind } from '../plugin/contract.js';
 
 export interface Link {
@@ -15,4 +16,6 @@ export interface Link {
   terminate(): void;
   /** Bytes queued in user space and not yet handed to the kernel. */
   readonly bufferedAmount: number;
+  /** The socket behind the link, for a process upgrade (src/handoff). Absent when the link cannot move. */
+  handoff?(): HandoffSource;
 }

@@ -15,7 +15,7 @@ import { HotlineError, isHotlineError } from '../errors.js';
 import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
 import { Swapper } from '../swap/swapper.js';
-import type { VersionStats } from '../swap/version.js';
+import type { Version, VersionStats } from '../swap/version.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
@@ -43,6 +43,16 @@ export interface HostEvents {
   'probation-failed': [error: HotlineError, version: VersionStats];
   /** close() sent a batch of clients away (1012, plus a reconnect hint for session clients). */
   drain: [batch: DrainBatch];
+}
+
+/** @internal What a process upgrade needs of a host (see Host#handoffPort). */
+export interface HostHandoffPort {
+  dispatcher: Dispatcher;
+  transports: readonly Transport[];
+  current(): Version | undefined;
+  swapPhase(): SwapPhase;
+  /** Start the listeners of a host created with `deferListen`. */
+  startListening(): Promise<void>;
 }
 
 /** A snapshot for `hotline status`. */
@@ -86,6 +96,7 @@ export class Host extends EventEmitter<HostEvents> {
   #closing: Promise<void> | undefined;
   #finishedWaiters = new Set<() => void>();
   #sessions: SessionManager | undefined;
+  #deferListen: boolean;
   /**
    * True after a swap failed: the failed build's inputs are unknown (esbuild gives no metafile on failure), so a fix
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
@@ -96,6 +107,7 @@ export class Host extends EventEmitter<HostEvents> {
   constructor(options: HostOptions) {
     super();
     this.#options = resolveOptions(options);
+    this.#deferListen = options.deferListen === true;
     this.log = options.logger ?? pino({ level: 'info' }, pino.destination(2));
     this.#bundler = createBundler(this.#options.plugin);
     this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer: this.#options.limits.maxSendBuffer }, {
@@ -165,7 +177,8 @@ export class Host extends EventEmitter<HostEvents> {
       for (const l of this.#options.listen) {
         const t = l.transport === 'ws' ? new WsTransport(l, host) : new TcpTransport(l, host);
         this.#transports.push(t);
-        await t.start();
+        // A worker started for a process upgrade listens only once the old worker's connections are handed over.
+        if (!this.#deferListen) await t.start();
       }
       if (this.#options.watch) {
         const w = new PluginWatcher(this.#options.plugin, this.#options.watch, (files) => this.#onFilesChanged(files));
@@ -182,6 +195,24 @@ export class Host extends EventEmitter<HostEvents> {
       await this.close();
       throw err;
     }
+  }
+
+  /**
+   * @internal The pieces a process upgrade (src/handoff) works with: it moves connections and the plugin's global
+   * state between two hosts in two processes. Not part of the public API.
+   */
+  handoffPort(): HostHandoffPort {
+    return {
+      dispatcher: this.#dispatcher,
+      transports: this.#transports,
+      current: () => this.#swapper.current,
+      swapPhase: () => this.#swapper.phase,
+      startListening: async () => {
+        if (!this.#deferListen) return;
+        this.#deferListen = false;
+        for (const t of this.#transports) await t.start();
+      },
+    };
   }
 
   /** Build the plugin from disk and swap to it. Rejects with a coded error; the old version keeps serving. */
@@ -294,6 +325,8 @@ export class Host extends EventEmitter<HostEvents> {
         return this.rollback();
       case 'status':
         return this.status();
+      case 'upgrade':
+        throw new HotlineError('HOTLINE_E_CONFIG', 'a process upgrade needs the supervisor of `hotline start`; this host runs without one');
     }
   }
 }

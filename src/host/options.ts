@@ -47,6 +47,8 @@ export interface HostOptions {
   sessions?: boolean | SessionOptions;
   /** How close() sends clients away: batches of `batchSize` every `interval` ms. Default 1 000 every 250 ms. */
   drain?: DrainOptions;
+  /** @internal Load the plugin but open no listener until the upgrade supervisor says so (src/handoff). */
+  deferListen?: boolean;
 }
 
 export interface ResolvedOptions {

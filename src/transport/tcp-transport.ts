@@ -4,9 +4,10 @@
 import net from 'node:net';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
+import type { HandoffSource } from '../handoff/handoff-source.js';
 import { HotlineError } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
-import type { Decoder, Framing } from './framing/framing.js';
+import type { Decoder, Framing, FramingKind } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { lines } from './framing/lines.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, formatHost } from './transport.js';
@@ -53,6 +54,10 @@ class TcpLink implements Link {
 
   terminate(): void {
     this.#socket.destroy();
+  }
+
+  handoff(): HandoffSource {
+    return { kind: 'tcp', socket: this.#socket, framing: this.#framing.kind, unconsumed: () => this.#decoder.unconsumed() };
   }
 
   onData(chunk: Buffer): void {
@@ -103,7 +108,7 @@ export class TcpTransport implements Transport {
   async start(): Promise<void> {
     const server = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#server = server;
-    const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1');
+    const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', this.#options.handle);
     this.#address = { transport: 'tcp', host, port, url: `tcp://${formatHost(host)}:${port}`, framing: this.#framing.kind };
   }
 
@@ -116,6 +121,43 @@ export class TcpTransport implements Transport {
     const server = this.#server;
     this.#server = undefined;
     if (server?.listening) server.close();
+  }
+
+  /** The framing of this listener's streams. */
+  get framing(): FramingKind {
+    return this.#framing.kind;
+  }
+
+  /**
+   * @internal For a process upgrade (src/handoff): stop listening but keep serving, so a new worker can take the
+   * listener. The supervisor still holds the socket, so connects wait in the kernel backlog instead of being refused.
+   */
+  pauseAccepting(): void {
+    const server = this.#server;
+    // close() stops listening at once; its callback would wait for every connection to end, so it is not awaited.
+    if (server?.listening) server.close();
+  }
+
+  /** @internal Listen again on a handle from the supervisor, after an aborted upgrade. */
+  async resumeAccepting(handle: object): Promise<void> {
+    const server = this.#server;
+    if (!server || server.listening) return;
+    await listen(server, 0, this.#options.host ?? '127.0.0.1', handle);
+  }
+
+  /**
+   * @internal Adopt a socket moved from another process (src/handoff). `head` holds bytes the old process read but
+   * had not decoded: they are decoded first. `makeConn` creates the connection with its carried state.
+   */
+  adopt(socket: net.Socket, head: Buffer, makeConn: (link: Link) => Connection): Connection {
+    const link = new TcpLink(socket, this.#framing, this.#host);
+    (socket as SocketWithLink)[kLink] = link;
+    link.conn = makeConn(link);
+    if (head.length > 0) link.onData(head);
+    socket.on('data', socketOnData);
+    socket.on('error', socketOnError);
+    socket.on('close', socketOnClose);
+    return link.conn;
   }
 
   #onConnection(socket: net.Socket): void {

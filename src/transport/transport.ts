@@ -20,6 +20,8 @@ export interface WsListenOptions {
   path?: string;
   /** Attach to this existing HTTP server instead of starting one: the app keeps its routes, hotline takes upgrades. */
   server?: HttpServer;
+  /** @internal A bound socket handle from the upgrade supervisor (src/handoff): listen on it instead of `port`. */
+  handle?: object;
 }
 
 /** A TCP listener with one framing. */
@@ -29,6 +31,8 @@ export interface TcpListenOptions {
   host?: string;
   /** `lines` (newline-delimited text, default) or `length` (4-byte big-endian length prefix). */
   framing?: FramingKind;
+  /** @internal A bound socket handle from the upgrade supervisor (src/handoff): listen on it instead of `port`. */
+  handle?: object;
 }
 
 export type ListenOptions = WsListenOptions | TcpListenOptions;

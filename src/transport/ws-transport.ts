@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
+import type { HandoffSource } from '../handoff/handoff-source.js';
 import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
@@ -40,6 +41,10 @@ class WsLink implements Link {
 
   terminate(): void {
     this.#ws.terminate();
+  }
+
+  handoff(): HandoffSource {
+    return { kind: 'ws', ws: this.#ws };
   }
 }
 
@@ -96,7 +101,7 @@ export class WsTransport implements Transport {
     server.on('upgrade', this.#onUpgrade);
     server.on('connection', (socket) => this.#armHandshake(socket));
     server.on('request', (req) => this.#disarmHandshake(req.socket));
-    const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1');
+    const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', this.#options.handle);
     this.#address = this.#makeAddress(host, port);
   }
 
@@ -117,6 +122,36 @@ export class WsTransport implements Transport {
       server.close();
       server.closeIdleConnections();
     }
+  }
+
+  /**
+   * @internal For a process upgrade (src/handoff): stop listening, but finish the handshakes already under way so
+   * they can move too. The supervisor still holds the listening socket: new connects wait in the kernel backlog.
+   */
+  pauseAccepting(): void {
+    if (this.#ownServer && this.#server?.listening) this.#server.close();
+  }
+
+  /** @internal Listen again on a handle from the supervisor, after an aborted upgrade. */
+  async resumeAccepting(handle: object): Promise<void> {
+    const server = this.#server;
+    if (!this.#ownServer || !server || server.listening) return;
+    await listen(server, 0, this.#options.host ?? '127.0.0.1', handle);
+  }
+
+  /** @internal Sockets connected to hotline's own server whose WebSocket handshake has not completed. */
+  get pendingHandshakes(): number {
+    return this.#handshakes.size;
+  }
+
+  /** @internal The options a server-side WebSocket of this listener is built with, for rebuilding a moved one. */
+  get wsOptions(): Record<string, unknown> {
+    return this.#wss.options as Record<string, unknown>;
+  }
+
+  /** @internal Adopt a WebSocket rebuilt from a socket moved from another process (src/handoff). */
+  adopt(ws: WebSocket, remoteAddress: string, makeConn: (link: Link) => Connection): Connection {
+    return this.#wire(ws, remoteAddress, makeConn);
   }
 
   #makeAddress(host: string, port: number): ListenAddress {
@@ -162,20 +197,25 @@ export class WsTransport implements Transport {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // A session client (src/session): its frames carry seqs and acks, so the session layer owns the socket.
       if (this.#host.sessions && ws.protocol === SESSION_PROTOCOL) return this.#host.sessions.attach(ws, req.socket.remoteAddress ?? '');
-      const link = new WsLink(ws, req.socket.remoteAddress ?? '');
-      const conn = this.#host.accept(link);
-      (ws as WsWithConn)[kConn] = conn;
-      ws.on('message', wsOnMessage);
-      ws.on('close', wsOnClose);
-      ws.on('error', (err: Error & { code?: string }) => {
-        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-          this.#host.reportError(
-            new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${conn.id}: a message exceeds maxPayload (${this.#host.limits.maxPayload} bytes); closed with 1009`),
-            conn,
-          );
-        }
-      });
+      this.#wire(ws, req.socket.remoteAddress ?? '', (link) => this.#host.accept(link));
     });
+  }
+
+  #wire(ws: WebSocket, remoteAddress: string, makeConn: (link: Link) => Connection): Connection {
+    const link = new WsLink(ws, remoteAddress);
+    const conn = makeConn(link);
+    (ws as WsWithConn)[kConn] = conn;
+    ws.on('message', wsOnMessage);
+    ws.on('close', wsOnClose);
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.#host.reportError(
+          new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${conn.id}: a message exceeds maxPayload (${this.#host.limits.maxPayload} bytes); closed with 1009`),
+          conn,
+        );
+      }
+    });
+    return conn;
   }
 }
 

@@ -15,6 +15,8 @@ export interface Decoder {
   write(chunk: Buffer, onMessage: (data: MessageData) => void): boolean;
   /** Bytes read but not yet part of a complete message. */
   readonly pendingBytes: number;
+  /** A copy of those bytes, for a process upgrade that moves the stream to another decoder (src/handoff). */
+  unconsumed(): Buffer;
 }
 
 export interface Framing {

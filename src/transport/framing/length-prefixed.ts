@@ -19,6 +19,10 @@ class LengthDecoder implements Decoder {
     return this.#buf.length;
   }
 
+  unconsumed(): Buffer {
+    return Buffer.from(this.#buf);
+  }
+
   write(chunk: Buffer, onMessage: (data: MessageData) => void): boolean {
     let buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
     while (buf.length >= HEADER) {

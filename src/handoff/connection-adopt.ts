@@ -1,0 +1,93 @@
+/**
+ * The new worker's side of an upgrade: rebuild each moved connection on its socket, paused, with its carried state
+ * and queued messages; then take the global state through the plugin's `migrate`; then, at commit, listen and
+ * start reading and dispatching. Nothing is read from a moved socket before commit, so an abort (this worker
+ * killed) loses no byte: the old worker still holds every socket and everything it had read.
+ */
+import net from 'node:net';
+import { Connection } from '../connection/connection.js';
+import { HotlineError, messageOf } from '../errors.js';
+import type { HostHandoffPort } from '../host/host.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import { WsTransport } from '../transport/ws-transport.js';
+import type { ConnTransfer, StateTransfer } from './protocol.js';
+import { feedReceiver, rebuildWs } from './ws-frames.js';
+
+export class ConnectionAdopter {
+  #port: HostHandoffPort;
+  #sockets: net.Socket[] = [];
+  #adopted: Connection[] = [];
+
+  constructor(port: HostHandoffPort) {
+    this.#port = port;
+    // Adopted connections queue their events until commit.
+    port.dispatcher.suspend();
+  }
+
+  get adopted(): number {
+    return this.#adopted.length;
+  }
+
+  adopt(msg: ConnTransfer, handle: unknown): void {
+    if (!handle) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'a connection arrived without its socket');
+    // pauseOnCreate: the socket must not read before commit (see the file comment).
+    const socket = new net.Socket({ handle, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+    this.#sockets.push(socket);
+    const head = Buffer.from(msg.head.buffer, msg.head.byteOffset, msg.head.byteLength);
+    const d = this.#port.dispatcher;
+    const makeConn = (link: ConstructorParameters<typeof Connection>[0]) => {
+      const conn = new Connection(link, d, msg.opened ? { resume: { state: msg.state } } : undefined);
+      for (const m of msg.messages) conn.receive(m);
+      return conn;
+    };
+    const transports = this.#port.transports;
+    let conn: Connection;
+    if (msg.kind === 'ws') {
+      const t = transports.find((x): x is WsTransport => x instanceof WsTransport);
+      if (!t) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'a WebSocket arrived but this worker has no WebSocket listener');
+      // The head is parsed here, not unshifted into the socket: an unshift makes the stream start reading from
+      // the kernel (maybeReadMore), and nothing may be read before commit.
+      const ws = rebuildWs(socket, Buffer.alloc(0), msg.protocol, t.wsOptions);
+      conn = t.adopt(ws, msg.remoteAddress, makeConn);
+      if (head.length > 0) feedReceiver(ws, head);
+    } else {
+      const t = transports.find((x): x is TcpTransport => x instanceof TcpTransport && x.framing === (msg.framing ?? 'lines'));
+      if (!t) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `a TCP connection (${msg.framing}) arrived but this worker has no such listener`);
+      conn = t.adopt(socket, head, makeConn);
+    }
+    this.#adopted.push(conn);
+  }
+
+  /** Take the old worker's global state: `migrate` runs as for a swap, then `migrateConnection` per connection. */
+  async importState(msg: StateTransfer): Promise<void> {
+    const v = this.#port.current();
+    if (!v) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'this worker has no plugin version loaded');
+    if (v.def.name !== msg.plugin) {
+      throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the state is of plugin "${msg.plugin}", this worker runs "${v.def.name}"`);
+    }
+    const prev = { version: msg.version, state: msg.state };
+    try {
+      v.state = v.def.migrate ? await v.def.migrate(prev, v.ctx) : msg.state;
+    } catch (err) {
+      throw new HotlineError('HOTLINE_E_MIGRATE', `migrate() refused the state of ${msg.plugin}@${msg.version}: ${messageOf(v.mapError(err))}`, { cause: err });
+    }
+    const mc = v.def.migrateConnection;
+    if (!mc) return;
+    for (const conn of this.#adopted) {
+      if (!conn.opened) continue;
+      try {
+        conn.state = mc(conn.state, prev);
+      } catch (err) {
+        throw new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', `migrateConnection() threw for connection ${conn.id}: ${messageOf(v.mapError(err))}`, { cause: err });
+      }
+    }
+  }
+
+  /** Listen, read, dispatch. */
+  async commit(): Promise<void> {
+    await this.#port.startListening();
+    for (const s of this.#sockets) s.resume();
+    this.#sockets = [];
+    this.#port.dispatcher.resume();
+  }
+}

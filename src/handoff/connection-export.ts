@@ -1,0 +1,204 @@
+/**
+ * The old worker's side of an upgrade: suspend dispatch, stop listening, and turn every live connection into a
+ * transfer (socket handle, unconsumed bytes, queued messages, plugin state), then the global state. Until the
+ * supervisor says `release`, this worker keeps its own copy of every socket it sent (a handle sent with
+ * `child.send` is duplicated, not moved), paused: if the upgrade aborts, it resumes them and nothing was lost.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Connection } from '../connection/connection.js';
+import { HotlineError } from '../errors.js';
+import type { HostHandoffPort } from '../host/host.js';
+import type { HandoffSource } from './handoff-source.js';
+import type { ConnTransfer, StateTransfer } from './protocol.js';
+import { captureWs } from './ws-frames.js';
+import { WsTransport } from '../transport/ws-transport.js';
+
+/** How many capture rounds a connection gets (writes to flush, buffered bytes to parse) before it is drained. */
+const MAX_ROUNDS = 100;
+/** How long handshakes already under way may take to finish so they can move too. */
+const HANDSHAKE_BOUND_MS = 1000;
+/** WebSocket close code for "service restart: reconnect" (RFC 6455 §7.4.1, IANA registry). */
+export const CLOSE_RESTART = 1012;
+
+type Capture = { transfer: ConnTransfer; handle: object } | { retry: string } | { never: string };
+
+export interface ExportSink {
+  /** Send one transfer, with the socket handle for a connection. */
+  send(msg: ConnTransfer | StateTransfer, handle?: object): void;
+}
+
+/** One moved connection, kept paused until release or abort. */
+interface Moved {
+  conn: Connection;
+  source: HandoffSource;
+}
+
+export class ConnectionExporter {
+  #port: HostHandoffPort;
+  #moved: Moved[] = [];
+  #drained: Connection[] = [];
+
+  constructor(port: HostHandoffPort) {
+    this.#port = port;
+  }
+
+  get moved(): number {
+    return this.#moved.length;
+  }
+
+  /** Export every connection and the global state. Resolves with counts once everything is queued on the channel. */
+  async export(sink: ExportSink, drainTimeout: number): Promise<{ moved: number; drained: number }> {
+    const port = this.#port;
+    const d = port.dispatcher;
+    await waitFor(() => port.swapPhase() === 'idle', 10_000);
+    d.suspend();
+    if (!(await d.whenIdle(drainTimeout))) {
+      d.resume();
+      throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `in-flight handlers did not settle within ${drainTimeout} ms; the upgrade was not started`);
+    }
+    for (const t of port.transports) (t as { pauseAccepting?(): void }).pauseAccepting?.();
+    const seen = new Set<Connection>();
+    await this.#exportRound(sink, seen);
+    // Handshakes under way when the listener closed become connections in a moment: wait for them, bounded.
+    const ws = port.transports.filter((t): t is WsTransport => t instanceof WsTransport);
+    await waitFor(() => ws.every((t) => t.pendingHandshakes === 0), HANDSHAKE_BOUND_MS);
+    await this.#exportRound(sink, seen);
+    const v = port.current();
+    if (v) sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state });
+    return { moved: this.#moved.length, drained: this.#drained.length };
+  }
+
+  /** The upgrade committed: forget the moved connections without closing them (the new worker owns them now). */
+  release(): void {
+    for (const { conn, source } of this.#moved) {
+      conn.detach();
+      const socket = source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
+      // Our copy of the descriptor only: destroy() closes it without a FIN, because the new worker holds another.
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+    }
+    this.#moved = [];
+    // What could not move is told to come back: a WebSocket gets 1012, a TCP stream an end (DESIGN.md §7).
+    for (const conn of this.#drained) conn.close(CLOSE_RESTART, 'service restart: reconnect');
+    this.#drained = [];
+  }
+
+  /** The upgrade aborted: read from every paused socket again and dispatch what was queued meanwhile. */
+  resume(): void {
+    for (const { source } of this.#moved) {
+      if (source.kind === 'ws') source.ws.resume();
+      else source.socket.resume();
+    }
+    this.#moved = [];
+    this.#drained = [];
+    this.#port.dispatcher.resume();
+  }
+
+  async #exportRound(sink: ExportSink, seen: Set<Connection>): Promise<void> {
+    let pending = [...this.#port.dispatcher.connections.values()].filter((c) => !seen.has(c));
+    for (const c of pending) seen.add(c);
+    for (let round = 0; pending.length > 0; round++) {
+      const retry: Connection[] = [];
+      for (const conn of pending) {
+        const r = round < MAX_ROUNDS ? capture(conn) : { never: 'not quiescent in time' };
+        if ('transfer' in r && trySend(sink, r.transfer, r.handle)) {
+          this.#moved.push({ conn, source: conn.link.handoff!() });
+        } else if ('retry' in r) {
+          retry.push(conn);
+        } else {
+          resumeSource(conn.link.handoff?.());
+          this.#drained.push(conn);
+        }
+      }
+      pending = retry;
+      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+function capture(conn: Connection): Capture {
+  const source = conn.link.handoff?.();
+  if (!source || !conn.isOpen) return { never: 'not movable' };
+  const events = conn.pendingEvents();
+  if (!events) return { never: 'closing' };
+  let socket: net.Socket;
+  let head: Buffer;
+  let protocol = '';
+  if (source.kind === 'ws') {
+    source.ws.pause();
+    stopReading((source.ws as unknown as { _socket: net.Socket })._socket);
+    const c = captureWs(source.ws);
+    if (!('socket' in c)) return settle(c, () => source.ws.resume());
+    ({ socket, head, protocol } = c);
+  } else {
+    socket = source.socket;
+    socket.pause();
+    stopReading(socket);
+    if (socket.readableLength > 0) return settle({ retry: 'socket buffer' }, () => socket.resume());
+    if (socket.writableLength > 0) return { retry: 'writes pending' };
+    head = source.unconsumed();
+  }
+  // TLS state lives in this process's OpenSSL: the descriptor alone is useless elsewhere (nodejs/node#4037).
+  if (socket instanceof tls.TLSSocket || !(socket instanceof net.Socket)) return { never: 'TLS' };
+  const handle = (socket as unknown as { _handle: object | null })._handle;
+  if (!handle) return { never: 'no handle' };
+  return {
+    handle,
+    transfer: {
+      t: 'conn',
+      kind: source.kind,
+      framing: source.kind === 'tcp' ? source.framing : undefined,
+      remoteAddress: conn.remoteAddress,
+      protocol,
+      head,
+      opened: !events.open,
+      state: conn.state,
+      messages: events.messages,
+    },
+  };
+}
+
+/**
+ * pause() only stops 'data' events: the stream keeps reading from the kernel into its buffer up to its high-water
+ * mark, and those bytes would be lost to the new worker. Stop the handle itself, as net.Socket#pause does for
+ * sockets with an `onread` buffer; resume() starts it again through _read.
+ */
+function stopReading(socket: net.Socket): void {
+  const handle = (socket as unknown as { _handle: { reading: boolean; readStop(): number } | null })._handle;
+  if (handle?.reading) {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/** False when the transfer cannot be serialised (a conn.state holding a function, say): the connection drains. */
+function trySend(sink: ExportSink, msg: ConnTransfer, handle: object): boolean {
+  try {
+    sink.send(msg, handle);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function resumeSource(source: HandoffSource | undefined): void {
+  if (source?.kind === 'ws') source.ws.resume();
+  else source?.socket.resume();
+}
+
+/** A retry that needs the socket flowing to clear (buffered bytes) resumes it until the next round. */
+function settle(r: { retry: string } | { never: string }, resume: () => void): Capture {
+  if ('retry' in r && r.retry !== 'writes pending') resume();
+  return r;
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return true;
+}

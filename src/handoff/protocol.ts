@@ -1,0 +1,83 @@
+/**
+ * The IPC protocol between the supervisor and its workers (child_process.fork, `serialization: 'advanced'`, so
+ * Buffers and plugin state travel as structured clones). Socket handles ride along as the `sendHandle` of a message.
+ *
+ * supervisor → worker: listener (+handle), start, req, export, conn (+handle), state, commit, abort, release, shutdown
+ * worker → supervisor: ready, fatal, res, conn (+handle), state, exported, ack, nack, committed
+ */
+import type { ErrorCode } from '../errors.js';
+import type { MessageData } from '../plugin/contract.js';
+import type { FramingKind } from '../transport/framing/framing.js';
+
+/** One listener the supervisor owns, as a worker sees it. */
+export interface ListenerSpec {
+  transport: 'ws' | 'tcp';
+  host: string;
+  port: number;
+  framing?: FramingKind;
+  /** Serve this folder over HTTP on the WebSocket port (`hotline start --static`). */
+  static?: string;
+}
+
+/** What a worker runs. */
+export interface WorkerConfig {
+  entry: string;
+  listen: ListenerSpec[];
+  watch: boolean;
+  dev: boolean;
+  /** A worker started for an upgrade: load the plugin, but listen and dispatch only at commit. */
+  upgrade: boolean;
+}
+
+/** One connection on its way from the old worker to the new one. */
+export interface ConnTransfer {
+  t: 'conn';
+  kind: 'ws' | 'tcp';
+  framing?: FramingKind;
+  remoteAddress: string;
+  protocol: string;
+  /** Bytes read from the socket that no message has been decoded from yet: the new parser reads them first. */
+  head: Uint8Array;
+  /** onOpen already ran (false: it is still queued and runs in the new worker). */
+  opened: boolean;
+  state: unknown;
+  /** Messages decoded but not yet dispatched, in order. */
+  messages: MessageData[];
+}
+
+/** The plugin's global state, from the old worker's current version. */
+export interface StateTransfer {
+  t: 'state';
+  plugin: string;
+  version: string;
+  state: unknown;
+}
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type ToWorker =
+  | { t: 'listener'; index: number }
+  | { t: 'start'; config: WorkerConfig }
+  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' }
+  | { t: 'export'; drainTimeout: number }
+  | ConnTransfer
+  | StateTransfer
+  | { t: 'commit' }
+  | { t: 'abort' }
+  | { t: 'release' }
+  | { t: 'shutdown' };
+
+export type FromWorker =
+  | { t: 'ready'; plugin: { name: string; version: string } }
+  | { t: 'fatal'; error: WireError }
+  | { t: 'res'; id: number; ok: true; result: unknown }
+  | { t: 'res'; id: number; ok: false; error: WireError }
+  | ConnTransfer
+  | StateTransfer
+  | { t: 'exported'; moved: number; drained: number }
+  | { t: 'ack'; n: number }
+  | { t: 'nack'; error: WireError }
+  | { t: 'committed' };

@@ -1,0 +1,264 @@
+/**
+ * The supervisor: the process `hotline start` runs, whose PID never changes (systemd, Docker and PM2 watch it). It
+ * owns the listening sockets and the admin socket, runs the host in a worker process, forwards signals, restarts a
+ * crashed worker with backoff, and runs upgrades (upgrade.ts). Modelled on cloudflare/tableflip: one upgrade at a
+ * time, a concurrent request is refused by name, a new worker that never becomes ready is killed.
+ */
+import type { Logger } from 'pino';
+import { AdminServer } from '../admin/admin-server.js';
+import type { AdminCommand } from '../admin/protocol.js';
+import { HotlineError } from '../errors.js';
+import { type BoundHandle, bindListener } from './listeners.js';
+import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
+import { Upgrade, type UpgradeProgress, type UpgradeSummary } from './upgrade.js';
+import { WorkerProcess, forkWorker, fromWire } from './worker-process.js';
+
+export interface SupervisorOptions {
+  config: Omit<WorkerConfig, 'upgrade'>;
+  /** Admin socket path (reload, rollback, status, upgrade). */
+  admin: string;
+  /** KEY=VALUE file read at every worker start (so an upgrade picks up changes). */
+  envFile?: string;
+  /** How long a new worker may take to load and report ready. Default 30 000 ms. */
+  readyTimeout?: number;
+  /** How long the new worker may go without acknowledging a handed-over item. Default 10 000 ms. */
+  ackTimeout?: number;
+  /** How long the old worker's in-flight handlers may take to settle before the handoff. Default 5 000 ms. */
+  drainTimeout?: number;
+  log: Logger;
+}
+
+export type SupervisorState = 'starting' | 'running' | 'upgrading' | 'stopping' | 'stopped';
+
+/** Restart backoff for a crashed worker: 100 ms doubling to 5 s; reset after a worker lived 10 s. */
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+const BACKOFF_RESET_MS = 10_000;
+
+export class Supervisor {
+  #o: SupervisorOptions;
+  #state: SupervisorState = 'starting';
+  #handles: BoundHandle[] = [];
+  #addresses: Array<{ transport: 'ws' | 'tcp'; host: string; port: number }> = [];
+  #worker: WorkerProcess | undefined;
+  #workerStartedAt = 0;
+  #backoff = BACKOFF_MIN_MS;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #restarts = 0;
+  #admin: AdminServer | undefined;
+  #upgrade: Upgrade | undefined;
+  #history: UpgradeSummary[] = [];
+  #plugin: { name: string; version: string } | undefined;
+  #stopped: Promise<number> | undefined;
+  #exitWaiter: ((code: number) => void) | undefined;
+
+  constructor(options: SupervisorOptions) {
+    this.#o = options;
+  }
+
+  get state(): SupervisorState {
+    return this.#state;
+  }
+
+  get workerPid(): number {
+    return this.#worker?.pid ?? 0;
+  }
+
+  get plugin(): { name: string; version: string } | undefined {
+    return this.#plugin;
+  }
+
+  /** Bound listener addresses (real ports). */
+  get addresses(): ReadonlyArray<{ transport: 'ws' | 'tcp'; host: string; port: number }> {
+    return this.#addresses;
+  }
+
+  /** Bind the listeners, open the admin socket, start the first worker and wait until it serves. */
+  async start(): Promise<void> {
+    for (const spec of this.#o.config.listen) {
+      const b = await bindListener(spec.host, spec.port);
+      this.#handles.push(b.handle);
+      this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port });
+    }
+    this.#admin = new AdminServer(this.#o.admin, (cmd) => this.#command(cmd));
+    try {
+      await this.#admin.start();
+      const w = this.#spawn(false);
+      const ready = await this.#waitReady(w, this.#o.readyTimeout ?? 30_000);
+      this.#plugin = ready;
+      this.#adopt(w);
+      this.#state = 'running';
+    } catch (err) {
+      await this.#admin.close();
+      for (const h of this.#handles) h.close();
+      this.#state = 'stopped';
+      throw err;
+    }
+  }
+
+  /** Run a process upgrade. Rejects HOTLINE_E_UPGRADE_IN_PROGRESS while one runs; an abort resolves with its error. */
+  async upgrade(): Promise<UpgradeSummary> {
+    if (this.#state === 'upgrading') throw new HotlineError('HOTLINE_E_UPGRADE_IN_PROGRESS', 'a process upgrade is already running');
+    if (this.#state !== 'running' || !this.#worker) throw new HotlineError('HOTLINE_E_SWAP_CLOSED', `the supervisor is ${this.#state}`);
+    this.#state = 'upgrading';
+    const old = this.#worker;
+    const up = new Upgrade({
+      old,
+      spawn: () => this.#spawn(true),
+      handles: this.#handles,
+      readyTimeout: this.#o.readyTimeout ?? 30_000,
+      ackTimeout: this.#o.ackTimeout ?? 10_000,
+      drainTimeout: this.#o.drainTimeout ?? 5_000,
+    });
+    this.#upgrade = up;
+    const summary = await up.run();
+    this.#upgrade = undefined;
+    this.#history.push(summary);
+    if (summary.outcome === 'committed') {
+      this.#adopt(up.next!);
+      this.#o.log.info({ upgrade: summary }, `upgrade committed: worker ${summary.fromPid} -> ${summary.toPid}, moved ${summary.moved}, drained ${summary.drained}, failed ${summary.failed}, ${summary.durationMs} ms`);
+    } else {
+      this.#o.log.error({ upgrade: summary }, `upgrade aborted, worker ${summary.fromPid} keeps serving: ${summary.error?.code}: ${summary.error?.message}`);
+    }
+    if (this.#state === 'upgrading') this.#state = 'running';
+    // The old worker died during an aborted upgrade: restart as after any crash.
+    if (!this.#worker?.alive && this.#state === 'running') this.#scheduleRestart();
+    return summary;
+  }
+
+  /** Stop gracefully: the worker closes its clients (1012) and exits; resolves with its exit code. Idempotent. */
+  stop(): Promise<number> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  /** Resolves with the exit code once the supervisor has stopped (by stop() or a signal). */
+  whenStopped(): Promise<number> {
+    if (this.#stopped) return this.#stopped;
+    return new Promise((resolve) => (this.#exitWaiter = resolve));
+  }
+
+  /** SIGHUP reloads, SIGUSR2 upgrades, SIGTERM/SIGINT stop (twice: kill the worker and exit 1). */
+  handleSignals(): void {
+    process.on('SIGHUP', () => {
+      this.#worker?.request('reload').catch((err: unknown) => this.#o.log.error({ err }, 'SIGHUP reload failed'));
+    });
+    process.on('SIGUSR2', () => {
+      this.upgrade().catch((err: unknown) => this.#o.log.error({ err }, 'SIGUSR2 upgrade refused'));
+    });
+    let stopping = false;
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        this.#worker?.kill('SIGKILL');
+        process.exit(1);
+      }
+      stopping = true;
+      this.#o.log.info(`${signal}: shutting down gracefully`);
+      void this.stop();
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+  }
+
+  async #stop(): Promise<number> {
+    this.#state = 'stopping';
+    clearTimeout(this.#restartTimer);
+    let code = 0;
+    const w = this.#worker;
+    if (w?.alive) {
+      w.send({ t: 'shutdown' });
+      const exit = await w.exited;
+      code = exit.code ?? 1;
+    }
+    await this.#admin?.close();
+    for (const h of this.#handles) h.close();
+    this.#state = 'stopped';
+    this.#exitWaiter?.(code);
+    return code;
+  }
+
+  #spawn(upgrade: boolean): WorkerProcess {
+    const w = new WorkerProcess(forkWorker(this.#o.envFile));
+    this.#handles.forEach((h, index) => w.send({ t: 'listener', index }, h));
+    w.send({ t: 'start', config: { ...this.#o.config, upgrade } });
+    return w;
+  }
+
+  #waitReady(w: WorkerProcess, timeoutMs: number): Promise<{ name: string; version: string }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        w.kill('SIGKILL');
+        reject(new HotlineError('HOTLINE_E_UPGRADE_READY_TIMEOUT', `the worker was not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onMessage = (msg: FromWorker) => {
+        if (msg.t === 'ready') {
+          clearTimeout(timer);
+          w.child.off('message', onMessage);
+          resolve(msg.plugin);
+        } else if (msg.t === 'fatal') {
+          clearTimeout(timer);
+          w.child.off('message', onMessage);
+          reject(fromWire(msg.error));
+        }
+      };
+      w.child.on('message', onMessage);
+      void w.exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new HotlineError('HOTLINE_E_WORKER_EXIT', `the worker exited before it was ready (${signal ?? `code ${code}`})`));
+      });
+    });
+  }
+
+  /** Make `w` the serving worker and watch it for crashes. */
+  #adopt(w: WorkerProcess): void {
+    this.#worker = w;
+    this.#workerStartedAt = Date.now();
+    void w.exited.then(({ code, signal }) => {
+      if (this.#worker !== w || this.#state === 'stopping' || this.#state === 'stopped') return;
+      if (this.#state === 'upgrading') return; // the running upgrade sees it and aborts; upgrade() restarts.
+      this.#o.log.error({ code: 'HOTLINE_E_WORKER_EXIT' }, `worker ${w.pid} exited (${signal ?? `code ${code}`}); restarting`);
+      this.#scheduleRestart();
+    });
+  }
+
+  #scheduleRestart(): void {
+    if (Date.now() - this.#workerStartedAt > BACKOFF_RESET_MS) this.#backoff = BACKOFF_MIN_MS;
+    const delay = this.#backoff;
+    this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
+    this.#restartTimer = setTimeout(() => {
+      if (this.#state !== 'running') return;
+      const w = this.#spawn(false);
+      this.#restarts++;
+      this.#adopt(w);
+      this.#waitReady(w, this.#o.readyTimeout ?? 30_000).then(
+        (plugin) => (this.#plugin = plugin),
+        (err: unknown) => this.#o.log.error({ err }, 'the restarted worker failed to start'),
+      );
+    }, delay);
+  }
+
+  async #command(cmd: AdminCommand): Promise<unknown> {
+    if (cmd === 'upgrade') return this.upgrade();
+    if (cmd !== 'status' && this.#state === 'upgrading') {
+      throw new HotlineError('HOTLINE_E_UPGRADE_IN_PROGRESS', `cannot ${cmd} during a process upgrade`);
+    }
+    const w = this.#worker;
+    if (!w?.alive) throw new HotlineError('HOTLINE_E_WORKER_EXIT', 'the worker is restarting; try again');
+    const result = await w.request(cmd);
+    if (cmd !== 'status') return result;
+    return { ...(result as object), supervisor: this.#status() };
+  }
+
+  #status(): { pid: number; workerPid: number; state: SupervisorState; restarts: number; upgrade: UpgradeProgress | undefined; upgrades: UpgradeSummary[] } {
+    return {
+      pid: process.pid,
+      workerPid: this.workerPid,
+      state: this.#state,
+      restarts: this.#restarts,
+      upgrade: this.#upgrade?.progress,
+      upgrades: this.#history.slice(-10),
+    };
+  }
+}
+
+export type { ListenerSpec };

@@ -1,0 +1,224 @@
+/**
+ * The upgrade transaction (DESIGN.md §6), run by the supervisor, modelled on cloudflare/tableflip:
+ *
+ *   spawning ─► waiting-ready ─► moving ─► committing ─► done
+ *       │             │             │
+ *       └─────────────┴─────────────┴──► aborted (the old worker resumes everything it holds; coded error)
+ *
+ * moving: the old worker suspends dispatch, stops listening, and sends each connection (socket handle, unconsumed
+ * bytes, queued messages, state), then the global state; the supervisor forwards each item to the new worker, which
+ * acknowledges it. The commit point is the `commit` message to the new worker: before it, the new worker has read
+ * nothing from any socket, so killing it loses nothing.
+ */
+import { HotlineError } from '../errors.js';
+import type { BoundHandle } from './listeners.js';
+import type { FromWorker } from './protocol.js';
+import { type WorkerProcess, fromWire } from './worker-process.js';
+
+export type UpgradePhase = 'spawning' | 'waiting-ready' | 'moving' | 'committing' | 'done' | 'aborted';
+
+/** Progress, readable while the upgrade runs (`hotline status`, the progress bar of `hotline upgrade`). */
+export interface UpgradeProgress {
+  phase: UpgradePhase;
+  /** Connections acknowledged by the new worker. */
+  moved: number;
+  /** Connections the old worker sent so far. */
+  sent: number;
+  /** Connections the old worker had when the handoff started (known once it finished sending). */
+  total: number | undefined;
+}
+
+/** The final summary. */
+export interface UpgradeSummary {
+  outcome: 'committed' | 'aborted';
+  fromPid: number;
+  toPid: number;
+  moved: number;
+  drained: number;
+  failed: number;
+  durationMs: number;
+  error?: { code: string; message: string };
+}
+
+export interface UpgradeDeps {
+  old: WorkerProcess;
+  /** Fork the new worker and send it its listener handles and config (upgrade mode). */
+  spawn(): WorkerProcess;
+  handles: readonly BoundHandle[];
+  readyTimeout: number;
+  ackTimeout: number;
+  drainTimeout: number;
+}
+
+export class Upgrade {
+  readonly progress: UpgradeProgress = { phase: 'spawning', moved: 0, sent: 0, total: undefined };
+  #deps: UpgradeDeps;
+  #startedAt = Date.now();
+  #next: WorkerProcess | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Our copies of socket handles on their way to the new worker; closed once sent (or on abort). */
+  #inFlight = new Set<{ close(): void }>();
+  #drained = 0;
+  #exported = false;
+  #exportSent = false;
+  #forwarded = 0;
+  #acks = 0;
+  #settle!: (s: UpgradeSummary) => void;
+  #done = false;
+
+  constructor(deps: UpgradeDeps) {
+    this.#deps = deps;
+  }
+
+  /** The new worker, once committed. */
+  get next(): WorkerProcess | undefined {
+    return this.#next;
+  }
+
+  run(): Promise<UpgradeSummary> {
+    return new Promise((resolve) => {
+      this.#settle = resolve;
+      this.#spawn();
+    });
+  }
+
+  #spawn(): void {
+    const next = this.#deps.spawn();
+    this.#next = next;
+    this.progress.phase = 'waiting-ready';
+    this.#arm(this.#deps.readyTimeout, () =>
+      this.#abort(new HotlineError('HOTLINE_E_UPGRADE_READY_TIMEOUT', `the new worker (pid ${next.pid}) was not ready within ${this.#deps.readyTimeout} ms; killed it`)),
+    );
+    next.exited.then(({ code, signal }) => {
+      if (this.#done) return;
+      this.#abort(new HotlineError('HOTLINE_E_UPGRADE_WORKER_EXIT', `the new worker (pid ${next.pid}) exited (${signal ?? `code ${code}`}) during the ${this.progress.phase} phase`));
+    });
+    this.#deps.old.exited.then(() => {
+      if (this.#done) return;
+      this.#abort(new HotlineError('HOTLINE_E_WORKER_EXIT', 'the old worker exited during the upgrade'));
+    });
+    next.child.on('message', this.#onNext);
+    this.#deps.old.child.on('message', this.#onOld);
+  }
+
+  #onNext = (msg: FromWorker) => {
+    if (this.#done) return;
+    switch (msg.t) {
+      case 'ready':
+        this.progress.phase = 'moving';
+        this.#arm(this.#deps.ackTimeout, () => this.#stalled());
+        this.#exportSent = true;
+        this.#deps.old.send({ t: 'export', drainTimeout: this.#deps.drainTimeout });
+        return;
+      case 'fatal':
+      case 'nack':
+        return this.#abort(new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the new worker refused: ${fromWire(msg.error).code}: ${msg.error.message}`));
+      case 'ack':
+        this.#acks++;
+        this.progress.moved = msg.n;
+        this.#arm(this.#deps.ackTimeout, () => this.#stalled());
+        return this.#maybeCommit();
+      case 'committed':
+        return this.#finish();
+    }
+  };
+
+  #onOld = (msg: FromWorker, handle: unknown) => {
+    if (this.#done) return;
+    const next = this.#next!;
+    switch (msg.t) {
+      case 'conn': {
+        this.progress.sent++;
+        this.#forwarded++;
+        const h = handle as { close(): void };
+        this.#inFlight.add(h);
+        // Our copy is closed once the kernel has the descriptor in flight: the supervisor must not keep a
+        // connection open (its FIN would never be sent) nor leak 10,000 descriptors.
+        next.send(msg, h, () => {
+          if (this.#inFlight.delete(h)) h.close();
+        });
+        return;
+      }
+      case 'state':
+        this.#forwarded++;
+        next.send(msg);
+        return;
+      case 'exported':
+        this.#exported = true;
+        this.#drained = msg.drained;
+        this.progress.total = msg.moved;
+        return this.#maybeCommit();
+      case 'nack':
+        return this.#abort(fromWire(msg.error));
+    }
+  };
+
+  #maybeCommit(): void {
+    if (!this.#exported || this.#acks < this.#forwarded || this.progress.phase !== 'moving') return;
+    this.progress.phase = 'committing';
+    // The commit point: from here the new worker reads and serves; the old one lets go.
+    this.#next!.send({ t: 'commit' });
+    this.#deps.old.send({ t: 'release' });
+    this.#arm(this.#deps.ackTimeout, () => this.#finish());
+  }
+
+  #stalled(): void {
+    this.#abort(new HotlineError('HOTLINE_E_UPGRADE_TIMEOUT', `the new worker acknowledged nothing for ${this.#deps.ackTimeout} ms (${this.progress.moved}/${this.progress.sent} connections); killed it`));
+  }
+
+  #arm(ms: number, fn: () => void): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(fn, ms);
+  }
+
+  #cleanup(): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#next?.child.off('message', this.#onNext);
+    this.#deps.old.child.off('message', this.#onOld);
+    for (const h of this.#inFlight) h.close();
+    this.#inFlight.clear();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#cleanup();
+    this.progress.phase = 'done';
+    this.#settle({
+      outcome: 'committed',
+      fromPid: this.#deps.old.pid,
+      toPid: this.#next!.pid,
+      moved: this.progress.moved,
+      drained: this.#drained,
+      failed: Math.max(0, this.progress.sent - this.progress.moved),
+      durationMs: Date.now() - this.#startedAt,
+    });
+  }
+
+  #abort(err: HotlineError): void {
+    if (this.#done) return;
+    // A failure after the commit message is no longer abortable: the new worker is serving.
+    if (this.progress.phase === 'committing') return this.#finish();
+    this.#cleanup();
+    this.progress.phase = 'aborted';
+    this.#next?.kill('SIGKILL');
+    const old = this.#deps.old;
+    if (old.alive && this.#exportSent) {
+      // The old worker closed its listeners for the handoff: give it copies again, then tell it to resume.
+      this.#deps.handles.forEach((h, index) => old.send({ t: 'listener', index }, h));
+      old.send({ t: 'abort' });
+    }
+    const toPid = this.#next?.pid ?? 0;
+    this.#next = undefined;
+    this.#settle({
+      outcome: 'aborted',
+      fromPid: old.pid,
+      toPid,
+      moved: 0,
+      drained: 0,
+      failed: 0,
+      durationMs: Date.now() - this.#startedAt,
+      error: err.toJSON(),
+    });
+  }
+}

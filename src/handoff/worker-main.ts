@@ -1,0 +1,4 @@
+/** The entry point the supervisor forks: a worker process (see worker.ts). */
+import { runWorker } from './worker.js';
+
+runWorker();

@@ -1,0 +1,172 @@
+/**
+ * A worker process run by the supervisor: one host on the listeners the supervisor owns, plus both sides of an
+ * upgrade (export when it is the old worker, adopt when it is the new one). It exits when the supervisor goes away,
+ * so a `kill -9` of the supervisor never leaves an orphan holding the ports.
+ *
+ * `HOTLINE_FAULT` (read once at start) injects upgrade failures for tests: `ready-timeout` never reports ready,
+ * `refuse-ack` refuses the first connection handed to it, `stall:N` stops acknowledging after N connections.
+ */
+import http from 'node:http';
+import pino from 'pino';
+import { HotlineError, isHotlineError, messageOf } from '../errors.js';
+import { createHost, type Host } from '../host/host.js';
+import type { ListenOptions } from '../transport/transport.js';
+import { WsTransport } from '../transport/ws-transport.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import { listen } from '../transport/listen.js';
+import { prettyDestination } from '../cli/pretty-log.js';
+import { createStaticServer } from '../cli/static-server.js';
+import { ConnectionAdopter } from './connection-adopt.js';
+import { ConnectionExporter } from './connection-export.js';
+import type { FromWorker, ToWorker, WireError, WorkerConfig } from './protocol.js';
+
+const fault = process.env.HOTLINE_FAULT ?? '';
+
+function send(msg: FromWorker, handle?: object): void {
+  if (!process.connected) return;
+  if (handle) process.send!(msg, handle as never);
+  else process.send!(msg);
+}
+
+function wire(err: unknown): WireError {
+  return isHotlineError(err) ? err.toJSON() : { code: 'HOTLINE_E_UPGRADE_REFUSED', message: messageOf(err) };
+}
+
+/** Run the worker side of the protocol on this process's IPC channel. */
+export function runWorker(): void {
+  const handles: object[] = [];
+  let host: Host | undefined;
+  let staticServers: http.Server[] = [];
+  let exporter: ConnectionExporter | undefined;
+  let adopter: ConnectionAdopter | undefined;
+  let received = 0;
+  let stalled = false;
+
+  // The supervisor is gone (killed, crashed): nobody can hand these connections on, so leave at once.
+  process.on('disconnect', () => process.exit(1));
+
+  const start = async (config: WorkerConfig) => {
+    const logger = config.dev ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
+    const listenOpts: ListenOptions[] = [];
+    for (const [i, spec] of config.listen.entries()) {
+      const handle = handles[i];
+      if (spec.static) {
+        const server = createStaticServer(spec.static);
+        staticServers.push(server);
+        if (!config.upgrade) await listen(server, spec.port, spec.host, handle);
+        listenOpts.push({ transport: 'ws', server });
+      } else if (spec.transport === 'ws') {
+        listenOpts.push({ transport: 'ws', host: spec.host, port: spec.port, handle });
+      } else {
+        listenOpts.push({ transport: 'tcp', host: spec.host, port: spec.port, framing: spec.framing, handle });
+      }
+    }
+    const h = await createHost({ plugin: config.entry, listen: listenOpts, watch: config.watch, logger, deferListen: config.upgrade });
+    host = h;
+    if (config.upgrade) {
+      const port = h.handoffPort();
+      const startListening = port.startListening;
+      // The page server belongs to this file, not to the host: it listens at commit with the host's listeners.
+      port.startListening = async () => {
+        await startListening();
+        for (const [i, s] of staticServers.entries()) await listen(s, 0, config.listen[i]!.host, handles[i]);
+      };
+      adopter = new ConnectionAdopter(port);
+    }
+    if (fault === 'ready-timeout') return;
+    // Not status(): a worker started for an upgrade has no listening address yet.
+    const def = h.handoffPort().current()!.def;
+    send({ t: 'ready', plugin: { name: def.name, version: def.version } });
+  };
+
+  const onMessage = async (msg: ToWorker, handle: unknown) => {
+    switch (msg.t) {
+      case 'listener':
+        handles[msg.index] = handle as object;
+        return;
+      case 'start':
+        try {
+          await start(msg.config);
+        } catch (err) {
+          send({ t: 'fatal', error: wire(err) });
+          process.exitCode = 1;
+          process.disconnect();
+        }
+        return;
+      case 'req': {
+        if (!host) return send({ t: 'res', id: msg.id, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: 'the worker is starting' } });
+        try {
+          const result =
+            msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload('admin') : await host.rollback();
+          send({ t: 'res', id: msg.id, ok: true, result });
+        } catch (err) {
+          send({ t: 'res', id: msg.id, ok: false, error: wire(err) });
+        }
+        return;
+      }
+      case 'export': {
+        exporter = new ConnectionExporter(host!.handoffPort());
+        try {
+          const counts = await exporter.export({ send: (m, h) => send(m, h) }, msg.drainTimeout);
+          send({ t: 'exported', ...counts });
+        } catch (err) {
+          send({ t: 'nack', error: wire(err) });
+        }
+        return;
+      }
+      case 'conn':
+        if (stalled) return;
+        try {
+          if (fault === 'refuse-ack') throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'HOTLINE_FAULT=refuse-ack: refusing the first connection');
+          adopter!.adopt(msg, handle);
+          received++;
+          if (fault.startsWith('stall:') && received >= Number(fault.slice(6))) stalled = true;
+          send({ t: 'ack', n: received });
+        } catch (err) {
+          send({ t: 'nack', error: wire(err) });
+        }
+        return;
+      case 'state':
+        if (stalled) return;
+        try {
+          await adopter!.importState(msg);
+          send({ t: 'ack', n: received });
+        } catch (err) {
+          send({ t: 'nack', error: wire(err) });
+        }
+        return;
+      case 'commit':
+        await adopter!.commit();
+        adopter = undefined;
+        send({ t: 'committed' });
+        return;
+      case 'abort': {
+        // The supervisor re-sent the listener handles just before this message: listen on them again.
+        const port = host!.handoffPort();
+        for (const [i, t] of port.transports.entries()) {
+          if (t instanceof WsTransport || t instanceof TcpTransport) await t.resumeAccepting(handles[i]!);
+        }
+        exporter?.resume();
+        exporter = undefined;
+        return;
+      }
+      case 'release':
+        exporter?.release();
+        await host?.close();
+        for (const s of staticServers) s.close();
+        staticServers = [];
+        process.exit(0);
+        return;
+      case 'shutdown':
+        await host?.close();
+        for (const s of staticServers) s.close();
+        process.exit(0);
+    }
+  };
+
+  process.on('message', (msg: ToWorker, handle: unknown) => {
+    onMessage(msg, handle).catch((err: unknown) => {
+      host?.log.error({ err }, `worker failed handling "${msg.t}"`);
+    });
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * Moving a live `ws` WebSocket between processes. `ws` has no public API to adopt a socket (websockets/ws#823), so
+ * this file reads and rebuilds private state of ws 8.18.3 (pinned exactly in package.json); the regression test
+ * test/handoff/ws-frames.test.ts splits frames at random byte offsets across a move.
+ *
+ * Capturing does not wait for a frame boundary: the Receiver's parse state (header fields already consumed, a
+ * fragmented message already received) is turned back into wire bytes, and those bytes plus the raw bytes the
+ * Receiver still buffers become `head` for a fresh Receiver on the other side. Frames are re-masked with a zero key,
+ * so the unmasked fragments ws keeps can be replayed as they are. Throwing that state away instead made every client
+ * close with 1002 (DESIGN.md §6).
+ */
+import type net from 'node:net';
+import { WebSocket } from 'ws';
+
+// ws 8.18.3 lib/receiver.js parse states.
+const GET_INFO = 0;
+const GET_PAYLOAD_LENGTH_16 = 1;
+const GET_PAYLOAD_LENGTH_64 = 2;
+const GET_MASK = 3;
+const GET_DATA = 4;
+
+interface ReceiverInternals {
+  _state: number;
+  _buffers: Buffer[];
+  _bufferedBytes: number;
+  _fragmented: number;
+  _fragments: Buffer[];
+  _fin: boolean;
+  _opcode: number;
+  _payloadLength: number;
+  _masked: boolean;
+  _mask: Buffer | undefined;
+  _compressed: boolean;
+  _errored: boolean;
+  _writableState: { length: number };
+}
+
+interface WsInternals {
+  _receiver: ReceiverInternals | null;
+  _socket: net.Socket | null;
+  _closeFrameReceived: boolean;
+  _closeFrameSent: boolean;
+  _extensions: Record<string, unknown>;
+  _protocol: string;
+}
+
+/** Why a WebSocket cannot be captured now: `retry` may pass later, `never` will not. */
+export type CaptureRefusal = { retry: string } | { never: string };
+
+/** The socket and the bytes a new Receiver must parse first. */
+export interface WsCapture {
+  socket: net.Socket;
+  head: Buffer;
+  protocol: string;
+}
+
+/**
+ * Capture a paused, flushed WebSocket. Call outside any ws callback: inside a `message` handler the frame being
+ * delivered would be duplicated (DESIGN.md §6).
+ */
+export function captureWs(ws: WebSocket): WsCapture | CaptureRefusal {
+  const w = ws as unknown as WsInternals;
+  const socket = w._socket;
+  const r = w._receiver;
+  if (ws.readyState !== WebSocket.OPEN || !socket || !r || w._closeFrameReceived || w._closeFrameSent) return { never: 'closing' };
+  if (Object.keys(w._extensions).length > 0) return { never: 'permessage-deflate' };
+  if (r._errored) return { never: 'protocol error' };
+  if (r._state > GET_DATA || r._writableState.length > 0) return { retry: 'receiver busy' };
+  if (socket.readableLength > 0) return { retry: 'socket buffer' };
+  if (ws.bufferedAmount > 0) return { retry: 'writes pending' };
+  return { socket, head: receiverBytes(r), protocol: w._protocol };
+}
+
+/** The wire bytes equivalent to what the Receiver has consumed but not yet delivered, plus what it buffers. */
+export function receiverBytes(r: ReceiverInternals): Buffer {
+  const parts: Buffer[] = [];
+  if (r._fragmented !== 0) {
+    // The fragments already received of an open message: one non-final frame of the message's opcode.
+    parts.push(frame(false, r._fragmented, Buffer.concat(r._fragments)));
+  }
+  if (r._state !== GET_INFO) {
+    // Inside a fragmented message, a data frame in progress is a continuation (opcode 0); control frames keep theirs.
+    const opcode = r._opcode >= 0x08 ? r._opcode : r._fragmented !== 0 ? 0 : r._opcode;
+    const b0 = (r._fin ? 0x80 : 0) | opcode;
+    const maskBit = r._masked ? 0x80 : 0;
+    if (r._state === GET_PAYLOAD_LENGTH_16 || r._state === GET_PAYLOAD_LENGTH_64) {
+      // _payloadLength still holds the 7-bit marker (126 or 127); the extended length bytes are in _buffers.
+      parts.push(Buffer.from([b0, maskBit | r._payloadLength]));
+    } else {
+      parts.push(header(b0, maskBit, r._payloadLength));
+      if (r._state === GET_DATA && r._masked) parts.push(r._mask!);
+    }
+  }
+  for (const b of r._buffers) parts.push(b);
+  return Buffer.concat(parts);
+}
+
+function header(b0: number, maskBit: number, len: number): Buffer {
+  if (len < 126) return Buffer.from([b0, maskBit | len]);
+  if (len < 0x10000) {
+    const h = Buffer.allocUnsafe(4);
+    h[0] = b0;
+    h[1] = maskBit | 126;
+    h.writeUInt16BE(len, 2);
+    return h;
+  }
+  const h = Buffer.allocUnsafe(10);
+  h[0] = b0;
+  h[1] = maskBit | 127;
+  h.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+  h.writeUInt32BE(len >>> 0, 6);
+  return h;
+}
+
+/** A client-to-server frame masked with the zero key: the payload bytes stay as they are. */
+function frame(fin: boolean, opcode: number, payload: Buffer): Buffer {
+  return Buffer.concat([header((fin ? 0x80 : 0) | opcode, 0x80, payload.length), Buffer.alloc(4), payload]);
+}
+
+/**
+ * Rebuild a server-side WebSocket on a moved socket, the way ws' own `completeUpgrade` does. `options` must be the
+ * server's real options: with `{}`, autoPong is off and the close timeout undefined.
+ */
+export function rebuildWs(socket: net.Socket, head: Buffer, protocol: string, options: Record<string, unknown>): WebSocket {
+  const Ctor = WebSocket as unknown as new (address: null, protocols: undefined, options: Record<string, unknown>) => WebSocket;
+  const ws = new Ctor(null, undefined, options);
+  if (protocol) (ws as unknown as WsInternals)._protocol = protocol;
+  (ws as unknown as { setSocket(s: net.Socket, h: Buffer, o: Record<string, unknown>): void }).setSocket(socket, head, {
+    allowSynchronousEvents: options.allowSynchronousEvents,
+    maxPayload: options.maxPayload,
+    skipUTF8Validation: options.skipUTF8Validation,
+  });
+  return ws;
+}
+
+/** Parse bytes as if they had just been read from the socket (ws' socketOnData, without touching the socket). */
+export function feedReceiver(ws: WebSocket, bytes: Buffer): void {
+  (ws as unknown as { _receiver: { write(b: Buffer): boolean } })._receiver.write(bytes);
+}

@@ -1,7 +1,8 @@
 /**
  * The code in the docs must be true. Every ```ts block of the README and the guides is type-checked against the real
  * API, and every block that is a whole plugin (it has `export default definePlugin`) is loaded by a real host and
- * answers a message. A block that is deliberately partial is fenced as ```ts fragment and skipped.
+ * answers a message. A block that is deliberately partial is fenced as ```ts fragment and skipped. And docs/api.md
+ * names every export of src/index.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -119,4 +120,15 @@ test('every whole plugin in the docs loads in a real host and answers', async ()
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('docs/api.md documents every export of src/index.ts', () => {
+  const index = readFileSync(path.join(ROOT, 'src', 'index.ts'), 'utf8');
+  const api = readFileSync(path.join(ROOT, 'docs', 'api.md'), 'utf8');
+  const names = [...index.matchAll(/export (?:type )?\{([^}]*)\}/g)].flatMap((m) =>
+    m[1]!.split(',').map((n) => n.trim().replace(/^type /, '').split(/\s+as\s+/).at(-1)!).filter(Boolean),
+  );
+  assert.ok(names.length >= 20, `read only ${names.length} exports`);
+  const missing = names.filter((n) => !api.includes('`' + n + '`') && !api.includes('`' + n + '('));
+  assert.deepEqual(missing, [], `add these exports to docs/api.md: ${missing.join(', ')}`);
 });

@@ -87,10 +87,7 @@ export class ConnectionExporter {
 
   /** The upgrade aborted: read from every paused socket again and dispatch what was queued meanwhile. */
   resume(): void {
-    for (const { source } of this.#moved) {
-      if (source.kind === 'ws') source.ws.resume();
-      else source.socket.resume();
-    }
+    for (const { source } of this.#moved) resumeSource(source);
     this.#moved = [];
     this.#drained = [];
     this.#port.dispatcher.resume();
@@ -130,13 +127,13 @@ function capture(conn: Connection): Capture {
     source.ws.pause();
     stopReading((source.ws as unknown as { _socket: net.Socket })._socket);
     const c = captureWs(source.ws);
-    if (!('socket' in c)) return settle(c, () => source.ws.resume());
+    if (!('socket' in c)) return settle(c, () => resumeSource(source));
     ({ socket, head, protocol } = c);
   } else {
     socket = source.socket;
     socket.pause();
     stopReading(socket);
-    if (socket.readableLength > 0) return settle({ retry: 'socket buffer' }, () => socket.resume());
+    if (socket.readableLength > 0) return settle({ retry: 'socket buffer' }, () => resumeSource(source));
     if (socket.writableLength > 0) return { retry: 'writes pending' };
     head = source.unconsumed();
   }
@@ -184,8 +181,22 @@ function trySend(sink: ExportSink, msg: ConnTransfer, handle: object): boolean {
 }
 
 function resumeSource(source: HandoffSource | undefined): void {
-  if (source?.kind === 'ws') source.ws.resume();
-  else source?.socket.resume();
+  if (!source) return;
+  if (source.kind === 'ws') source.ws.resume();
+  else source.socket.resume();
+  startReading(source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket);
+}
+
+/**
+ * The undo of stopReading. resume() alone may not restart the handle: the stream can believe a read is already
+ * pending (its `reading` flag) and never call _read again.
+ */
+function startReading(socket: net.Socket): void {
+  const handle = (socket as unknown as { _handle: { reading: boolean; readStart(): number } | null })._handle;
+  if (handle && !handle.reading && !socket.isPaused()) {
+    handle.reading = true;
+    handle.readStart();
+  }
 }
 
 /** A retry that needs the socket flowing to clear (buffered bytes) resumes it until the next round. */

@@ -61,7 +61,7 @@ export interface WireError {
 export type ToWorker =
   | { t: 'listener'; index: number }
   | { t: 'start'; config: WorkerConfig }
-  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' }
+  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal' }
   | { t: 'export'; drainTimeout: number }
   | ConnTransfer
   | StateTransfer

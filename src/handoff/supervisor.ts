@@ -141,7 +141,7 @@ export class Supervisor {
   /** SIGHUP reloads, SIGUSR2 upgrades, SIGTERM/SIGINT stop (twice: kill the worker and exit 1). */
   handleSignals(): void {
     process.on('SIGHUP', () => {
-      this.#worker?.request('reload').catch((err: unknown) => this.#o.log.error({ err }, 'SIGHUP reload failed'));
+      this.#worker?.request('reload', 'signal').catch((err: unknown) => this.#o.log.error({ err }, 'SIGHUP reload failed'));
     });
     process.on('SIGUSR2', () => {
       this.upgrade().catch((err: unknown) => this.#o.log.error({ err }, 'SIGUSR2 upgrade refused'));

@@ -26,6 +26,8 @@ export interface UpgradeProgress {
   sent: number;
   /** Connections the old worker had when the handoff started (known once it finished sending). */
   total: number | undefined;
+  /** The new worker's PID. */
+  nextPid: number;
 }
 
 /** The final summary. */
@@ -51,7 +53,7 @@ export interface UpgradeDeps {
 }
 
 export class Upgrade {
-  readonly progress: UpgradeProgress = { phase: 'spawning', moved: 0, sent: 0, total: undefined };
+  readonly progress: UpgradeProgress = { phase: 'spawning', moved: 0, sent: 0, total: undefined, nextPid: 0 };
   #deps: UpgradeDeps;
   #startedAt = Date.now();
   #next: WorkerProcess | undefined;
@@ -85,6 +87,7 @@ export class Upgrade {
   #spawn(): void {
     const next = this.#deps.spawn();
     this.#next = next;
+    this.progress.nextPid = next.pid;
     this.progress.phase = 'waiting-ready';
     this.#arm(this.#deps.readyTimeout, () =>
       this.#abort(new HotlineError('HOTLINE_E_UPGRADE_READY_TIMEOUT', `the new worker (pid ${next.pid}) was not ready within ${this.#deps.readyTimeout} ms; killed it`)),

@@ -77,12 +77,12 @@ export class WorkerProcess {
     }
   }
 
-  /** Forward an admin command and await the worker's answer. */
-  request(cmd: 'reload' | 'rollback' | 'status'): Promise<unknown> {
+  /** Forward an admin command and await the worker's answer. `trigger: 'signal'` records a SIGHUP as such in history. */
+  request(cmd: 'reload' | 'rollback' | 'status', trigger?: 'signal'): Promise<unknown> {
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       this.#replies.set(id, { resolve, reject });
-      this.send({ t: 'req', id, cmd });
+      this.send({ t: 'req', id, cmd, trigger });
     });
   }
 

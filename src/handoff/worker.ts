@@ -40,6 +40,7 @@ export function runWorker(): void {
   let exporter: ConnectionExporter | undefined;
   let adopter: ConnectionAdopter | undefined;
   let received = 0;
+  let exporting: Promise<void> = Promise.resolve();
   let stalled = false;
 
   // The supervisor is gone (killed, crashed): nobody can hand these connections on, so leave at once.
@@ -97,7 +98,7 @@ export function runWorker(): void {
         if (!host) return send({ t: 'res', id: msg.id, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: 'the worker is starting' } });
         try {
           const result =
-            msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload('admin') : await host.rollback();
+            msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload(msg.trigger ?? 'admin') : await host.rollback();
           send({ t: 'res', id: msg.id, ok: true, result });
         } catch (err) {
           send({ t: 'res', id: msg.id, ok: false, error: wire(err) });
@@ -106,12 +107,10 @@ export function runWorker(): void {
       }
       case 'export': {
         exporter = new ConnectionExporter(host!.handoffPort());
-        try {
-          const counts = await exporter.export({ send: (m, h) => send(m, h) }, msg.drainTimeout);
-          send({ t: 'exported', ...counts });
-        } catch (err) {
-          send({ t: 'nack', error: wire(err) });
-        }
+        exporting = exporter.export({ send: (m, h) => send(m, h) }, msg.drainTimeout).then(
+          (counts) => send({ t: 'exported', ...counts }),
+          (err: unknown) => send({ t: 'nack', error: wire(err) }),
+        );
         return;
       }
       case 'conn':
@@ -141,6 +140,9 @@ export function runWorker(): void {
         send({ t: 'committed' });
         return;
       case 'abort': {
+        // An abort can arrive while the export still runs (the new worker refused an early item): let it finish
+        // pausing and sending, so that every connection it touched is resumed below.
+        await exporting;
         // The supervisor re-sent the listener handles just before this message: listen on them again.
         const port = host!.handoffPort();
         for (const [i, t] of port.transports.entries()) {

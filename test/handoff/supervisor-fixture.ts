@@ -1,0 +1,29 @@
+/**
+ * A supervisor process for the handoff tests: one WebSocket and one TCP listener (the CLI has one), real worker
+ * processes. Prints one JSON line with its addresses once serving; stops on SIGTERM.
+ * argv: entry adminPath envFile readyTimeoutMs
+ */
+import pino from 'pino';
+import { Supervisor } from '../../src/handoff/supervisor.js';
+
+const [entry, admin, envFile, readyTimeout] = process.argv.slice(2);
+const sup = new Supervisor({
+  config: {
+    entry: entry!,
+    listen: [
+      { transport: 'ws', host: '127.0.0.1', port: 0 },
+      { transport: 'tcp', host: '127.0.0.1', port: 0, framing: 'lines' },
+    ],
+    watch: false,
+    dev: false,
+  },
+  admin: admin!,
+  envFile,
+  readyTimeout: Number(readyTimeout ?? 30_000),
+  ackTimeout: 10_000,
+  log: pino({ level: process.env.HOTLINE_TEST_LOG ? 'info' : 'silent' }),
+});
+await sup.start();
+sup.handleSignals();
+process.stdout.write(JSON.stringify({ pid: process.pid, addresses: sup.addresses }) + '\n');
+process.exitCode = await sup.whenStopped();

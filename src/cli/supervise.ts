@@ -54,8 +54,20 @@ export async function runSupervised(entry: string | undefined, flags: SuperviseF
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
     log,
   });
-  await sup.start();
-  sup.handleSignals();
+  // SIGHUP's default action kills the process. Until the supervisor handles signals, remember the request and
+  // replay it then: the first build may have read the disk before the change the signal announces.
+  let hupDuringStart = false;
+  const onEarlyHup = () => {
+    hupDuringStart = true;
+  };
+  process.on('SIGHUP', onEarlyHup);
+  try {
+    await sup.start();
+    sup.handleSignals();
+  } finally {
+    process.off('SIGHUP', onEarlyHup);
+  }
+  if (hupDuringStart) process.kill(process.pid, 'SIGHUP');
   const plugin = sup.plugin!;
   const a = sup.addresses[0]!;
   const url = a.transport === 'ws' ? `ws://${formatHost(a.host)}:${a.port}/` : `tcp://${formatHost(a.host)}:${a.port}`;

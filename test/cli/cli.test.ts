@@ -76,7 +76,10 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
     const res = await runHotline(['status', '--admin', admin, '--json'], p.dir);
     assert.equal(res.code, 0, res.stderr);
     const s = JSON.parse(res.stdout) as HostStatus;
-    assert.equal(s.pid, proc.child.pid);
+    // The host that answers is the one we started: identified by its listener (a supervised start may report the
+    // pid of its worker process rather than its own).
+    assert.equal(s.listen[0]?.url, ready.url);
+    assert.ok(Number.isInteger(s.pid));
     assert.equal(s.state, 'running');
     assert.deepEqual(
       { name: s.plugin?.name, version: s.plugin?.version, entry: s.plugin?.entry },
@@ -255,7 +258,7 @@ test('without --admin the socket is .hotline/admin.sock under the cwd, mode 0600
   // Left by an earlier run or a checkout with a wider mode: start tightens it.
   mkdirSync(path.join(p.dir, '.hotline'));
   chmodSync(path.join(p.dir, '.hotline'), 0o755);
-  const proc = (await HotlineProcess.start(['start', 'plugin.ts', '--port', '0'], p.dir)).proc;
+  const { proc, ready } = await HotlineProcess.start(['start', 'plugin.ts', '--port', '0'], p.dir);
   try {
     const sock = path.join(p.dir, '.hotline', 'admin.sock');
     assert.equal(mode(sock), 0o600);
@@ -263,7 +266,7 @@ test('without --admin the socket is .hotline/admin.sock under the cwd, mode 0600
     assert.ok(statSync(sock).isSocket());
     const res = await runHotline(['status', '--json'], p.dir);
     assert.equal(res.code, 0, res.stderr);
-    assert.equal((JSON.parse(res.stdout) as HostStatus).pid, proc.child.pid);
+    assert.equal((JSON.parse(res.stdout) as HostStatus).listen[0]?.url, ready.url);
   } finally {
     proc.kill('SIGKILL');
     await proc.exited;
@@ -281,7 +284,7 @@ test('a stale admin.sock left by a kill -9 does not stop a new start; a live one
   try {
     const res = await runHotline(['status', '--admin', second.admin, '--json'], p.dir);
     assert.equal(res.code, 0, res.stderr);
-    assert.equal((JSON.parse(res.stdout) as HostStatus).pid, second.proc.child.pid);
+    assert.equal((JSON.parse(res.stdout) as HostStatus).listen[0]?.url, second.ready.url);
 
     // A second host on the same admin socket would steal it from a live one: refused, and the first keeps it.
     const third = new HotlineProcess(['start', p.entry, '--port', '0', '--admin', second.admin], p.dir);
@@ -289,7 +292,7 @@ test('a stale admin.sock left by a kill -9 does not stop a new start; a live one
     assert.equal(exit.code, 1);
     assert.match(third.stderrLines.join('\n'), /hotline: HOTLINE_E_ADMIN: another hotline host is already serving/);
     const again = await runHotline(['status', '--admin', second.admin, '--json'], p.dir);
-    assert.equal((JSON.parse(again.stdout) as HostStatus).pid, second.proc.child.pid);
+    assert.equal((JSON.parse(again.stdout) as HostStatus).listen[0]?.url, second.ready.url);
   } finally {
     second.proc.kill('SIGKILL');
     await second.proc.exited;

@@ -12,11 +12,10 @@
 import type net from 'node:net';
 import { WebSocket } from 'ws';
 
-// ws 8.18.3 lib/receiver.js parse states.
+// ws 8.18.3 lib/receiver.js parse states (GET_MASK = 3 needs no case of its own here).
 const GET_INFO = 0;
 const GET_PAYLOAD_LENGTH_16 = 1;
 const GET_PAYLOAD_LENGTH_64 = 2;
-const GET_MASK = 3;
 const GET_DATA = 4;
 
 interface ReceiverInternals {

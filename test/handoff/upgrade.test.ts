@@ -29,8 +29,8 @@ const admin = path.join(p.dir, 'admin.sock');
 const envFile = path.join(p.dir, 'worker.env');
 let sup: ChildProcess;
 let supPid = 0;
-let ws: WsClient[] = [];
-let tcp: TcpClient[] = [];
+const ws: WsClient[] = [];
+const tcp: TcpClient[] = [];
 const sent = new Map<WsClient | TcpClient, number>();
 let closes = 0;
 

@@ -16,8 +16,14 @@ function mask(opcode: number, fin: boolean, payload: Buffer): Buffer {
   const len = payload.length;
   const head = len < 126 ? Buffer.from([0, 0x80 | len]) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
   head[0] = (fin ? 0x80 : 0) | opcode;
-  if (len >= 126 && len < 65536) (head[1] = 0x80 | 126), head.writeUInt16BE(len, 2);
-  if (len >= 65536) (head[1] = 0x80 | 127), head.writeUInt32BE(0, 2), head.writeUInt32BE(len, 6);
+  if (len >= 126 && len < 65536) {
+    head[1] = 0x80 | 126;
+    head.writeUInt16BE(len, 2);
+  } else if (len >= 65536) {
+    head[1] = 0x80 | 127;
+    head.writeUInt32BE(0, 2);
+    head.writeUInt32BE(len, 6);
+  }
   const body = Buffer.from(payload.map((b, i) => b ^ key[i % 4]!));
   return Buffer.concat([head, key, body]);
 }
@@ -47,7 +53,9 @@ test('a WebSocket moved at random byte offsets delivers every message once, in o
     let buf = '';
     const onData = (c: Buffer) => {
       buf += c.toString('latin1');
-      if (buf.includes('\r\n\r\n')) client.off('data', onData), resolve();
+      if (!buf.includes('\r\n\r\n')) return;
+      client.off('data', onData);
+      resolve();
     };
     client.on('data', onData);
   });

@@ -144,6 +144,8 @@ export class HotlineClient extends Emitter<ClientEvents> {
   close(code = 1000, reason = ''): void {
     if (this.#state === 'closed') return;
     const ws = this.#ws;
+    // Tell the server the session is over, so it ends now instead of waiting out its TTL for us.
+    if (this.#ready) ws!.send(JSON.stringify({ t: 'end' }));
     this.#finish({ code, reason });
     ws?.close(code, reason);
   }

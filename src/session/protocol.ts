@@ -9,7 +9,7 @@
  *   both message   { t:'m', s, d } (text) or { t:'m', s, b } (binary, base64)
  *   both ack       { t:'a', a }                         cumulative: every seq <= a is safe, drop it from the buffer
  *   S→C  reconnect { t:'reconnect', delay }             graceful shutdown: come back after about `delay` ms
- *   S→C  end       { t:'end' }                          the plugin closed the session: do not reconnect
+ *   both end       { t:'end' }                          the session is over (plugin or client closed it): no resume
  */
 
 /** The WebSocket subprotocol a session client offers. A client that does not offer it is served as plain WS. */

@@ -224,6 +224,12 @@ export class ServerSession implements Link {
       this.#trim(f.a);
       this.#ackIn = f.a;
       this.#h.ackDue(this);
+    } else if (f?.t === 'end') {
+      // The client closed for good: the session ends now rather than waiting out its TTL.
+      if (this.#phase !== 'attached') return;
+      this.#phase = 'closing';
+      this.#h.ended(this);
+      this.#ws?.close(1000, 'client ended the session');
     } else {
       this.fail(f ? `unexpected ${f.t} frame` : 'malformed frame');
     }

@@ -76,8 +76,9 @@ export class WsTransport implements Transport {
       maxPayload: host.limits.maxPayload,
       clientTracking: false,
       perMessageDeflate: false,
-      // With sessions on, a client offering `hotline.v1` gets it; others keep ws' default choice (the first offered).
-      handleProtocols: host.sessions ? selectProtocol : undefined,
+      // With sessions on, a client offering `hotline.v1` gets it; otherwise ws' default (the first offered), except
+      // that `hotline.v1` is never chosen by a host that does not speak it: the client then knows (HOTLINE_E_CLIENT_UNSUPPORTED).
+      handleProtocols: (protocols: Set<string>) => selectProtocol(protocols, host.sessions !== undefined),
     });
   }
 
@@ -219,10 +220,10 @@ export class WsTransport implements Transport {
   }
 }
 
-function selectProtocol(protocols: Set<string>): string | false {
-  if (protocols.has(SESSION_PROTOCOL)) return SESSION_PROTOCOL;
-  const first = protocols.values().next();
-  return first.done ? false : first.value;
+function selectProtocol(protocols: Set<string>, sessions: boolean): string | false {
+  if (sessions && protocols.has(SESSION_PROTOCOL)) return SESSION_PROTOCOL;
+  for (const p of protocols) if (p !== SESSION_PROTOCOL) return p;
+  return false;
 }
 
 function reject(socket: Duplex, status: number, text: string): void {

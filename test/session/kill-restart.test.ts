@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect } from '../../src/client/index.js';
+import { pluginDir } from '../helpers/plugin-dir.js';
+import { ExactnessChecker, streamPlugin } from './fixtures.js';
+
+const HOST_SCRIPT = fileURLToPath(new URL('./host-process.ts', import.meta.url));
+
+/** Start a host process on `port` (0 = any) and resolve with it and its port once it prints ready. */
+function startHost(plugin: string, dir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', HOST_SCRIPT, plugin, dir, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`host exited with ${code} before ready: ${out}`)));
+  });
+}
+
+function kill9(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+test('streaming both ways while the host is killed -9 and restarted 5 times: every message exactly once, in order', { timeout: 120_000 }, async () => {
+  const p = pluginDir(streamPlugin(10));
+  const dir = mkdtempSync(path.join(tmpdir(), 'hotline-sessions-'));
+  let { child, port } = await startHost(p.entry, dir, 0);
+  // The url is read at each attempt, so clients follow the host to a new port if the old one is taken.
+  const clients = Array.from({ length: 3 }, () => connect(() => `ws://127.0.0.1:${port}/`, { backoff: { initialDelay: 50, maxDelay: 500 } }));
+  const checks = clients.map((c) => new ExactnessChecker(c));
+  const sent = clients.map(() => 0);
+  let pumping = true;
+  // Client→server stream: one message per client per tick, queued by the client while the host is down.
+  const pump = (async () => {
+    while (pumping) {
+      clients.forEach((c, i) => {
+        if (c.queued < 500) c.send(String(++sent[i]!));
+      });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  try {
+    for (let round = 0; round < 5; round++) {
+      const floor = checks.map((ch) => ch.replies + 30);
+      await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies >= floor[i]! && ch.ticks > 0, `replies before kill ${round}`, 30_000)));
+      await kill9(child);
+      ({ child, port } = await startHost(p.entry, dir, port).catch(() => startHost(p.entry, dir, 0)));
+    }
+    await Promise.all(checks.map((ch) => ch.until(() => ch.resumes >= 5, 'five resumes', 30_000)));
+    pumping = false;
+    await pump;
+    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies === sent[i], 'every reply', 30_000)));
+    for (const [i, ch] of checks.entries()) {
+      assert.deepEqual(ch.errors, [], `client ${i}`);
+      assert.deepEqual(ch.lost, [], `client ${i}`);
+      assert.equal(ch.replies, sent[i]);
+      assert.ok(ch.ticks > 10);
+    }
+  } finally {
+    pumping = false;
+    for (const c of clients) c.close();
+    await kill9(child);
+    rmSync(dir, { recursive: true, force: true });
+    p.remove();
+  }
+});

@@ -182,8 +182,11 @@ for (const [transport, signal] of [
       } else {
         const port = Number(new URL(ready.url).port);
         const clients = await Promise.all([tcpClient(port), tcpClient(port)]);
+        // A round trip on each, so the host holds both connections (not just the kernel's backlog) at the signal.
         clients[0]!.send('x');
         assert.equal(await clients[0]!.inbox.next(), 'v1:1:1|x');
+        clients[1]!.send('y');
+        assert.equal(await clients[1]!.inbox.next(), 'v1:1:2|y');
         // A clean end is a FIN ('end'), not a reset ('error').
         ending = Promise.all(
           clients.map(
@@ -240,6 +243,10 @@ test('SIGTERM is bounded by the drain timeout: a TCP client that never closes it
     const socket = net.connect({ port: Number(new URL(ready.url).port), host: '127.0.0.1', allowHalfOpen: true });
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.on('error', () => undefined);
+    // One round trip first, so the host holds the connection (not just the kernel's backlog) when the signal lands.
+    const reply = new Promise((resolve) => socket.once('data', resolve));
+    socket.write('x\n');
+    assert.equal(String(await reply), 'v1:1:1|x\n');
     let sawEnd = false;
     socket.once('end', () => (sawEnd = true));
     proc.kill('SIGTERM');

@@ -17,7 +17,7 @@ import { runUpgrade } from './upgrade.js';
 
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
-                        [--admin PATH] [--static DIR]
+                        [--admin PATH] [--static DIR] [--sessions]
   hotline dev <entry>   [same flags as start; watches and prints readable swap logs]
   hotline reload   [--admin PATH]
   hotline rollback [--admin PATH]
@@ -39,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       watch: { type: 'boolean' },
       admin: { type: 'string' },
       static: { type: 'string' },
+      sessions: { type: 'boolean' },
       json: { type: 'boolean' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

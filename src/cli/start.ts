@@ -8,6 +8,7 @@ import pino from 'pino';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError, isHotlineError } from '../errors.js';
 import { createHost, type Host } from '../host/host.js';
+import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
 import { prettyDestination } from './pretty-log.js';
@@ -21,6 +22,8 @@ export interface StartFlags {
   watch?: boolean;
   admin?: string;
   static?: string;
+  /** Resumable sessions for hotline/client, kept in a file store beside the admin socket (.hotline/sessions). */
+  sessions?: boolean;
 }
 
 function parsePort(value: string | undefined): number {
@@ -75,6 +78,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
       watch: mode === 'dev' || flags.watch === true,
       admin,
       logger,
+      ...(flags.sessions && { sessions: { store: new FileSessionStore(path.join(path.dirname(path.resolve(admin)), 'sessions')) } }),
     });
   } catch (err) {
     // The page server is already listening; left open it would keep a failed start from ever exiting.

@@ -227,6 +227,33 @@ test('slow consumer: a client that stops reading is closed with 1008 and its sen
   }
 });
 
+test('slow consumer over TCP: a client that stops reading is cut off with a coded error', async () => {
+  const maxSendBuffer = 256 * 1024;
+  const s = await setup({ listen: [{ transport: 'tcp' }], limits: { maxSendBuffer } }, FLOOD);
+  const key = Symbol.for('hotline.test.flood');
+  try {
+    const port = s.host.addresses()[0]!.port;
+    const slow = await tcpClient(port);
+    const fine = await tcpClient(port);
+    slow.socket.pause();
+    slow.send('flood');
+    const err = await s.nextError('HOTLINE_E_SLOW_CONSUMER');
+    const queued = Number(/has (\d+) bytes queued/.exec(err.message)?.[1]);
+    assert.ok(queued > maxSendBuffer && queued <= maxSendBuffer + 16 * 1024 + 1, `${queued} bytes queued when refused`);
+    // The host lets go of the stalled socket (end, then destroy after a grace period): it leaves the table.
+    for (let i = 0; i < 1000 && s.host.status().connections > 1; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(s.host.status().connections, 1);
+    slow.socket.resume();
+    await slow.closed;
+    fine.send('ping');
+    assert.equal(await fine.inbox.next(), 'pong');
+    fine.socket.end();
+  } finally {
+    delete (globalThis as Record<symbol, unknown>)[key];
+    await s.close();
+  }
+});
+
 test('handshake timeout: a raw TCP connection to the ws port that sends nothing, or half a request, is closed', async () => {
   const s = await setup({ limits: { handshakeTimeout: 200 } });
   try {

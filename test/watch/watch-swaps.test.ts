@@ -161,3 +161,22 @@ test('an editor-style atomic save (write a temp file, rename it over the entry) 
     await w.close();
   }
 });
+
+test('a vim-style save (entry renamed to a backup, then written anew) swaps once, with no failed attempt', async () => {
+  const w = await watched();
+  try {
+    assert.equal(await w.ask('a'), 'v1/alpha:1|a');
+    const swapped = w.nextSwap();
+    const backup = path.join(w.p.dir, 'plugin.ts~');
+    await seenByAWatcher(w.p.dir, w.p.entry, () => {
+      renameSync(w.p.entry, backup);
+      writeFileSync(w.p.entry, plugin('v2'));
+    });
+    const record = await swapped;
+    assert.equal(record.to, 'watched@v2');
+    assert.deepEqual(w.swaps.map((r) => [r.trigger, r.outcome]), [['watch', 'switched']], 'the moment without an entry never loaded');
+    assert.equal(await w.ask('b'), 'v2/alpha:2|b');
+  } finally {
+    await w.close();
+  }
+});

@@ -88,3 +88,18 @@ export function fdLimit(): { soft: number; hard: number } {
   cachedLimit = { soft: read('-Sn'), hard: read('-Hn') };
   return cachedLimit;
 }
+
+/** Resolve once `127.0.0.1:port` accepts a TCP connection (a server started by another tool is up). */
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}

@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/p3-continuity.bench.ts [--quick]
  *
- * 10,000 connections need about 10,300 open files in the server process and 5,200 in each client process. The bench
+ * 10,000 connections need about 10,300 open files in the server process and 2,800 in each of 4 client processes. The bench
  * raises the soft limit through `ulimit -n` when the hard limit allows; otherwise run `ulimit -n 65536` (as root, or
  * raise the hard limit in /etc/security/limits.conf or the container's --ulimit nofile) first.
  */

@@ -7,7 +7,6 @@
  *   node --import tsx bench/p4-memory.bench.ts [--quick]
  */
 import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { bigModule, tempDir } from './lib/plugins.js';
 import { forkTs, nextMessage, ofType, stopChild } from './lib/processes.js';

@@ -1,0 +1,110 @@
+/**
+ * Runs every benchmark, one child process at a time, and prints one markdown table. Exits 1 if a zero-loss count
+ * (P3, P5 hotline rows) is not zero or a bench failed to report; never on a timing target.
+ *
+ *   npm run bench [-- --quick] [-- --only P1,P3] [-- --write-docs]
+ *
+ * To add a figure, add one line to BENCHES (see docs/benchmarks.md, "Adding a figure").
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { machine, renderDocs } from './lib/docs.js';
+import { fdLimit, forkTs } from './lib/processes.js';
+import { type BenchResult, markdownTable, violations } from './lib/report.js';
+
+export interface BenchEntry {
+  id: string;
+  /** Relative to bench/. */
+  file: string;
+  title: string;
+}
+
+/** The figures, in table order. One line per bench file. */
+export const BENCHES: BenchEntry[] = [
+  { id: 'P1', file: 'p1-swap-latency.bench.ts', title: 'swap latency' },
+  { id: 'P2', file: 'p2-throughput.bench.ts', title: 'throughput' },
+  { id: 'P3', file: 'p3-continuity.bench.ts', title: 'continuity at scale' },
+  { id: 'P4', file: 'p4-memory.bench.ts', title: 'memory' },
+  { id: 'P5', file: 'p5-restart-cost.bench.ts', title: 'restart cost for clients' },
+];
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.dirname(HERE);
+
+/** Run one bench file in its own process; resolves with its report, or undefined if it produced none. */
+async function runOne(entry: BenchEntry, quick: boolean, reportFile: string): Promise<BenchResult | undefined> {
+  const file = path.join(HERE, entry.file);
+  if (!existsSync(file)) {
+    console.error(`${entry.id}: ${entry.file} does not exist`);
+    return undefined;
+  }
+  // Full runs get 20 minutes per bench at most, quick ones 5: a hung bench must not hang CI.
+  const limitMs = quick ? 5 * 60_000 : 20 * 60_000;
+  const child = forkTs(file, [...(quick ? ['--quick'] : []), '--report', reportFile], {
+    nodeFlags: ['--expose-gc'],
+    stdout: true,
+    fds: 65_536,
+  });
+  const timer = setTimeout(() => {
+    console.error(`${entry.id}: no result after ${limitMs / 60_000} minutes, killing it`);
+    child.kill('SIGKILL');
+  }, limitMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  if (!existsSync(reportFile)) {
+    console.error(`${entry.id}: exited with ${code} and no report`);
+    return undefined;
+  }
+  return JSON.parse(readFileSync(reportFile, 'utf8')) as BenchResult;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      'write-docs': { type: 'boolean', default: false },
+      only: { type: 'string' },
+    },
+  });
+  const quick = values.quick === true;
+  const only = values.only?.split(',').map((s) => s.trim().toUpperCase());
+  const selected = BENCHES.filter((b) => !only || only.includes(b.id.toUpperCase()));
+  const { soft, hard } = fdLimit();
+  console.log(`hotline benchmarks${quick ? ' (quick)' : ''}: ${selected.map((b) => b.id).join(', ')}; fd limit soft ${soft}, hard ${hard}`);
+
+  const started = performance.now();
+  const tmp = mkdtempSync(path.join(tmpdir(), 'hotline-bench-run-'));
+  const results: BenchResult[] = [];
+  const failed: string[] = [];
+  try {
+    for (const b of selected) {
+      const t0 = performance.now();
+      console.log(`\n=== ${b.id} ${b.title} (${b.file})`);
+      const r = await runOne(b, quick, path.join(tmp, `${b.id}.json`));
+      console.log(`=== ${b.id} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (r) results.push(r);
+      else failed.push(`${b.id} failed`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const minutes = (performance.now() - started) / 60_000;
+
+  console.log(`\n# hotline benchmarks${quick ? ' (quick)' : ''}, ${minutes.toFixed(1)} min\n`);
+  console.log(markdownTable(results.flatMap((r) => r.rows)));
+  const bad = results.flatMap((r) => violations(r));
+  for (const z of bad) console.log(`ZERO-LOSS VIOLATION: ${z.name} = ${z.count}`);
+  for (const f of failed) console.log(`FAILED: ${f}`);
+
+  if (values['write-docs']) {
+    const out = path.join(ROOT, 'docs', 'benchmarks.md');
+    writeFileSync(out, renderDocs(results, failed, machine(), quick, minutes));
+    console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
+  }
+  if (bad.length > 0 || failed.length > 0) process.exitCode = 1;
+}
+
+await main();

@@ -294,6 +294,7 @@ export class Swapper {
   }
 
   async #dispose(v: Version): Promise<void> {
+    v.stopTimers();
     try {
       if (v.def.dispose) await this.#hook(v, () => v.def.dispose!(v.ctx), 'HOTLINE_E_HANDLER', 'HOTLINE_E_HANDLER', 'dispose()');
     } catch (err) {

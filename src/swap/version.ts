@@ -105,6 +105,14 @@ export class Version implements DispatchTarget {
   }
 
   /**
+   * Clear every timer of the version and refuse new ones. Called at the switch, before `dispose()`, so an async
+   * dispose cannot leave an old timer firing next to the new version.
+   */
+  stopTimers(): void {
+    this.#module.timers.clearAll();
+  }
+
+  /**
    * Retire the version: clear its timers, abort its signal, and refuse further plugin calls. `dispose()` of the
    * plugin, if any, is the caller's job, before this.
    */

@@ -33,7 +33,7 @@ export default definePlugin({
   onMessage(conn, data) {
     // A reply scheduled for later: it must never arrive if the version is replaced first. Both versions use the
     // same delay, so once v2's has fired, v1's would have fired too had it not been cleared.
-    setTimeout(() => { ticks['${tag}.late']++; conn.send('late from ${tag}'); }, 800);
+    setTimeout(() => { ticks['${tag}.late']++; conn.send('late from ${tag}'); }, 2500);
     conn.send('${tag}|' + String(data));
   },
 });
@@ -70,6 +70,7 @@ test('the old version\'s timers (top-level and ctx) are cleared by the swap; non
     ws.send('b');
     assert.equal(await ws.inbox.next(), 'v2|b');
     await until(() => ticks()['v2.late']! >= 1, 'the v2 late reply');
+    await ws.inbox.waitFor(3);
     await until(() => ticks()['v2.top']! >= 20 && ticks()['v2.ctx']! >= 20, 'v2 timers to tick');
 
     assert.deepEqual({ top: ticks()['v1.top'], ctx: ticks()['v1.ctx'], late: ticks()['v1.late'] }, frozen);
@@ -80,5 +81,37 @@ test('the old version\'s timers (top-level and ctx) are cleared by the swap; non
     await host.close();
     p.remove();
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(TICKS)];
+  }
+});
+
+test('an async dispose() of the old version does not keep its timers alive while it runs', async () => {
+  const RELEASE = Symbol.for('hotline.test.release-dispose');
+  const slowDispose = (tag: string) =>
+    tickingPlugin(tag).replace(
+      "name: 'ticking',",
+      `name: 'ticking',
+  dispose() {
+    ticks['${tag}.disposing'] = 1;
+    return new Promise<void>((resolve) => { (globalThis as Record<symbol, unknown>)[Symbol.for('hotline.test.release-dispose')] = resolve; });
+  },`,
+    );
+  const p = pluginDir(slowDispose('v1'));
+  const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: false });
+  try {
+    await until(() => ticks()['v1.top']! >= 3, 'v1 timers to tick');
+    p.write(tickingPlugin('v2'));
+    const swapped = host.reload();
+    await until(() => ticks()['v1.disposing'] === 1, 'v1 dispose() to start');
+    const frozen = { top: ticks()['v1.top'], ctx: ticks()['v1.ctx'] };
+    // v2 serves and ticks while v1's dispose() is still pending.
+    await until(() => ticks()['v2.top']! >= 20 && ticks()['v2.ctx']! >= 20, 'v2 timers to tick');
+    assert.deepEqual({ top: ticks()['v1.top'], ctx: ticks()['v1.ctx'] }, frozen);
+    (globalThis as Record<symbol, () => void>)[RELEASE]!();
+    assert.equal((await swapped).outcome, 'switched');
+  } finally {
+    await host.close();
+    p.remove();
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for(TICKS)];
+    delete (globalThis as Record<symbol, unknown>)[RELEASE];
   }
 });

@@ -131,6 +131,7 @@ try {
     ],
     notes: [
       `${processes} client processes on 127.0.0.2..${processes + 1}, ${durationMs / 1000} s per phase, same open connections for both phases; swap total median ${ms(medTotal)} (build+load+prepare+pause+drain).`,
+      'the worst stall is measured at the clients, so it includes client and server scheduling on shared cores: the no-swaps column is that floor, and the dispatch pause row is what a swap itself holds messages back.',
       ...(errors.length ? [`swap errors: ${[...new Set(errors)].join('; ')}`] : []),
       ...notes,
     ],

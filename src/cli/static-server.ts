@@ -5,6 +5,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -17,10 +19,41 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
+/** Where a page finds `hotline/client` (unless its folder has a file of that name): `window.hotline.connect(url)`. */
+export const CLIENT_SCRIPT_PATH = '/hotline-client.js';
+
+const here = fileURLToPath(import.meta.url);
+/** dist/client/browser.js when run from dist/, src/client/browser.ts when run from sources through tsx (tests). */
+const CLIENT_ENTRY = path.join(path.dirname(here), '..', 'client', 'browser' + path.extname(here));
+
+let clientBundle: Promise<string> | undefined;
+
+/**
+ * The browser client as one classic script defining the global `hotline`, bundled once per process on first request.
+ * Built rather than committed, so the page can never run a client older than the server it talks to.
+ */
+function browserClient(): Promise<string> {
+  if (clientBundle) return clientBundle;
+  const p = esbuild
+    .build({ entryPoints: [CLIENT_ENTRY], bundle: true, write: false, format: 'iife', globalName: 'hotline', platform: 'browser', target: 'es2020', logLevel: 'silent' })
+    .then((r) => r.outputFiles[0]!.text);
+  // A failed build is retried on the next request rather than cached.
+  p.catch(() => (clientBundle = undefined));
+  clientBundle = p;
+  return p;
+}
+
 export function createStaticServer(dir: string): http.Server {
   const root = path.resolve(dir);
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === CLIENT_SCRIPT_PATH && !isFile(path.join(root, CLIENT_SCRIPT_PATH))) {
+      browserClient().then(
+        (js) => res.writeHead(200, { 'content-type': TYPES['.js']!, 'cache-control': 'no-cache' }).end(js),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot bundle the hotline client: ${String(err)}\n`),
+      );
+      return;
+    }
     const rel = decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname);
     const file = path.resolve(root, '.' + rel);
     // Never serve outside the folder, whatever the URL says.
@@ -37,4 +70,12 @@ export function createStaticServer(dir: string): http.Server {
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
     createReadStream(file).pipe(res);
   });
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }

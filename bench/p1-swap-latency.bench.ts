@@ -134,10 +134,11 @@ async function restartBaseline(kind: 'node' | 'tsx'): Promise<Series> {
   }
 }
 
-// The watcher defaults (debounceMs 10, stabilityMs 20), then a tighter setting to show what the wait costs.
-const TUNED = { debounceMs: 2, stabilityMs: 10 };
+// The watcher defaults (debounceMs 2, stabilityMs 10), then the earlier, more cautious setting, to show what the
+// stability wait costs.
+const CAUTIOUS = { debounceMs: 10, stabilityMs: 20 };
 const hot = await hotline({});
-const tuned = await hotline(TUNED);
+const cautious = await hotline(CAUTIOUS);
 const nodeWatch = await restartBaseline('node');
 const tsxWatch = await restartBaseline('tsx');
 
@@ -169,16 +170,15 @@ finish(args, {
       target: '',
     },
     {
-      figure: `P1 same, watcher tuned (stabilityMs ${TUNED.stabilityMs}, debounceMs ${TUNED.debounceMs}), median / p90`,
-      hotline: `${ms(median(tuned.samples))} / ${ms(quantile(tuned.samples, 0.9))}`,
+      figure: `P1 same, cautious watcher (stabilityMs ${CAUTIOUS.stabilityMs}, debounceMs ${CAUTIOUS.debounceMs}), median / p90`,
+      hotline: `${ms(median(cautious.samples))} / ${ms(quantile(cautious.samples, 0.9))}`,
       baseline: `node --watch: ${ms(nodeMed)}; tsx watch: ${ms(tsxMed)}`,
-      ratio: `${(nodeMed / median(tuned.samples)).toFixed(1)}× / ${(tsxMed / median(tuned.samples)).toFixed(1)}× faster`,
-      target: '≤ 30 ms',
-      met: median(tuned.samples) <= 30,
+      ratio: `${(nodeMed / median(cautious.samples)).toFixed(1)}× / ${(tsxMed / median(cautious.samples)).toFixed(1)}× faster`,
+      target: '',
     },
     {
       figure: 'P1 client connections closed by the edits',
-      hotline: String(hot.closes + tuned.closes),
+      hotline: String(hot.closes + cautious.closes),
       baseline: `node --watch: ${nodeWatch.closes}; tsx watch: ${tsxWatch.closes}`,
       ratio: '',
       target: '',
@@ -187,7 +187,7 @@ finish(args, {
   zeroLoss: [],
   notes: [
     `hotline median parts, defaults: ${parts(hot.breakdown)}.`,
-    `hotline median parts, tuned watcher: ${parts(tuned.breakdown)}.`,
+    `hotline median parts, cautious watcher: ${parts(cautious.breakdown)}.`,
     `rows 1-2 use the watcher defaults; baselines: ${baselineEdits} edits each, the client reconnects 2 ms after a close. Probes every 1 ms, so each figure includes up to ~1 ms of probe spacing.`,
   ],
 });

@@ -21,6 +21,8 @@ export interface SuperviseFlags {
   admin?: string;
   static?: string;
   'env-file'?: string;
+  /** Resumable sessions in a file store beside the admin socket (.hotline/sessions), kept across workers. */
+  sessions?: boolean;
 }
 
 export async function runSupervised(entry: string | undefined, flags: SuperviseFlags): Promise<number> {
@@ -49,7 +51,7 @@ export async function runSupervised(entry: string | undefined, flags: SuperviseF
   }
   const log = pino({ level: 'info' }, pino.destination(2));
   const sup = new Supervisor({
-    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false },
+    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, ...(flags.sessions && { sessions: path.join(path.dirname(admin), 'sessions') }) },
     admin,
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
     log,

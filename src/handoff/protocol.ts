@@ -27,6 +27,8 @@ export interface WorkerConfig {
   dev: boolean;
   /** A worker started for an upgrade: load the plugin, but listen and dispatch only at commit. */
   upgrade: boolean;
+  /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
+  sessions?: string;
 }
 
 /** One connection on its way from the old worker to the new one. */

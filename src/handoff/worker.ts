@@ -19,6 +19,7 @@ import { createStaticServer } from '../cli/static-server.js';
 import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
 import type { FromWorker, ToWorker, WireError, WorkerConfig } from './protocol.js';
+import { LeasedSessionStore } from './session-lease.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
 
@@ -42,6 +43,7 @@ export function runWorker(): void {
   let received = 0;
   let exporting: Promise<void> = Promise.resolve();
   let stalled = false;
+  let sessionStore: LeasedSessionStore | undefined;
 
   // The supervisor is gone (killed, crashed): nobody can hand these connections on, so leave at once.
   process.on('disconnect', () => process.exit(1));
@@ -62,7 +64,16 @@ export function runWorker(): void {
         listenOpts.push({ transport: 'tcp', host: spec.host, port: spec.port, framing: spec.framing, handle });
       }
     }
-    const h = await createHost({ plugin: config.entry, listen: listenOpts, watch: config.watch, logger, deferListen: config.upgrade });
+    // A worker started for an upgrade opens the store only once the old worker has let go of it (session-lease.ts).
+    if (config.sessions) sessionStore = new LeasedSessionStore(config.sessions);
+    const h = await createHost({
+      plugin: config.entry,
+      listen: listenOpts,
+      watch: config.watch,
+      logger,
+      deferListen: config.upgrade,
+      ...(sessionStore && { sessions: { store: sessionStore } }),
+    });
     host = h;
     if (config.upgrade) {
       const port = h.handoffPort();
@@ -153,14 +164,19 @@ export function runWorker(): void {
         return;
       }
       case 'release':
+        // Session clients cannot move (their socket is behind the session layer): they are closed with a reconnect
+        // hint and resume on the new worker from the store, which must keep them rather than end them.
+        host?.handoffPort().drainSessions();
         exporter?.release();
         await host?.close();
+        sessionStore?.close();
         for (const s of staticServers) s.close();
         staticServers = [];
         process.exit(0);
         return;
       case 'shutdown':
         await host?.close();
+        sessionStore?.close();
         for (const s of staticServers) s.close();
         process.exit(0);
     }

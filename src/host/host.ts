@@ -53,6 +53,8 @@ export interface HostHandoffPort {
   swapPhase(): SwapPhase;
   /** Start the listeners of a host created with `deferListen`. */
   startListening(): Promise<void>;
+  /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (upgrade drain). */
+  drainSessions(): void;
 }
 
 /** A snapshot for `hotline status`. */
@@ -207,6 +209,7 @@ export class Host extends EventEmitter<HostEvents> {
       transports: this.#transports,
       current: () => this.#swapper.current,
       swapPhase: () => this.#swapper.phase,
+      drainSessions: () => this.#sessions?.beginDrain(),
       startListening: async () => {
         if (!this.#deferListen) return;
         this.#deferListen = false;

@@ -29,6 +29,7 @@ export const BENCHES: BenchEntry[] = [
   { id: 'P3', file: 'p3-continuity.bench.ts', title: 'continuity at scale' },
   { id: 'P4', file: 'p4-memory.bench.ts', title: 'memory' },
   { id: 'P5', file: 'p5-restart-cost.bench.ts', title: 'restart cost for clients' },
+  { id: 'R1', file: 'resume.bench.ts', title: 'resume after restart' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -153,11 +153,14 @@ async function restartHost(config: SessionServerConfig): Promise<StartedHost & {
   }
 }
 
-type RestartKind = 'kill' | 'term';
+/** kill: SIGKILL mid-stream. hang: the host freezes (SIGSTOP) and a watchdog kills it. term: graceful stop. */
+type RestartKind = 'kill' | 'hang' | 'term';
 
-async function stopForRestart(child: ChildProcess, kind: RestartKind): Promise<void> {
+const LABELS: Record<RestartKind, string> = { kill: 'kill -9', hang: 'a hung host killed -9', term: 'graceful restart' };
+
+async function stopForRestart(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   const exited = once(child, 'exit');
-  child.kill(kind === 'kill' ? 'SIGKILL' : 'SIGTERM');
+  child.kill(signal);
   await exited;
 }
 
@@ -220,9 +223,15 @@ async function sessionRestart(kind: RestartKind): Promise<RestartResult> {
 
     gen = 2;
     dir.write('plugin.ts', streamPlugin(gen));
+    if (kind === 'hang') {
+      // A frozen host reads nothing: what the clients send now waits in its socket buffers and dies with it.
+      const before = checks.map((ch) => ch.sent);
+      host.child.kill('SIGSTOP');
+      await waitFor(() => checks.every((ch, i) => ch.sent > before[i]!), 'client messages sent to the frozen host');
+    }
     for (const ch of checks) ch.sentBeforeStop = ch.sent;
     const t0 = performance.now();
-    await stopForRestart(host.child, kind);
+    await stopForRestart(host.child, kind === 'term' ? 'SIGTERM' : 'SIGKILL');
     const restarted = await restartHost({ plugin, port, store });
     const listening = performance.now();
     host = restarted;
@@ -336,7 +345,7 @@ async function plainRestart(): Promise<BaselineResult> {
     gen = 2;
     dir.write('plugin.ts', streamPlugin(gen));
     const t0 = performance.now();
-    await stopForRestart(host.child, 'kill');
+    await stopForRestart(host.child, 'SIGKILL');
     host = await restartHost({ plugin, port });
     port = host.port;
     await waitFor(() => clients.every((c) => c.reopenedAt !== undefined && c.check.firstNewTick !== undefined), 'plain clients back');
@@ -383,9 +392,9 @@ function storeCost(): { fileUs: number; memUs: number } {
 
 const p = (values: number[], q: number) => ms(quantile(values, q));
 
-function resumeRow(label: string, r: RestartResult, baseline: string, baseP50: number | undefined): BenchRow {
+function resumeRow(kind: RestartKind, r: RestartResult, baseline: string, baseP50: number | undefined): BenchRow {
   return {
-    figure: `R1 reconnect-and-resume after ${label} (${N} clients, file store), p50 / p99 from the ${label === 'kill -9' ? 'kill' : 'SIGTERM'}`,
+    figure: `R1 reconnect-and-resume after ${LABELS[kind]} (${N} clients, file store), p50 / p99 from the ${kind === 'term' ? 'SIGTERM' : 'kill'}`,
     hotline: `${p(r.resume, 0.5)} / ${p(r.resume, 0.99)} (new host listening after ${ms(r.hostBack)}; from then ${p(r.afterListen, 0.5)} / ${p(r.afterListen, 0.99)})`,
     baseline,
     ratio: baseP50 === undefined ? '' : ratio(quantile(r.resume, 0.5), baseP50),
@@ -393,10 +402,10 @@ function resumeRow(label: string, r: RestartResult, baseline: string, baseP50: n
   };
 }
 
-function messagesRow(label: string, r: RestartResult, baseline: string): BenchRow {
+function messagesRow(kind: RestartKind, r: RestartResult, baseline: string): BenchRow {
   const wrong = r.lost + r.duplicated + r.reordered + r.serverErrors + r.lostSessions;
   return {
-    figure: `R1 messages through ${label} (${N} clients streaming both ways)`,
+    figure: `R1 messages through ${LABELS[kind]} (${N} clients streaming both ways)`,
     hotline: `replayed: ${r.replayed} to clients, ${r.replayedToHost} to the host (${r.resent} queued or unacked resent); lost ${r.lost}, duplicated ${r.duplicated}, reordered ${r.reordered}, lost sessions ${r.lostSessions}`,
     baseline,
     ratio: '',
@@ -405,7 +414,8 @@ function messagesRow(label: string, r: RestartResult, baseline: string): BenchRo
   };
 }
 
-function zeroLoss(label: string, r: RestartResult): ZeroLossCount[] {
+function zeroLoss(kind: RestartKind, r: RestartResult): ZeroLossCount[] {
+  const label = LABELS[kind];
   return [
     { name: `R1 ${label} lost`, count: r.lost },
     { name: `R1 ${label} duplicated`, count: r.duplicated },
@@ -416,6 +426,7 @@ function zeroLoss(label: string, r: RestartResult): ZeroLossCount[] {
 }
 
 const kill = await sessionRestart('kill');
+const hang = await sessionRestart('hang');
 const term = await sessionRestart('term');
 const plain = await plainRestart();
 const cost = storeCost();
@@ -426,14 +437,16 @@ finish(args, {
   title: 'resume after restart',
   quick: args.quick,
   rows: [
-    resumeRow('kill -9', kill, `plain ws reconnect, no sessions: ${p(plain.reconnect, 0.5)} / ${p(plain.reconnect, 0.99)}`, quantile(plain.reconnect, 0.5)),
+    resumeRow('kill', kill, `plain ws reconnect, no sessions: ${p(plain.reconnect, 0.5)} / ${p(plain.reconnect, 0.99)}`, quantile(plain.reconnect, 0.5)),
     messagesRow(
-      'kill -9',
+      'kill',
       kill,
       `plain ws: ${plainLost} of ${plain.sent} client messages lost (${plain.unanswered} unanswered, ${plain.unsendable} while down); server stream restarted from 1 on ${plain.stateLost} of ${N} clients`,
     ),
-    resumeRow('graceful restart', term, 'n/a', undefined),
-    messagesRow('graceful restart', term, 'n/a'),
+    resumeRow('hang', hang, 'n/a', undefined),
+    messagesRow('hang', hang, 'n/a'),
+    resumeRow('term', term, 'n/a', undefined),
+    messagesRow('term', term, 'n/a'),
     {
       figure: 'R1 store write before each send (one message with its state)',
       hotline: `file store ${cost.fileUs.toFixed(2)} µs`,
@@ -442,11 +455,12 @@ finish(args, {
       target: '',
     },
   ],
-  zeroLoss: [...zeroLoss('kill -9', kill), ...zeroLoss('graceful', term)],
+  zeroLoss: [...zeroLoss('kill', kill), ...zeroLoss('hang', hang), ...zeroLoss('term', term)],
   notes: [
     `each client: a tick from the host every ${TICK_MS} ms and a message to it every ${SEND_MS} ms; hotline's client and the plain baseline use the same backoff (250 ms doubling, full jitter), so most of the resume time is the wait while no host listens.`,
     `replayed to clients = messages received after \`resumed\` that the killed (or stopped) host had sent; replayed to the host = client messages sent before the stop that only the new host handled; "resent" also counts what the client queued while no host listened. On loopback the kernel still delivers what a killed host had written to its sockets, so few server messages need a replay; across a network, or when the host's socket buffers are full, more do.`,
     'the graceful stop drains with a reconnect hint (1 s, jittered), so its clients wait on purpose; the new host starts once the old one has exited.',
-    ...(kill.samePort && term.samePort ? [] : ['the restarted host could not take the same port back and listened on another one; clients followed it.']),
+    `the hung host is frozen with SIGSTOP until every client has sent one more message into its socket, then killed -9 (a watchdog's kill): those messages are the ones replayed to the host.`,
+    ...(kill.samePort && hang.samePort && term.samePort ? [] : ['the restarted host could not take the same port back and listened on another one; clients followed it.']),
   ],
 });

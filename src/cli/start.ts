@@ -2,67 +2,33 @@
  * `hotline start` and `hotline dev`: run a host in this process, print one ready line, and map signals:
  * SIGHUP reloads; SIGTERM and SIGINT shut down gracefully and exit 0.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import pino from 'pino';
-import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError, isHotlineError } from '../errors.js';
 import { createHost, type Host } from '../host/host.js';
 import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
+import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
 import { prettyDestination } from './pretty-log.js';
 import { createStaticServer } from './static-server.js';
 
-export interface StartFlags {
-  port?: string;
-  host?: string;
-  transport?: string;
-  framing?: string;
-  watch?: boolean;
-  admin?: string;
-  static?: string;
-  /** Resumable sessions for hotline/client, kept in a file store beside the admin socket (.hotline/sessions). */
-  sessions?: boolean;
-}
-
-function parsePort(value: string | undefined): number {
-  if (value === undefined) return 8080;
-  // Digits only: Number('') is 0 and Number('0x50') is 80, neither of which the user meant.
-  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new HotlineError('HOTLINE_E_CONFIG', `--port must be 0..65535, got "${value}"`);
-  return n;
-}
-
 export async function runStart(mode: 'start' | 'dev', entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
-  const transport = flags.transport ?? 'ws';
-  if (transport !== 'ws' && transport !== 'tcp') throw new HotlineError('HOTLINE_E_CONFIG', `--transport must be ws or tcp, got "${transport}"`);
-  const framing = flags.framing ?? 'lines';
-  if (framing !== 'lines' && framing !== 'length') throw new HotlineError('HOTLINE_E_CONFIG', `--framing must be lines or length, got "${framing}"`);
-  if (flags.static && transport !== 'ws') throw new HotlineError('HOTLINE_E_CONFIG', '--static needs --transport ws');
-  const port = parsePort(flags.port);
-  const hostname = flags.host ?? '127.0.0.1';
+  const l = parseListenFlags(flags);
   const logger = mode === 'dev' ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
 
   let listenOpts: ListenOptions;
-  if (flags.static) {
-    const server = createStaticServer(flags.static);
-    await listen(server, port, hostname);
+  if (l.static) {
+    const server = createStaticServer(l.static);
+    await listen(server, l.port, l.host);
     listenOpts = { transport: 'ws', server };
-  } else if (transport === 'ws') {
-    listenOpts = { transport: 'ws', port, host: hostname };
+  } else if (l.transport === 'ws') {
+    listenOpts = { transport: 'ws', port: l.port, host: l.host };
   } else {
-    listenOpts = { transport: 'tcp', port, host: hostname, framing };
+    listenOpts = { transport: 'tcp', port: l.port, host: l.host, framing: l.framing };
   }
 
-  const admin = path.resolve(flags.admin ?? defaultAdminPath());
-  if (!flags.admin) {
-    // The default folder is ours: make it private even if an earlier run or a checkout created it wider.
-    const dir = path.dirname(admin);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-  }
+  const admin = resolveAdminPath(flags.admin);
   // SIGHUP's default action kills the process. Until the host is up, remember the request instead, and reload once
   // it is: the first build may have read the disk before the change the signal announces.
   let hupDuringStart = false;
@@ -78,7 +44,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
       watch: mode === 'dev' || flags.watch === true,
       admin,
       logger,
-      ...(flags.sessions && { sessions: { store: new FileSessionStore(path.join(path.dirname(path.resolve(admin)), 'sessions')) } }),
+      ...(flags.sessions && { sessions: { store: new FileSessionStore(sessionsDir(admin)) } }),
     });
   } catch (err) {
     // The page server is already listening; left open it would keep a failed start from ever exiting.

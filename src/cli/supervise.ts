@@ -3,55 +3,25 @@
  * admin socket, and runs the host in a worker process it can replace (`hotline upgrade`, SIGUSR2) without dropping
  * connections. Prints the same ready line as an in-process start; exits with the worker's exit code.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
 import type { ListenerSpec } from '../handoff/protocol.js';
 import { Supervisor } from '../handoff/supervisor.js';
 import { formatHost } from '../transport/transport.js';
+import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
 
-export interface SuperviseFlags {
-  port?: string;
-  host?: string;
-  transport?: string;
-  framing?: string;
-  watch?: boolean;
-  admin?: string;
-  static?: string;
-  'env-file'?: string;
-  /** Resumable sessions in a file store beside the admin socket (.hotline/sessions), kept across workers. */
-  sessions?: boolean;
-}
-
-export async function runSupervised(entry: string | undefined, flags: SuperviseFlags): Promise<number> {
+export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', 'hotline start needs a plugin entry, e.g. hotline start ./plugin.ts');
-  const transport = flags.transport ?? 'ws';
-  if (transport !== 'ws' && transport !== 'tcp') throw new HotlineError('HOTLINE_E_CONFIG', `--transport must be ws or tcp, got "${transport}"`);
-  const framing = flags.framing ?? 'lines';
-  if (framing !== 'lines' && framing !== 'length') throw new HotlineError('HOTLINE_E_CONFIG', `--framing must be lines or length, got "${framing}"`);
-  if (flags.static && transport !== 'ws') throw new HotlineError('HOTLINE_E_CONFIG', '--static needs --transport ws');
-  const portText = flags.port ?? '8080';
-  // Digits only: Number('') is 0 and Number('0x50') is 80, neither of which the user meant.
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 0 && port <= 65535)) throw new HotlineError('HOTLINE_E_CONFIG', `--port must be 0..65535, got "${portText}"`);
-  const host = flags.host ?? '127.0.0.1';
+  const l = parseListenFlags(flags);
   const spec: ListenerSpec =
-    transport === 'ws'
-      ? { transport, host, port, static: flags.static ? path.resolve(flags.static) : undefined }
-      : { transport, host, port, framing };
-
-  const admin = path.resolve(flags.admin ?? defaultAdminPath());
-  if (!flags.admin) {
-    // The default folder is ours: make it private even if an earlier run or a checkout created it wider.
-    const dir = path.dirname(admin);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-  }
+    l.transport === 'ws'
+      ? { transport: 'ws', host: l.host, port: l.port, static: l.static }
+      : { transport: 'tcp', host: l.host, port: l.port, framing: l.framing };
+  const admin = resolveAdminPath(flags.admin);
   const log = pino({ level: 'info' }, pino.destination(2));
   const sup = new Supervisor({
-    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, ...(flags.sessions && { sessions: path.join(path.dirname(admin), 'sessions') }) },
+    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, ...(flags.sessions && { sessions: sessionsDir(admin) }) },
     admin,
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
     log,

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HotlineError, messageOf } from '../errors.js';
-import { applyChange, DEFAULT_MAX_REPLAY, type SessionChange, type SessionRecord, type SessionStore, type StoredMessage, type StoreOptions } from './store.js';
+import { MemorySessionStore } from './memory-store.js';
+import { type SessionChange, type SessionRecord, type SessionStore, type StoredMessage, type StoreOptions } from './store.js';
 
 export interface FileStoreOptions extends StoreOptions {
   /** fsync after every write. Default false: kill -9 safe, not power-loss safe. */
@@ -45,7 +46,8 @@ function fromWire(m: WireMessage): StoredMessage {
  */
 export class FileSessionStore implements SessionStore {
   readonly dir: string;
-  #records = new Map<string, SessionRecord>();
+  /** The sessions themselves; this class adds the log that makes them outlive the process. */
+  #mem: MemorySessionStore;
   #secret: Buffer;
   #fd = -1;
   #logPath: string;
@@ -57,7 +59,8 @@ export class FileSessionStore implements SessionStore {
 
   constructor(dir: string, options: FileStoreOptions = {}) {
     this.dir = path.resolve(dir);
-    this.maxReplay = options.maxReplay ?? DEFAULT_MAX_REPLAY;
+    this.#mem = new MemorySessionStore(options);
+    this.maxReplay = this.#mem.maxReplay;
     this.#fsync = options.fsync ?? false;
     this.#compactBytes = options.compactBytes ?? 8 * 1024 * 1024;
     this.#logPath = path.join(this.dir, 'sessions.log');
@@ -74,7 +77,7 @@ export class FileSessionStore implements SessionStore {
 
   /** Sessions held. */
   get size(): number {
-    return this.#records.size;
+    return this.#mem.size;
   }
 
   secret(): Uint8Array {
@@ -82,30 +85,25 @@ export class FileSessionStore implements SessionStore {
   }
 
   get(id: string): SessionRecord | undefined {
-    const r = this.#records.get(id);
-    return r && { ...r, out: r.out.slice() };
+    return this.#mem.get(id);
   }
 
   write(id: string, change: SessionChange): void {
-    applyChange(this.#records, id, change, this.maxReplay);
+    this.#mem.write(id, change);
     const line: LogLine = { i: id, c: change.out ? { ...change, out: toWire(change.out) } : (change as LogLine['c']) };
     this.#append(JSON.stringify(line) + '\n');
   }
 
   delete(id: string): void {
-    if (!this.#records.delete(id)) return;
+    if (!this.#mem.has(id)) return;
+    this.#mem.delete(id);
     this.#append(JSON.stringify({ i: id, x: 1 }) + '\n');
   }
 
   expire(before: number): void {
-    let n = 0;
-    for (const [id, r] of this.#records) {
-      if (r.touchedAt < before) {
-        this.#records.delete(id);
-        n++;
-      }
-    }
-    if (n > 0 && !this.#closed) this.#compact();
+    const held = this.#mem.size;
+    this.#mem.expire(before);
+    if (this.#mem.size < held && !this.#closed) this.#compact();
   }
 
   close(): void {
@@ -156,8 +154,8 @@ export class FileSessionStore implements SessionStore {
         // A line torn by a crash of the machine (not possible with kill -9): the writes before it stand.
         continue;
       }
-      if (line.x) this.#records.delete(line.i);
-      else if (line.c) applyChange(this.#records, line.i, { ...line.c, out: line.c.out && fromWire(line.c.out) }, this.maxReplay);
+      if (line.x) this.#mem.delete(line.i);
+      else if (line.c) this.#mem.write(line.i, { ...line.c, out: line.c.out && fromWire(line.c.out) });
     }
   }
 
@@ -165,7 +163,7 @@ export class FileSessionStore implements SessionStore {
   #compact(): void {
     const tmp = this.#logPath + '.tmp';
     const lines: string[] = [];
-    for (const r of this.#records.values()) {
+    for (const r of this.#mem.values()) {
       lines.push(JSON.stringify({ i: r.id, c: { create: true, inSeq: r.inSeq, state: r.state, touchedAt: r.touchedAt } }));
       // outSeq is restored by the last out line; a session with nothing unacked keeps it through a marker line.
       if (r.out.length === 0 && r.outSeq > 0) lines.push(JSON.stringify({ i: r.id, c: { outSeq: r.outSeq, touchedAt: r.touchedAt } }));

@@ -45,6 +45,16 @@ export class MemorySessionStore implements SessionStore {
     this.#records.delete(id);
   }
 
+  /** @internal True when a session is held: the file store logs a delete only for those. */
+  has(id: string): boolean {
+    return this.#records.has(id);
+  }
+
+  /** @internal The live records, not copies: for a store that persists them (file-store compaction). */
+  values(): IterableIterator<SessionRecord> {
+    return this.#records.values();
+  }
+
   expire(before: number): void {
     for (const [id, r] of this.#records) if (r.touchedAt < before) this.#records.delete(id);
   }

@@ -83,6 +83,13 @@ console.log(`  outcome          ${summary.outcome}${summary.error ? ` ${summary.
 console.log(`  duration         ${summary.durationMs} ms (target <= 1000 ms for 10,000)`);
 console.log(`  moved            ${summary.moved}; drained ${summary.drained}; failed ${summary.failed}`);
 console.log(`  per connection   ${perSocket.toFixed(3)} ms (baseline: one handle per IPC message, ~0.33 ms, DESIGN.md §6)`);
+const t = summary.timings ?? {};
+const handoff = t.acked !== undefined && t.ready !== undefined ? t.acked - t.ready : undefined;
+console.log(
+  `  steps            ready ${t.ready} ms, first conn ${t.firstConn} ms, exported ${t.exported} ms, acked ${t.acked} ms, committed ${t.committed} ms` +
+    (handoff !== undefined ? ` (handoff ${handoff} ms, ${((handoff * 1000) / Math.max(summary.moved, 1)).toFixed(0)} µs per connection)` : ''),
+);
+console.log(`  state moved      ${summary.stateBytes} bytes`);
 console.log(`  client closes    ${closes}; echo after upgrade ${echoed}/${N}`);
 console.log(`  connect loop     ${attempts} attempts, ${refused} refused`);
 for (const ws of clients) ws.terminate();

@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import v8 from 'node:v8';
 import type { Connection } from '../connection/connection.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
@@ -38,6 +39,7 @@ export class ConnectionExporter {
   #port: HostHandoffPort;
   #moved: Moved[] = [];
   #drained: Connection[] = [];
+  #stateBytes = 0;
 
   constructor(port: HostHandoffPort) {
     this.#port = port;
@@ -48,7 +50,7 @@ export class ConnectionExporter {
   }
 
   /** Export every connection and the global state. Resolves with counts once everything is queued on the channel. */
-  async export(sink: ExportSink, drainTimeout: number): Promise<{ moved: number; drained: number }> {
+  async export(sink: ExportSink, drainTimeout: number): Promise<{ moved: number; drained: number; stateBytes: number }> {
     const port = this.#port;
     const d = port.dispatcher;
     await waitFor(() => port.swapPhase() === 'idle', 10_000);
@@ -65,8 +67,12 @@ export class ConnectionExporter {
     await waitFor(() => ws.every((t) => t.pendingHandshakes === 0), HANDSHAKE_BOUND_MS);
     await this.#exportRound(sink, seen);
     const v = port.current();
-    if (v) sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state });
-    return { moved: this.#moved.length, drained: this.#drained.length };
+    if (v) {
+      // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
+      this.#stateBytes += v8.serialize(v.state).byteLength;
+      sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state });
+    }
+    return { moved: this.#moved.length, drained: this.#drained.length, stateBytes: this.#stateBytes };
   }
 
   /** The upgrade committed: forget the moved connections without closing them (the new worker owns them now). */
@@ -100,7 +106,9 @@ export class ConnectionExporter {
       const retry: Connection[] = [];
       for (const conn of pending) {
         const r = round < MAX_ROUNDS ? capture(conn) : { never: 'not quiescent in time' };
-        if ('transfer' in r && trySend(sink, r.transfer, r.handle)) {
+        const sent = 'transfer' in r && trySend(sink, r.transfer, r.handle);
+        if (sent !== false) {
+          this.#stateBytes += sent;
           this.#moved.push({ conn, source: conn.link.handoff!() });
         } else if ('retry' in r) {
           retry.push(conn);
@@ -170,11 +178,17 @@ function stopReading(socket: net.Socket): void {
   }
 }
 
-/** False when the transfer cannot be serialised (a conn.state holding a function, say): the connection drains. */
-function trySend(sink: ExportSink, msg: ConnTransfer, handle: object): boolean {
+/**
+ * False when the transfer cannot be serialised (a conn.state holding a function, say): the connection drains. The
+ * state is serialised here, once, because the channel serialises a queued message only when it writes it, long
+ * after this connection would have been counted as moved. Returns the state's size in bytes otherwise.
+ */
+function trySend(sink: ExportSink, msg: ConnTransfer, handle: object): number | false {
+  let bytes = 0;
   try {
+    if (typeof msg.state === 'object' && msg.state !== null) bytes = v8.serialize(msg.state).byteLength;
     sink.send(msg, handle);
-    return true;
+    return bytes;
   } catch {
     return false;
   }

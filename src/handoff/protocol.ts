@@ -79,7 +79,8 @@ export type FromWorker =
   | { t: 'res'; id: number; ok: false; error: WireError }
   | ConnTransfer
   | StateTransfer
-  | { t: 'exported'; moved: number; drained: number }
-  | { t: 'ack'; n: number }
+  | { t: 'exported'; moved: number; drained: number; stateBytes: number }
+  /** Running counts: `n` connections adopted, `items` transfers taken (connections and the global state). */
+  | { t: 'ack'; n: number; items: number }
   | { t: 'nack'; error: WireError }
   | { t: 'committed' };

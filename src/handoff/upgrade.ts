@@ -11,8 +11,9 @@
  * nothing from any socket, so killing it loses nothing.
  */
 import { HotlineError } from '../errors.js';
+import { HandlePipeline } from './handle-pipeline.js';
 import type { BoundHandle } from './listeners.js';
-import type { FromWorker } from './protocol.js';
+import type { FromWorker, ToWorker } from './protocol.js';
 import { type WorkerProcess, fromWire } from './worker-process.js';
 
 export type UpgradePhase = 'spawning' | 'waiting-ready' | 'moving' | 'committing' | 'done' | 'aborted';
@@ -30,6 +31,20 @@ export interface UpgradeProgress {
   nextPid: number;
 }
 
+/** When each step ended, in ms since the upgrade started: where an upgrade spends its time. */
+export interface UpgradeTimings {
+  /** The new worker reported ready (spawned, plugin built and loaded). */
+  ready?: number;
+  /** The first connection reached the supervisor. */
+  firstConn?: number;
+  /** The old worker had queued every connection and the global state. */
+  exported?: number;
+  /** The new worker acknowledged the last item. */
+  acked?: number;
+  /** The new worker listens and serves. */
+  committed?: number;
+}
+
 /** The final summary. */
 export interface UpgradeSummary {
   outcome: 'committed' | 'aborted';
@@ -39,6 +54,9 @@ export interface UpgradeSummary {
   drained: number;
   failed: number;
   durationMs: number;
+  /** Step times (see UpgradeTimings) and the serialised size of all plugin state moved. */
+  timings: UpgradeTimings;
+  stateBytes: number;
   error?: { code: string; message: string };
 }
 
@@ -65,6 +83,10 @@ export class Upgrade {
   #exportSent = false;
   #forwarded = 0;
   #acks = 0;
+  #stateBytes = 0;
+  #timings: UpgradeTimings = {};
+  /** Forwards to the new worker, keeping Node's handle queue short (handle-pipeline.ts). */
+  #out: HandlePipeline<ToWorker> | undefined;
   #settle!: (s: UpgradeSummary) => void;
   #done = false;
 
@@ -87,6 +109,7 @@ export class Upgrade {
   #spawn(): void {
     const next = this.#deps.spawn();
     this.#next = next;
+    this.#out = new HandlePipeline<ToWorker>((msg, handle, written) => next.send(msg, handle, () => written()));
     this.progress.nextPid = next.pid;
     this.progress.phase = 'waiting-ready';
     this.#arm(this.#deps.readyTimeout, () =>
@@ -108,6 +131,7 @@ export class Upgrade {
     if (this.#done) return;
     switch (msg.t) {
       case 'ready':
+        this.#mark('ready');
         this.progress.phase = 'moving';
         this.#arm(this.#deps.ackTimeout, () => this.#stalled());
         this.#exportSent = true;
@@ -117,11 +141,12 @@ export class Upgrade {
       case 'nack':
         return this.#abort(new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the new worker refused: ${fromWire(msg.error).code}: ${msg.error.message}`));
       case 'ack':
-        this.#acks++;
+        this.#acks = msg.items;
         this.progress.moved = msg.n;
         this.#arm(this.#deps.ackTimeout, () => this.#stalled());
         return this.#maybeCommit();
       case 'committed':
+        this.#mark('committed');
         return this.#finish();
     }
   };
@@ -131,24 +156,27 @@ export class Upgrade {
     const next = this.#next!;
     switch (msg.t) {
       case 'conn': {
+        if (this.progress.sent === 0) this.#mark('firstConn');
         this.progress.sent++;
         this.#forwarded++;
         const h = handle as { close(): void };
         this.#inFlight.add(h);
         // Our copy is closed once the kernel has the descriptor in flight: the supervisor must not keep a
         // connection open (its FIN would never be sent) nor leak 10,000 descriptors.
-        next.send(msg, h, () => {
+        this.#out!.push(msg, h, () => {
           if (this.#inFlight.delete(h)) h.close();
         });
         return;
       }
       case 'state':
         this.#forwarded++;
-        next.send(msg);
+        this.#out!.push(msg);
         return;
       case 'exported':
+        this.#mark('exported');
         this.#exported = true;
         this.#drained = msg.drained;
+        this.#stateBytes = msg.stateBytes;
         this.progress.total = msg.moved;
         return this.#maybeCommit();
       case 'nack':
@@ -158,15 +186,20 @@ export class Upgrade {
 
   #maybeCommit(): void {
     if (!this.#exported || this.#acks < this.#forwarded || this.progress.phase !== 'moving') return;
+    this.#mark('acked');
     this.progress.phase = 'committing';
     // The commit point: from here the new worker reads and serves; the old one lets go.
-    this.#next!.send({ t: 'commit' });
+    this.#out!.push({ t: 'commit' });
     this.#deps.old.send({ t: 'release' });
     this.#arm(this.#deps.ackTimeout, () => this.#finish());
   }
 
   #stalled(): void {
     this.#abort(new HotlineError('HOTLINE_E_UPGRADE_TIMEOUT', `the new worker acknowledged nothing for ${this.#deps.ackTimeout} ms (${this.progress.moved}/${this.progress.sent} connections); killed it`));
+  }
+
+  #mark(step: keyof UpgradeTimings): void {
+    this.#timings[step] ??= Date.now() - this.#startedAt;
   }
 
   #arm(ms: number, fn: () => void): void {
@@ -179,6 +212,8 @@ export class Upgrade {
     clearTimeout(this.#timer);
     this.#next?.child.off('message', this.#onNext);
     this.#deps.old.child.off('message', this.#onOld);
+    // Forwards not yet handed to the channel are dropped; their handles are among those closed below.
+    this.#out?.discard(() => true);
     for (const h of this.#inFlight) h.close();
     this.#inFlight.clear();
   }
@@ -195,6 +230,8 @@ export class Upgrade {
       drained: this.#drained,
       failed: Math.max(0, this.progress.sent - this.progress.moved),
       durationMs: Date.now() - this.#startedAt,
+      timings: this.#timings,
+      stateBytes: this.#stateBytes,
     });
   }
 
@@ -221,6 +258,8 @@ export class Upgrade {
       drained: 0,
       failed: 0,
       durationMs: Date.now() - this.#startedAt,
+      timings: this.#timings,
+      stateBytes: this.#stateBytes,
       error: err.toJSON(),
     });
   }

@@ -18,15 +18,23 @@ import { prettyDestination } from '../cli/pretty-log.js';
 import { createStaticServer } from '../cli/static-server.js';
 import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
+import { HandlePipeline } from './handle-pipeline.js';
 import type { FromWorker, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
 
+/**
+ * Every message to the supervisor goes through one ordered outbox (handle-pipeline.ts): an export queues thousands
+ * of socket handles, and Node's own queue would re-queue its whole backlog at every handle ack.
+ */
+const outbox = new HandlePipeline<FromWorker>((msg, handle, written) => {
+  if (!process.connected) return written();
+  process.send!(msg, handle as never, {}, written);
+});
+
 function send(msg: FromWorker, handle?: object): void {
-  if (!process.connected) return;
-  if (handle) process.send!(msg, handle as never);
-  else process.send!(msg);
+  outbox.push(msg, handle);
 }
 
 function wire(err: unknown): WireError {
@@ -41,9 +49,23 @@ export function runWorker(): void {
   let exporter: ConnectionExporter | undefined;
   let adopter: ConnectionAdopter | undefined;
   let received = 0;
+  let items = 0;
+  let ackScheduled = false;
   let exporting: Promise<void> = Promise.resolve();
   let stalled = false;
   let sessionStore: LeasedSessionStore | undefined;
+
+  // One ack per turn of the event loop, not per item: it carries the running counts, and 10,000 single acks cost
+  // the supervisor as many message events.
+  const ack = () => {
+    items++;
+    if (ackScheduled) return;
+    ackScheduled = true;
+    setImmediate(() => {
+      ackScheduled = false;
+      send({ t: 'ack', n: received, items });
+    });
+  };
 
   // The supervisor is gone (killed, crashed): nobody can hand these connections on, so leave at once.
   process.on('disconnect', () => process.exit(1));
@@ -131,7 +153,7 @@ export function runWorker(): void {
           adopter!.adopt(msg, handle);
           received++;
           if (fault.startsWith('stall:') && received >= Number(fault.slice(6))) stalled = true;
-          send({ t: 'ack', n: received });
+          ack();
         } catch (err) {
           send({ t: 'nack', error: wire(err) });
         }
@@ -140,7 +162,7 @@ export function runWorker(): void {
         if (stalled) return;
         try {
           await adopter!.importState(msg);
-          send({ t: 'ack', n: received });
+          ack();
         } catch (err) {
           send({ t: 'nack', error: wire(err) });
         }
@@ -152,8 +174,10 @@ export function runWorker(): void {
         return;
       case 'abort': {
         // An abort can arrive while the export still runs (the new worker refused an early item): let it finish
-        // pausing and sending, so that every connection it touched is resumed below.
+        // pausing and queueing, so that every connection it touched is resumed below.
         await exporting;
+        // What the outbox has not handed to the channel yet need not travel: the supervisor would only close it.
+        outbox.discard((m) => m.t === 'conn' || m.t === 'state' || m.t === 'exported');
         // The supervisor re-sent the listener handles just before this message: listen on them again.
         const port = host!.handoffPort();
         for (const [i, t] of port.transports.entries()) {

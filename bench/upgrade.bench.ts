@@ -29,7 +29,7 @@ export default definePlugin({ name: 'echo', version: '1', api: 1, onMessage(conn
 `,
 );
 const admin = path.join(dir, 'admin.sock');
-const sup = spawn(process.execPath, ['bin/hotline.js', 'start', entry, '--port', '0', '--admin', admin], { stdio: ['ignore', 'pipe', 'ignore'] });
+const sup = spawn(process.execPath, ['bin/hotline.js', 'start', entry, '--port', '0', '--admin', admin], { stdio: ['ignore', 'pipe', process.env.BENCH_STDERR ? 'inherit' : 'ignore'] });
 const ready = await new Promise<string>((resolve) => createInterface({ input: sup.stdout! }).once('line', resolve));
 const port = Number(/:(\d+)\//.exec(ready)![1]);
 
@@ -86,7 +86,7 @@ console.log(`  per connection   ${perSocket.toFixed(3)} ms (baseline: one handle
 const t = summary.timings ?? {};
 const handoff = t.acked !== undefined && t.ready !== undefined ? t.acked - t.ready : undefined;
 console.log(
-  `  steps            ready ${t.ready} ms, first conn ${t.firstConn} ms, exported ${t.exported} ms, acked ${t.acked} ms, committed ${t.committed} ms` +
+  `  steps            ready ${t.ready} ms, exported ${t.exported} ms, acked ${t.acked} ms, committed ${t.committed} ms` +
     (handoff !== undefined ? ` (handoff ${handoff} ms, ${((handoff * 1000) / Math.max(summary.moved, 1)).toFixed(0)} µs per connection)` : ''),
 );
 console.log(`  state moved      ${summary.stateBytes} bytes`);

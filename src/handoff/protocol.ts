@@ -27,6 +27,8 @@ export interface WorkerConfig {
   dev: boolean;
   /** A worker started for an upgrade: load the plugin, but listen and dispatch only at commit. */
   upgrade: boolean;
+  /** An upgrade worker forked with a handle lane on fd 4 (handle-lane.ts): read connections from it too. */
+  lane?: boolean;
   /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
   sessions?: string;
 }
@@ -62,6 +64,8 @@ export interface WireError {
 
 export type ToWorker =
   | { t: 'listener'; index: number }
+  /** The old worker's end of the new worker's handle lane (+handle): send connections through it. */
+  | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
   | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal' }
   | { t: 'export'; drainTimeout: number }
@@ -79,7 +83,8 @@ export type FromWorker =
   | { t: 'res'; id: number; ok: false; error: WireError }
   | ConnTransfer
   | StateTransfer
-  | { t: 'exported'; moved: number; drained: number; stateBytes: number }
+  /** `laneItems`: transfers sent through the handle lane instead of through the supervisor (absent: none). */
+  | { t: 'exported'; moved: number; drained: number; stateBytes: number; laneItems?: number }
   /** Running counts: `n` connections adopted, `items` transfers taken (connections and the global state). */
   | { t: 'ack'; n: number; items: number }
   | { t: 'nack'; error: WireError }

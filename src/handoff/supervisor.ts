@@ -178,9 +178,9 @@ export class Supervisor {
   }
 
   #spawn(upgrade: boolean): WorkerProcess {
-    const w = new WorkerProcess(forkWorker(this.#o.envFile));
+    const w = new WorkerProcess(forkWorker(this.#o.envFile, {}, upgrade));
     this.#handles.forEach((h, index) => w.send({ t: 'listener', index }, h));
-    w.send({ t: 'start', config: { ...this.#o.config, upgrade } });
+    w.send({ t: 'start', config: { ...this.#o.config, upgrade, lane: upgrade } });
     return w;
   }
 

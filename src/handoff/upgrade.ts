@@ -10,6 +10,7 @@
  * acknowledges it. The commit point is the `commit` message to the new worker: before it, the new worker has read
  * nothing from any socket, so killing it loses nothing.
  */
+import type net from 'node:net';
 import { HotlineError } from '../errors.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import type { BoundHandle } from './listeners.js';
@@ -35,7 +36,7 @@ export interface UpgradeProgress {
 export interface UpgradeTimings {
   /** The new worker reported ready (spawned, plugin built and loaded). */
   ready?: number;
-  /** The first connection reached the supervisor. */
+  /** The first connection reached the supervisor (only when they travel through it, not through the lane). */
   firstConn?: number;
   /** The old worker had queued every connection and the global state. */
   exported?: number;
@@ -135,6 +136,7 @@ export class Upgrade {
         this.progress.phase = 'moving';
         this.#arm(this.#deps.ackTimeout, () => this.#stalled());
         this.#exportSent = true;
+        this.#giveLane();
         this.#deps.old.send({ t: 'export', drainTimeout: this.#deps.drainTimeout });
         return;
       case 'fatal':
@@ -153,7 +155,6 @@ export class Upgrade {
 
   #onOld = (msg: FromWorker, handle: unknown) => {
     if (this.#done) return;
-    const next = this.#next!;
     switch (msg.t) {
       case 'conn': {
         if (this.progress.sent === 0) this.#mark('firstConn');
@@ -177,6 +178,8 @@ export class Upgrade {
         this.#exported = true;
         this.#drained = msg.drained;
         this.#stateBytes = msg.stateBytes;
+        this.#forwarded += msg.laneItems ?? 0;
+        this.progress.sent = Math.max(this.progress.sent, msg.moved);
         this.progress.total = msg.moved;
         return this.#maybeCommit();
       case 'nack':
@@ -196,6 +199,17 @@ export class Upgrade {
 
   #stalled(): void {
     this.#abort(new HotlineError('HOTLINE_E_UPGRADE_TIMEOUT', `the new worker acknowledged nothing for ${this.#deps.ackTimeout} ms (${this.progress.moved}/${this.progress.sent} connections); killed it`));
+  }
+
+  /**
+   * Hand the old worker its end of the new worker's handle lane, so connections go straight to the new worker
+   * (handle-lane.ts) instead of through two acknowledged IPC hops. An old worker that does not know the message (an
+   * older build) ignores it and sends through the supervisor, which still forwards.
+   */
+  #giveLane(): void {
+    const end = this.#next?.child.stdio[4] as (net.Socket & { _handle?: object | null }) | null | undefined;
+    if (!end?._handle) return;
+    this.#deps.old.send({ t: 'lane' }, end._handle, () => end.destroy());
   }
 
   #mark(step: keyof UpgradeTimings): void {

@@ -14,14 +14,17 @@ const here = fileURLToPath(import.meta.url);
 /** worker-main.js under dist/, worker-main.ts when run from sources through tsx (tests). */
 const WORKER_MAIN = path.join(path.dirname(here), 'worker-main' + path.extname(here));
 
-/** Fork a worker with an IPC channel that carries Buffers and socket handles. */
-export function forkWorker(envFile: string | undefined, extraEnv: Record<string, string> = {}): ChildProcess {
+/**
+ * Fork a worker with an IPC channel that carries Buffers and socket handles; with `lane`, also a socketpair on fd 4
+ * for the handle lane of an upgrade (handle-lane.ts), whose other end is `child.stdio[4]`.
+ */
+export function forkWorker(envFile: string | undefined, extraEnv: Record<string, string> = {}, lane = false): ChildProcess {
   // The env file is read at every fork, so an upgrade picks up a changed configuration (what systemd's
   // EnvironmentFile cannot do without a restart).
   const fileEnv = envFile ? (parseEnv(readFileSync(envFile, 'utf8')) as Record<string, string>) : {};
   return fork(WORKER_MAIN, [], {
     serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: lane ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] : ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...fileEnv, ...extraEnv },
     execArgv: process.execArgv,
   });

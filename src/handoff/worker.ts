@@ -18,8 +18,9 @@ import { prettyDestination } from '../cli/pretty-log.js';
 import { createStaticServer } from '../cli/static-server.js';
 import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
+import { HandleLane, LANE_FD } from './handle-lane.js';
 import { HandlePipeline } from './handle-pipeline.js';
-import type { FromWorker, ToWorker, WireError, WorkerConfig } from './protocol.js';
+import type { ConnTransfer, FromWorker, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
@@ -53,6 +54,8 @@ export function runWorker(): void {
   let ackScheduled = false;
   let exporting: Promise<void> = Promise.resolve();
   let stalled = false;
+  /** Old worker: where connections go (the new worker's lane). New worker: where they come from. */
+  let lane: HandleLane<ConnTransfer | StateTransfer> | undefined;
   let sessionStore: LeasedSessionStore | undefined;
 
   // One ack per turn of the event loop, not per item: it carries the running counts, and 10,000 single acks cost
@@ -106,6 +109,10 @@ export function runWorker(): void {
         for (const [i, s] of staticServers.entries()) await listen(s, 0, config.listen[i]!.host, handles[i]);
       };
       adopter = new ConnectionAdopter(port);
+      if (config.lane) {
+        lane = new HandleLane<ConnTransfer | StateTransfer>(LANE_FD);
+        lane.read((m, handle) => void dispatch(m, handle));
+      }
     }
     if (fault === 'ready-timeout') return;
     // Not status(): a worker started for an upgrade has no listening address yet.
@@ -138,10 +145,27 @@ export function runWorker(): void {
         }
         return;
       }
+      case 'lane':
+        try {
+          lane = new HandleLane(HandleLane.fdOf(handle), handle as object);
+          // The new worker is gone or refused a descriptor: abort now rather than wait for the ack timeout.
+          lane.onError = (err) => send({ t: 'nack', error: { code: 'HOTLINE_E_UPGRADE_REFUSED', message: `handle lane: ${err.message}` } });
+        } catch (err) {
+          host?.log.warn({ err }, 'no handle lane; connections go through the supervisor');
+        }
+        return;
       case 'export': {
         exporter = new ConnectionExporter(host!.handoffPort());
-        exporting = exporter.export({ send: (m, h) => send(m, h) }, msg.drainTimeout).then(
-          (counts) => send({ t: 'exported', ...counts }),
+        let laneItems = 0;
+        const sink = {
+          send: (m: ConnTransfer | StateTransfer, h?: object) => {
+            if (!lane) return send(m, h);
+            lane.send(m, h);
+            laneItems++;
+          },
+        };
+        exporting = exporter.export(sink, msg.drainTimeout).then(
+          (counts) => send({ t: 'exported', ...counts, laneItems }),
           (err: unknown) => send({ t: 'nack', error: wire(err) }),
         );
         return;
@@ -168,6 +192,8 @@ export function runWorker(): void {
         }
         return;
       case 'commit':
+        lane?.close();
+        lane = undefined;
         await adopter!.commit();
         adopter = undefined;
         send({ t: 'committed' });
@@ -178,6 +204,8 @@ export function runWorker(): void {
         await exporting;
         // What the outbox has not handed to the channel yet need not travel: the supervisor would only close it.
         outbox.discard((m) => m.t === 'conn' || m.t === 'state' || m.t === 'exported');
+        lane?.close();
+        lane = undefined;
         // The supervisor re-sent the listener handles just before this message: listen on them again.
         const port = host!.handoffPort();
         for (const [i, t] of port.transports.entries()) {
@@ -191,6 +219,8 @@ export function runWorker(): void {
         // Session clients cannot move (their socket is behind the session layer): they are closed with a reconnect
         // hint and resume on the new worker from the store, which must keep them rather than end them.
         host?.handoffPort().drainSessions();
+        lane?.close();
+        lane = undefined;
         exporter?.release();
         await host?.close();
         sessionStore?.close();
@@ -206,9 +236,9 @@ export function runWorker(): void {
     }
   };
 
-  process.on('message', (msg: ToWorker, handle: unknown) => {
+  const dispatch = (msg: ToWorker, handle: unknown) =>
     onMessage(msg, handle).catch((err: unknown) => {
       host?.log.error({ err }, `worker failed handling "${msg.t}"`);
     });
-  });
+  process.on('message', dispatch);
 }

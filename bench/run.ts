@@ -1,6 +1,6 @@
 /**
  * Runs every benchmark, one child process at a time, and prints one markdown table. Exits 1 if a zero-loss count
- * (P3, P5 hotline rows) is not zero or a bench failed to report; never on a timing target.
+ * (the hotline rows of P3, P5, R1 and U1) is not zero or a bench failed to report; never on a timing target.
  *
  *   npm run bench [-- --quick] [-- --only P1,P3] [-- --write-docs]
  *
@@ -30,6 +30,7 @@ export const BENCHES: BenchEntry[] = [
   { id: 'P4', file: 'p4-memory.bench.ts', title: 'memory' },
   { id: 'P5', file: 'p5-restart-cost.bench.ts', title: 'restart cost for clients' },
   { id: 'R1', file: 'resume.bench.ts', title: 'resume after restart' },
+  { id: 'U1', file: 'upgrade.bench.ts', title: 'process upgrade' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

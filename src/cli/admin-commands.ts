@@ -22,11 +22,27 @@ export async function runAdminCommand(
   return 0;
 }
 
-function formatStatus(s: HostStatus): string {
+/** What a supervisor (`hotline start`) adds to the worker's status. */
+interface SupervisorStatus {
+  pid: number;
+  state: string;
+  restarts: number;
+  restartDelayMs?: number;
+  upgrades: Array<{ outcome: string; moved: number; durationMs: number }>;
+}
+
+function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string {
   const lines: string[] = [];
   const p = s.plugin;
   lines.push(`plugin      ${p ? `${p.name}@${p.version} (hash ${p.hash}, seq ${p.seq}) from ${p.entry}` : 'none'}`);
   lines.push(`state       ${s.state}, swap phase ${s.phase}, pid ${s.pid}, up ${(s.uptimeMs / 1000).toFixed(1)} s`);
+  const sup = s.supervisor;
+  if (sup) {
+    const restarts = sup.restarts === 0 ? 'no restarts' : `${sup.restarts} restarts (the latest after ${sup.restartDelayMs} ms of backoff)`;
+    const last = sup.upgrades.at(-1);
+    const upgrades = last ? `, ${sup.upgrades.length} upgrades (last ${last.outcome}, ${last.moved} moved in ${last.durationMs} ms)` : '';
+    lines.push(`supervisor  pid ${sup.pid}, ${sup.state}, ${restarts}${upgrades}`);
+  }
   lines.push(`listening   ${s.listen.map((l) => l.url).join(', ')}`);
   lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);
   lines.push('versions');

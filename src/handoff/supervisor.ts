@@ -45,6 +45,8 @@ export class Supervisor {
   #backoff = BACKOFF_MIN_MS;
   #restartTimer: NodeJS.Timeout | undefined;
   #restarts = 0;
+  /** The wait before the latest restart, reported in status so the backoff can be seen (and tested) without timing. */
+  #lastRestartDelay: number | undefined;
   #admin: AdminServer | undefined;
   #upgrade: Upgrade | undefined;
   #history: UpgradeSummary[] = [];
@@ -224,6 +226,7 @@ export class Supervisor {
   #scheduleRestart(): void {
     if (Date.now() - this.#workerStartedAt > BACKOFF_RESET_MS) this.#backoff = BACKOFF_MIN_MS;
     const delay = this.#backoff;
+    this.#lastRestartDelay = delay;
     this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
     this.#restartTimer = setTimeout(() => {
       if (this.#state !== 'running') return;
@@ -249,12 +252,21 @@ export class Supervisor {
     return { ...(result as object), supervisor: this.#status() };
   }
 
-  #status(): { pid: number; workerPid: number; state: SupervisorState; restarts: number; upgrade: UpgradeProgress | undefined; upgrades: UpgradeSummary[] } {
+  #status(): {
+    pid: number;
+    workerPid: number;
+    state: SupervisorState;
+    restarts: number;
+    restartDelayMs: number | undefined;
+    upgrade: UpgradeProgress | undefined;
+    upgrades: UpgradeSummary[];
+  } {
     return {
       pid: process.pid,
       workerPid: this.workerPid,
       state: this.#state,
       restarts: this.#restarts,
+      restartDelayMs: this.#lastRestartDelay,
       upgrade: this.#upgrade?.progress,
       upgrades: this.#history.slice(-10),
     };

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { createHost, type Host } from '../../src/index.js';
-import type { SwapRecord } from '../../src/swap/history.js';
+import { createHost } from '../../src/index.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
+import { switchedTo } from '../helpers/host-events.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { HotlineProcess, runHotline } from './hotline-process.js';
 import { continuityLabel, continuityPlugin, NumberedTraffic, type TrafficCounts } from './numbered-traffic.js';
@@ -59,22 +59,6 @@ function phaseSummary(records: Array<{ totalMs: number; durations: Partial<Recor
     .join('; ');
 }
 
-/** Resolve with the next switched swap to `label`. */
-function swapTo(host: Host, label: string, timeoutMs: number): Promise<SwapRecord> {
-  return new Promise((resolve, reject) => {
-    const onSwap = (record: SwapRecord) => {
-      if (record.to !== label) return;
-      clearTimeout(timer);
-      host.off('swap', onSwap);
-      resolve(record);
-    };
-    const timer = setTimeout(() => {
-      host.off('swap', onSwap);
-      reject(new Error(`no swap to ${label} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    host.on('swap', onSwap);
-  });
-}
 
 test('200 WS + 50 TCP clients: 20 swaps (file edits and reload) lose, duplicate, reorder and close nothing', async (t: TestContext) => {
   const p = pluginDir(continuityPlugin(0));
@@ -97,7 +81,7 @@ test('200 WS + 50 TCP clients: 20 swaps (file edits and reload) lose, duplicate,
       if (i % 2 === 0) {
         // A watched edit: the new generation must be what answers next.
         gen++;
-        const swapped = swapTo(host, continuityLabel(gen), 15_000);
+        const swapped = switchedTo(host, continuityLabel(gen), 15_000);
         p.write(continuityPlugin(gen));
         await swapped;
       } else {

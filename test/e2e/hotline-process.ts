@@ -138,6 +138,13 @@ export function runHotline(args: string[], cwd: string, timeoutMs = 30_000): Pro
   });
 }
 
+/** `hotline status --json` through `admin`, parsed; asserts it exited 0. */
+export async function adminStatus<T>(admin: string, cwd: string): Promise<T> {
+  const r = await runHotline(['status', '--admin', admin, '--json'], cwd);
+  if (r.code !== 0) throw new Error(`hotline status exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
 function readLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let buf = '';
   stream.setEncoding('utf8');

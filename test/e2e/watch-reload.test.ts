@@ -11,6 +11,7 @@ import { createHost, type Host } from '../../src/index.js';
 import type { SwapRecord } from '../../src/swap/history.js';
 import { wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
+import { switchedTo } from '../helpers/host-events.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 
 function nextSwap(host: Host, timeoutMs = 15_000): Promise<{ record: SwapRecord; code?: string }> {
@@ -33,21 +34,6 @@ function nextSwap(host: Host, timeoutMs = 15_000): Promise<{ record: SwapRecord;
   });
 }
 
-function switchedTo(host: Host, label: string, timeoutMs = 15_000): Promise<SwapRecord> {
-  return new Promise((resolve, reject) => {
-    const onSwap = (record: SwapRecord) => {
-      if (record.to !== label) return;
-      clearTimeout(timer);
-      host.off('swap', onSwap);
-      resolve(record);
-    };
-    const timer = setTimeout(() => {
-      host.off('swap', onSwap);
-      reject(new Error(`no swap to ${label} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    host.on('swap', onSwap);
-  });
-}
 
 test('a plugin that lives under a folder named build is still watched', async () => {
   const base = mkdtempSync(path.join(tmpdir(), 'hotline-test-'));

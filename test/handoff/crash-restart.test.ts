@@ -7,19 +7,13 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { HotlineProcess, runHotline } from '../e2e/hotline-process.js';
+import { adminStatus, HotlineProcess, runHotline } from '../e2e/hotline-process.js';
 import { wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 
 interface Status {
   pid: number;
   supervisor: { pid: number; workerPid: number; restarts: number; restartDelayMs?: number };
-}
-
-async function status(admin: string, cwd: string): Promise<Status> {
-  const r = await runHotline(['status', '--admin', admin, '--json'], cwd);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Status;
 }
 
 /** Poll status until the supervisor reports `restarts` and a worker that answers; bounded. */
@@ -40,7 +34,7 @@ test('a crashed worker is restarted with doubling backoff; the supervisor and it
   const admin = path.join(p.dir, 'admin.sock');
   const { proc, ready } = await HotlineProcess.start(['start', p.entry, '--port', '0', '--admin', admin], p.dir);
   try {
-    const first = await status(admin, p.dir);
+    const first = await adminStatus<Status>(admin, p.dir);
     assert.equal(first.supervisor.restarts, 0);
     assert.equal(first.supervisor.pid, proc.child.pid);
 

@@ -8,20 +8,14 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect } from '../../src/client/index.js';
-import { HotlineProcess, runHotline } from '../e2e/hotline-process.js';
+import { adminStatus, HotlineProcess, runHotline } from '../e2e/hotline-process.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
-import { ExactnessChecker, streamPlugin } from '../session/fixtures.js';
+import { ExactnessChecker, NumberedPump, streamPlugin } from '../session/fixtures.js';
 
 interface Status {
   pid: number;
   sessions?: number;
   supervisor: { workerPid: number; restarts: number };
-}
-
-async function status(admin: string, cwd: string): Promise<Status> {
-  const r = await runHotline(['status', '--admin', admin, '--json'], cwd);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Status;
 }
 
 test('start --sessions: session clients resume exactly across a kill -9 of the worker and a process upgrade', { timeout: 90_000 }, async () => {
@@ -30,29 +24,19 @@ test('start --sessions: session clients resume exactly across a kill -9 of the w
   const { proc, ready } = await HotlineProcess.start(['start', p.entry, '--port', '0', '--admin', admin, '--sessions'], p.dir);
   const clients = Array.from({ length: 3 }, () => connect(ready.url, { backoff: { initialDelay: 50, maxDelay: 500 } }));
   const checks = clients.map((c) => new ExactnessChecker(c));
-  const sent = clients.map(() => 0);
-  let pumping = true;
-  // Client→server stream: one message per client per turn, queued by the client while no worker serves it.
-  const pump = (async () => {
-    while (pumping) {
-      clients.forEach((c, i) => {
-        if (c.queued < 500) c.send(String(++sent[i]!));
-      });
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
+  const pump = new NumberedPump(clients);
   const flowing = async (what: string) => {
     const floor = checks.map((ch) => ch.replies + 30);
     await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies >= floor[i]! && ch.ticks > 0, what, 30_000)));
   };
   try {
     await flowing('replies before the kill');
-    const first = await status(admin, p.dir);
+    const first = await adminStatus<Status>(admin, p.dir);
     assert.equal(first.sessions, 3);
     process.kill(first.supervisor.workerPid, 'SIGKILL');
     await Promise.all(checks.map((ch) => ch.until(() => ch.resumes >= 1, 'a resume after the worker was killed', 30_000)));
     await flowing('replies after the restart');
-    const restarted = await status(admin, p.dir);
+    const restarted = await adminStatus<Status>(admin, p.dir);
     assert.notEqual(restarted.supervisor.workerPid, first.supervisor.workerPid);
     assert.equal(restarted.supervisor.restarts, 1);
 
@@ -61,21 +45,19 @@ test('start --sessions: session clients resume exactly across a kill -9 of the w
     assert.equal((JSON.parse(up.stdout) as { outcome: string }).outcome, 'committed');
     await Promise.all(checks.map((ch) => ch.until(() => ch.resumes >= 2, 'a resume after the upgrade', 30_000)));
     await flowing('replies after the upgrade');
-    const upgraded = await status(admin, p.dir);
+    const upgraded = await adminStatus<Status>(admin, p.dir);
     assert.notEqual(upgraded.supervisor.workerPid, restarted.supervisor.workerPid);
     assert.equal(upgraded.pid, upgraded.supervisor.workerPid);
     assert.equal(upgraded.sessions, 3);
 
-    pumping = false;
-    await pump;
-    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies === sent[i], 'every reply', 30_000)));
+    await pump.drain(checks);
     for (const [i, ch] of checks.entries()) {
       assert.deepEqual(ch.errors, [], `client ${i}: exactly once, in order, both ways`);
       assert.deepEqual(ch.lost, [], `client ${i}: no session lost`);
-      assert.equal(ch.replies, sent[i]);
+      assert.equal(ch.replies, pump.sent[i]);
     }
   } finally {
-    pumping = false;
+    await pump.stop();
     for (const c of clients) c.close();
     proc.kill('SIGKILL');
     await proc.exited;

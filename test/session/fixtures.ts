@@ -78,6 +78,40 @@ export class ExactnessChecker {
   }
 }
 
+/**
+ * The client→server half of streamPlugin's traffic: each client sends `1, 2, 3…`, one message per client every
+ * 5 ms, queued by the client while no host serves it (at most 500 queued). stop() ends it and waits for the loop.
+ */
+export class NumberedPump {
+  /** How many each client has sent. */
+  readonly sent: number[];
+  #pumping = true;
+  #loop: Promise<void>;
+
+  constructor(clients: readonly HotlineClient[]) {
+    this.sent = clients.map(() => 0);
+    this.#loop = (async () => {
+      while (this.#pumping) {
+        clients.forEach((c, i) => {
+          if (c.queued < 500) c.send(String(++this.sent[i]!));
+        });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+  }
+
+  stop(): Promise<void> {
+    this.#pumping = false;
+    return this.#loop;
+  }
+
+  /** Stop, then wait until every client has its reply to every message it sent, each exactly once and in order. */
+  async drain(checks: readonly ExactnessChecker[], timeoutMs = 30_000): Promise<void> {
+    await this.stop();
+    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies === this.sent[i], 'every reply', timeoutMs)));
+  }
+}
+
 /** A TCP proxy in front of `port` that can cut every connection in the middle of the next chunk. */
 export class CuttingProxy {
   readonly server: net.Server;

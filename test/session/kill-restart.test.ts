@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/index.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
-import { ExactnessChecker, streamPlugin } from './fixtures.js';
+import { ExactnessChecker, NumberedPump, streamPlugin } from './fixtures.js';
 
 const HOST_SCRIPT = fileURLToPath(new URL('./host-process.ts', import.meta.url));
 
@@ -39,17 +39,7 @@ test('streaming both ways while the host is killed -9 and restarted 5 times: eve
   // The url is read at each attempt, so clients follow the host to a new port if the old one is taken.
   const clients = Array.from({ length: 3 }, () => connect(() => `ws://127.0.0.1:${port}/`, { backoff: { initialDelay: 50, maxDelay: 500 } }));
   const checks = clients.map((c) => new ExactnessChecker(c));
-  const sent = clients.map(() => 0);
-  let pumping = true;
-  // Client→server stream: one message per client per tick, queued by the client while the host is down.
-  const pump = (async () => {
-    while (pumping) {
-      clients.forEach((c, i) => {
-        if (c.queued < 500) c.send(String(++sent[i]!));
-      });
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
+  const pump = new NumberedPump(clients);
   try {
     for (let round = 0; round < 5; round++) {
       const floor = checks.map((ch) => ch.replies + 30);
@@ -58,17 +48,15 @@ test('streaming both ways while the host is killed -9 and restarted 5 times: eve
       ({ child, port } = await startHost(p.entry, dir, port).catch(() => startHost(p.entry, dir, 0)));
     }
     await Promise.all(checks.map((ch) => ch.until(() => ch.resumes >= 5, 'five resumes', 30_000)));
-    pumping = false;
-    await pump;
-    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies === sent[i], 'every reply', 30_000)));
+    await pump.drain(checks);
     for (const [i, ch] of checks.entries()) {
       assert.deepEqual(ch.errors, [], `client ${i}`);
       assert.deepEqual(ch.lost, [], `client ${i}`);
-      assert.equal(ch.replies, sent[i]);
+      assert.equal(ch.replies, pump.sent[i]);
       assert.ok(ch.ticks > 10);
     }
   } finally {
-    pumping = false;
+    await pump.stop();
     for (const c of clients) c.close();
     await kill9(child);
     rmSync(dir, { recursive: true, force: true });

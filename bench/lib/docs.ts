@@ -41,7 +41,7 @@ export function renderDocs(results: readonly BenchResult[], failed: readonly str
     markdownTable(rows),
     '',
     bad.length === 0 && failed.length === 0
-      ? 'Zero-loss counts (P3, P5 hotline rows): all 0.'
+      ? `Zero-loss counts (${results.filter((r) => r.zeroLoss.length > 0).map((r) => r.id).join(', ')} hotline rows): all 0.`
       : `**Zero-loss violations or failed benches:** ${[...bad.map((z) => `${z.name} = ${z.count}`), ...failed].join('; ')}`,
     '',
     '## Notes per figure',
@@ -58,7 +58,7 @@ export function renderDocs(results: readonly BenchResult[], failed: readonly str
     '```sh',
     'npm run bench                    # all figures, full counts (under 15 minutes on 2 cores)',
     'npm run bench -- --quick         # smaller counts (under 2 minutes); CI runs this',
-    'npm run bench -- --only P1,P3    # some figures',
+    'npm run bench -- --only P1,P3    # some figures (P1–P5 issue 3, R1 resume, U1 process upgrade)',
     'npm run bench -- --write-docs    # also regenerate this file',
     'node --import tsx bench/p1-swap-latency.bench.ts [--quick]   # one figure alone',
     '```',

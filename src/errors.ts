@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   HOTLINE_E_ADMIN: 'the admin socket request failed',
   HOTLINE_E_ADMIN_UNREACHABLE: 'no host answers on the admin socket',
   HOTLINE_E_LISTEN: 'a listener could not be started',
+  HOTLINE_E_TLS_CONFIG: 'the TLS certificate or key of a listener is missing, unreadable or invalid',
   HOTLINE_E_SESSION_EXPIRED: 'the session outlived its TTL; a new session was started',
   HOTLINE_E_SESSION_UNKNOWN: 'no session matches the resume token; a new session was started',
   HOTLINE_E_SESSION_TOKEN: 'the resume token signature is invalid (tampered or another secret); a new session was started',

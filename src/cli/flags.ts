@@ -7,6 +7,7 @@ import path from 'node:path';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
 import type { FramingKind } from '../transport/framing/framing.js';
+import { type TlsOptions, loadTls } from '../transport/tls.js';
 
 export interface StartFlags {
   port?: string;
@@ -20,6 +21,9 @@ export interface StartFlags {
   sessions?: boolean;
   /** Supervised start only: environment re-read at every worker start. */
   'env-file'?: string;
+  /** PEM certificate and key: the listener speaks TLS (wss://, tls://). Both or neither. */
+  'tls-cert'?: string;
+  'tls-key'?: string;
 }
 
 /** The listener the flags describe. */
@@ -30,6 +34,8 @@ export interface ListenFlags {
   port: number;
   /** Absolute folder to serve on the WebSocket port, if any. */
   static: string | undefined;
+  /** Absolute PEM paths, checked readable and matching. */
+  tls: TlsOptions | undefined;
 }
 
 export function parseListenFlags(flags: StartFlags): ListenFlags {
@@ -42,7 +48,24 @@ export function parseListenFlags(flags: StartFlags): ListenFlags {
   // Digits only: Number('') is 0 and Number('0x50') is 80, neither of which the user meant.
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 0 && port <= 65535)) throw new HotlineError('HOTLINE_E_CONFIG', `--port must be 0..65535, got "${portText}"`);
-  return { transport, framing, host: flags.host ?? '127.0.0.1', port, static: flags.static ? path.resolve(flags.static) : undefined };
+  return {
+    transport,
+    framing,
+    host: flags.host ?? '127.0.0.1',
+    port,
+    static: flags.static ? path.resolve(flags.static) : undefined,
+    tls: parseTlsFlags(flags),
+  };
+}
+
+function parseTlsFlags(flags: StartFlags): TlsOptions | undefined {
+  const cert = flags['tls-cert'];
+  const key = flags['tls-key'];
+  if (cert === undefined && key === undefined) return undefined;
+  if (!cert || !key) throw new HotlineError('HOTLINE_E_TLS_CONFIG', `--tls-cert and --tls-key go together; got only ${cert ? '--tls-cert' : '--tls-key'}`);
+  const tls = { cert: path.resolve(cert), key: path.resolve(key) };
+  loadTls(tls, '--tls-cert/--tls-key');
+  return tls;
 }
 
 /** The absolute admin socket path. The default folder (.hotline) is made private (0700) even if it existed wider. */

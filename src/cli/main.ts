@@ -2,6 +2,7 @@
  * The `hotline` command. Subcommands and flags are a scripting interface: keep their names stable.
  *
  *   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch] [--admin PATH]
+ *                         [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH] [--env-file PATH]
  *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
  *   hotline reload   [--admin PATH]         swap to what is on disk now
  *   hotline rollback [--admin PATH]         swap back to the previous build
@@ -17,7 +18,7 @@ import { runUpgrade } from './upgrade.js';
 
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
-                        [--admin PATH] [--static DIR] [--sessions]
+                        [--admin PATH] [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH]
   hotline dev <entry>   [same flags as start; watches and prints readable swap logs]
   hotline reload   [--admin PATH]
   hotline rollback [--admin PATH]
@@ -42,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       sessions: { type: 'boolean' },
       json: { type: 'boolean' },
       'env-file': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -19,13 +19,13 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
 
   let listenOpts: ListenOptions;
   if (l.static) {
-    const server = createStaticServer(l.static);
+    const server = createStaticServer(l.static, l.tls);
     await listen(server, l.port, l.host);
     listenOpts = { transport: 'ws', server };
   } else if (l.transport === 'ws') {
-    listenOpts = { transport: 'ws', port: l.port, host: l.host };
+    listenOpts = { transport: 'ws', port: l.port, host: l.host, tls: l.tls };
   } else {
-    listenOpts = { transport: 'tcp', port: l.port, host: l.host, framing: l.framing };
+    listenOpts = { transport: 'tcp', port: l.port, host: l.host, framing: l.framing, tls: l.tls };
   }
 
   const admin = resolveAdminPath(flags.admin);
@@ -54,7 +54,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
     process.off('SIGHUP', onEarlyHup);
   }
   const plugin = host.status().plugin!;
-  const url = host.addresses()[0]!.url.replace(/^ws:\/\/(.*)\/$/, 'ws://$1/');
+  const url = host.addresses()[0]!.url;
   const page = flags.static ? ` (page ${url.replace(/^ws/, 'http')})` : '';
   process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
   return waitForSignals(host, flags.static ? listenOpts : undefined, hupDuringStart);

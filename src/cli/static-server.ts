@@ -4,9 +4,11 @@
  */
 import { createReadStream, statSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { type TlsOptions, loadTls } from '../transport/tls.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -43,9 +45,10 @@ function browserClient(): Promise<string> {
   return p;
 }
 
-export function createStaticServer(dir: string): http.Server {
+/** The page server of `--static`; HTTPS with `tls` (the WebSocket listener it carries is then wss://). */
+export function createStaticServer(dir: string, tls?: TlsOptions): http.Server {
   const root = path.resolve(dir);
-  return http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === CLIENT_SCRIPT_PATH && !isFile(path.join(root, CLIENT_SCRIPT_PATH))) {
       browserClient().then(
@@ -69,7 +72,8 @@ export function createStaticServer(dir: string): http.Server {
     }
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
     createReadStream(file).pipe(res);
-  });
+  };
+  return tls ? https.createServer(loadTls(tls, '--tls-cert/--tls-key'), onRequest) : http.createServer(onRequest);
 }
 
 function isFile(file: string): boolean {

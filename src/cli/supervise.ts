@@ -16,8 +16,8 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
   const l = parseListenFlags(flags);
   const spec: ListenerSpec =
     l.transport === 'ws'
-      ? { transport: 'ws', host: l.host, port: l.port, static: l.static }
-      : { transport: 'tcp', host: l.host, port: l.port, framing: l.framing };
+      ? { transport: 'ws', host: l.host, port: l.port, static: l.static, tls: l.tls }
+      : { transport: 'tcp', host: l.host, port: l.port, framing: l.framing, tls: l.tls };
   const admin = resolveAdminPath(flags.admin);
   const log = pino({ level: 'info' }, pino.destination(2));
   const sup = new Supervisor({
@@ -42,8 +42,9 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
   if (hupDuringStart) process.kill(process.pid, 'SIGHUP');
   const plugin = sup.plugin!;
   const a = sup.addresses[0]!;
-  const url = a.transport === 'ws' ? `ws://${formatHost(a.host)}:${a.port}/` : `tcp://${formatHost(a.host)}:${a.port}`;
-  const page = flags.static ? ` (page http://${formatHost(a.host)}:${a.port}/)` : '';
+  const scheme = a.transport === 'ws' ? (a.tls ? 'wss' : 'ws') : a.tls ? 'tls' : 'tcp';
+  const url = `${scheme}://${formatHost(a.host)}:${a.port}${a.transport === 'ws' ? '/' : ''}`;
+  const page = flags.static ? ` (page ${a.tls ? 'https' : 'http'}://${formatHost(a.host)}:${a.port}/)` : '';
   process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
   return sup.whenStopped();
 }

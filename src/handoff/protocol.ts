@@ -8,6 +8,7 @@
 import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../transport/framing/framing.js';
+import type { TlsOptions } from '../transport/tls.js';
 
 /** One listener the supervisor owns, as a worker sees it. */
 export interface ListenerSpec {
@@ -17,6 +18,8 @@ export interface ListenerSpec {
   framing?: FramingKind;
   /** Serve this folder over HTTP on the WebSocket port (`hotline start --static`). */
   static?: string;
+  /** Speak TLS (wss://, tls://): each worker wraps the listener it is handed, reading these files itself. */
+  tls?: TlsOptions;
 }
 
 /** What a worker runs. */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../admin/admin-server.js';
 import type { AdminCommand } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
+import { loadTls } from '../transport/tls.js';
 import { type BoundHandle, bindListener } from './listeners.js';
 import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
 import { Upgrade, type UpgradeProgress, type UpgradeSummary } from './upgrade.js';
@@ -28,6 +29,14 @@ export interface SupervisorOptions {
   log: Logger;
 }
 
+/** A listener the supervisor bound; `tls`: its workers speak TLS on it. */
+export interface SupervisorAddress {
+  transport: 'ws' | 'tcp';
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
 export type SupervisorState = 'starting' | 'running' | 'upgrading' | 'stopping' | 'stopped';
 
 /** Restart backoff for a crashed worker: 100 ms doubling to 5 s; reset after a worker lived 10 s. */
@@ -39,7 +48,7 @@ export class Supervisor {
   #o: SupervisorOptions;
   #state: SupervisorState = 'starting';
   #handles: BoundHandle[] = [];
-  #addresses: Array<{ transport: 'ws' | 'tcp'; host: string; port: number }> = [];
+  #addresses: SupervisorAddress[] = [];
   #worker: WorkerProcess | undefined;
   #workerStartedAt = 0;
   #backoff = BACKOFF_MIN_MS;
@@ -71,16 +80,18 @@ export class Supervisor {
   }
 
   /** Bound listener addresses (real ports). */
-  get addresses(): ReadonlyArray<{ transport: 'ws' | 'tcp'; host: string; port: number }> {
+  get addresses(): readonly SupervisorAddress[] {
     return this.#addresses;
   }
 
   /** Bind the listeners, open the admin socket, start the first worker and wait until it serves. */
   async start(): Promise<void> {
+    // Each worker reads the certificate itself; checked here too, so a bad one fails before anything is bound.
+    for (const spec of this.#o.config.listen) if (spec.tls) loadTls(spec.tls, `listener ${spec.host}:${spec.port}`);
     for (const spec of this.#o.config.listen) {
       const b = await bindListener(spec.host, spec.port);
       this.#handles.push(b.handle);
-      this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port });
+      this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port, tls: spec.tls !== undefined });
     }
     this.#admin = new AdminServer(this.#o.admin, (cmd) => this.#command(cmd));
     try {

@@ -79,14 +79,14 @@ export function runWorker(): void {
     for (const [i, spec] of config.listen.entries()) {
       const handle = handles[i];
       if (spec.static) {
-        const server = createStaticServer(spec.static);
+        const server = createStaticServer(spec.static, spec.tls);
         staticServers.push(server);
         if (!config.upgrade) await listen(server, spec.port, spec.host, handle);
         listenOpts.push({ transport: 'ws', server });
       } else if (spec.transport === 'ws') {
-        listenOpts.push({ transport: 'ws', host: spec.host, port: spec.port, handle });
+        listenOpts.push({ transport: 'ws', host: spec.host, port: spec.port, handle, tls: spec.tls });
       } else {
-        listenOpts.push({ transport: 'tcp', host: spec.host, port: spec.port, framing: spec.framing, handle });
+        listenOpts.push({ transport: 'tcp', host: spec.host, port: spec.port, framing: spec.framing, handle, tls: spec.tls });
       }
     }
     // A worker started for an upgrade opens the store only once the old worker has let go of it (session-lease.ts).

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { HotlineError } from '../errors.js';
 import { type DrainOptions, type ResolvedSessionOptions, type SessionOptions, resolveDrainOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
+import { checkTlsOptions } from '../transport/tls.js';
 import type { ListenOptions } from '../transport/transport.js';
 import type { WatchOptions } from '../watch/watcher.js';
 
@@ -94,6 +95,12 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     }
     if (l.port !== undefined && (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535)) {
       throw new HotlineError('HOTLINE_E_CONFIG', `listen[].port must be an integer from 0 to 65535, got ${String(l.port)}`);
+    }
+    if (l.tls !== undefined) {
+      checkTlsOptions(l.tls, 'listen[].tls');
+      if (l.transport === 'ws' && l.server) {
+        throw new HotlineError('HOTLINE_E_CONFIG', 'listen[].tls cannot be combined with server: attach to an https.Server instead');
+      }
     }
   }
   const lim = o.limits ?? {};

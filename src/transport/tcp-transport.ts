@@ -1,7 +1,9 @@
 /**
- * TCP listener. Each socket gets one decoder (lines or length-prefixed); each decoded message goes to its connection.
+ * TCP listener, plain or TLS. Each socket gets one decoder (lines or length-prefixed); each decoded message goes to
+ * its connection.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import type { HandoffSource } from '../handoff/handoff-source.js';
@@ -12,6 +14,7 @@ import { lengthPrefixed } from './framing/length-prefixed.js';
 import { lines } from './framing/lines.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, formatHost } from './transport.js';
 import { listen } from './listen.js';
+import { type TlsMaterial, loadTls } from './tls.js';
 
 // WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
 const CLOSE_NORMAL = 1000;
@@ -96,6 +99,7 @@ export class TcpTransport implements Transport {
   #options: TcpListenOptions;
   #host: TransportHost;
   #framing: Framing;
+  #tls: TlsMaterial | undefined;
   #server: net.Server | undefined;
   #address: ListenAddress | undefined;
 
@@ -103,13 +107,20 @@ export class TcpTransport implements Transport {
     this.#options = options;
     this.#host = host;
     this.#framing = options.framing === 'length' ? lengthPrefixed : lines;
+    this.#tls = options.tls && loadTls(options.tls, 'listen[].tls');
   }
 
   async start(): Promise<void> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+    const onConnection = (socket: net.Socket) => this.#onConnection(socket);
+    // With TLS a connection exists once its handshake is done ('secureConnection'); the server bounds the handshake.
+    const server = this.#tls
+      ? tls.createServer({ ...this.#tls, noDelay: true, handshakeTimeout: this.#host.limits.handshakeTimeout }, onConnection)
+      : net.createServer({ noDelay: true }, onConnection);
     this.#server = server;
     const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', this.#options.handle);
-    this.#address = { transport: 'tcp', host, port, url: `tcp://${formatHost(host)}:${port}`, framing: this.#framing.kind };
+    const scheme = this.#tls ? 'tls' : 'tcp';
+    this.#address = { transport: 'tcp', host, port, url: `${scheme}://${formatHost(host)}:${port}`, framing: this.#framing.kind };
+    if (this.#tls) this.#address.tls = true;
   }
 
   address(): ListenAddress {

@@ -9,6 +9,7 @@ import type { Link } from '../connection/link.js';
 import type { HotlineError } from '../errors.js';
 import type { TransportKind } from '../plugin/contract.js';
 import type { FramingKind } from './framing/framing.js';
+import type { TlsOptions } from './tls.js';
 
 /** A WebSocket listener: its own HTTP server on `port`, or attached to an existing `server`. */
 export interface WsListenOptions {
@@ -20,6 +21,11 @@ export interface WsListenOptions {
   path?: string;
   /** Attach to this existing HTTP server instead of starting one: the app keeps its routes, hotline takes upgrades. */
   server?: HttpServer;
+  /**
+   * Serve `wss://`: hotline's own server speaks TLS with this certificate and key (PEM file paths). Not with `server`
+   * (pass an `https.Server` there instead). TLS connections cannot move in a process upgrade: they are drained.
+   */
+  tls?: TlsOptions;
   /** @internal A bound socket handle from the upgrade supervisor (src/handoff): listen on it instead of `port`. */
   handle?: object;
 }
@@ -31,6 +37,8 @@ export interface TcpListenOptions {
   host?: string;
   /** `lines` (newline-delimited text, default) or `length` (4-byte big-endian length prefix). */
   framing?: FramingKind;
+  /** Speak TLS (`tls://`) with this certificate and key (PEM file paths). Drained, not moved, by a process upgrade. */
+  tls?: TlsOptions;
   /** @internal A bound socket handle from the upgrade supervisor (src/handoff): listen on it instead of `port`. */
   handle?: object;
 }
@@ -42,9 +50,11 @@ export interface ListenAddress {
   transport: TransportKind;
   host: string;
   port: number;
-  /** `ws://host:port/path` or `tcp://host:port`. */
+  /** `ws://host:port/path` or `tcp://host:port`; `wss://` and `tls://` with TLS. */
   url: string;
   framing?: FramingKind;
+  /** True when the listener speaks TLS. */
+  tls?: boolean;
 }
 
 export interface TransportLimits {

@@ -1,8 +1,10 @@
 /**
- * WebSocket listener on `ws`. hotline's own HTTP server, or an app's server it attaches to, hands upgrades to a
- * `noServer` WebSocketServer. `ws` enforces maxPayload itself and closes with 1009.
+ * WebSocket listener on `ws`. hotline's own HTTP server (HTTPS with `tls`), or an app's server it attaches to, hands
+ * upgrades to a `noServer` WebSocketServer. `ws` enforces maxPayload itself and closes with 1009.
  */
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from '../connection/connection.js';
@@ -11,6 +13,7 @@ import type { HandoffSource } from '../handoff/handoff-source.js';
 import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
+import { type TlsMaterial, loadTls } from './tls.js';
 import { type ListenAddress, type Transport, type TransportHost, type WsListenOptions, formatHost } from './transport.js';
 
 const kConn = Symbol('hotline.conn');
@@ -61,7 +64,8 @@ export class WsTransport implements Transport {
   #options: WsListenOptions;
   #host: TransportHost;
   #wss: WebSocketServer;
-  #server: http.Server | undefined;
+  #server: http.Server | https.Server | undefined;
+  #tls: TlsMaterial | undefined;
   #ownServer = false;
   #accepting = false;
   #address: ListenAddress | undefined;
@@ -71,6 +75,7 @@ export class WsTransport implements Transport {
   constructor(options: WsListenOptions, host: TransportHost) {
     this.#options = options;
     this.#host = host;
+    this.#tls = options.tls && loadTls(options.tls, 'listen[].tls');
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: host.limits.maxPayload,
@@ -93,14 +98,19 @@ export class WsTransport implements Transport {
       this.#address = this.#makeAddress(host, port);
       return;
     }
-    const server = http.createServer((_req, res) => {
+    const onRequest = (_req: http.IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
       res.end('hotline: this endpoint speaks WebSocket\n');
-    });
+    };
+    // With TLS the bound covers the TLS handshake (the server's own timer) and then the HTTP upgrade (ours, armed
+    // on the TLS socket, which is the one the request and the upgrade arrive on).
+    const server = this.#tls
+      ? https.createServer({ ...this.#tls, handshakeTimeout: this.#host.limits.handshakeTimeout }, onRequest)
+      : http.createServer(onRequest);
     this.#ownServer = true;
     this.#server = server;
     server.on('upgrade', this.#onUpgrade);
-    server.on('connection', (socket) => this.#armHandshake(socket));
+    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: Duplex) => this.#armHandshake(socket));
     server.on('request', (req) => this.#disarmHandshake(req.socket));
     const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', this.#options.handle);
     this.#address = this.#makeAddress(host, port);
@@ -157,7 +167,11 @@ export class WsTransport implements Transport {
 
   #makeAddress(host: string, port: number): ListenAddress {
     const path = this.#options.path ?? '/';
-    return { transport: 'ws', host, port, url: `ws://${formatHost(host)}:${port}${path}` };
+    // An app's server attached with `server` may be an https.Server: then so is the URL.
+    const secure = this.#server instanceof tls.Server;
+    const address: ListenAddress = { transport: 'ws', host, port, url: `${secure ? 'wss' : 'ws'}://${formatHost(host)}:${port}${path}` };
+    if (secure) address.tls = true;
+    return address;
   }
 
   /** A client that connects but never completes its upgrade would hold a socket forever: bound it. */

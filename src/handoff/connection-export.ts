@@ -5,6 +5,7 @@
  * `child.send` is duplicated, not moved), paused: if the upgrade aborts, it resumes them and nothing was lost.
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import v8 from 'node:v8';
 import type { Connection } from '../connection/connection.js';
@@ -17,7 +18,7 @@ import { WsTransport } from '../transport/ws-transport.js';
 
 /** How many capture rounds a connection gets (writes to flush, buffered bytes to parse) before it is drained. */
 const MAX_ROUNDS = 100;
-/** How long handshakes already under way may take to finish so they can move too. */
+/** How long handshakes already under way may take to finish so they can move too; those that stall are drained. */
 const HANDSHAKE_BOUND_MS = 1000;
 /** WebSocket close code for "service restart: reconnect" (RFC 6455 §7.4.1, IANA registry). */
 export const CLOSE_RESTART = 1012;
@@ -39,6 +40,8 @@ export class ConnectionExporter {
   #port: HostHandoffPort;
   #moved: Moved[] = [];
   #drained: Connection[] = [];
+  /** Sockets whose WebSocket handshake stalled past the bound: sent away with a 503 at release. */
+  #stalled: Array<{ transport: WsTransport; socket: Duplex }> = [];
   #stateBytes = 0;
 
   constructor(port: HostHandoffPort) {
@@ -66,13 +69,15 @@ export class ConnectionExporter {
     const ws = port.transports.filter((t): t is WsTransport => t instanceof WsTransport);
     await waitFor(() => ws.every((t) => t.pendingHandshakes === 0), HANDSHAKE_BOUND_MS);
     await this.#exportRound(sink, seen);
+    // A client that sent half an upgrade request and went quiet must not hold the upgrade: it is drained.
+    for (const t of ws) for (const socket of t.stalledHandshakes()) this.#stalled.push({ transport: t, socket });
     const v = port.current();
     if (v) {
       // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
       this.#stateBytes += v8.serialize(v.state).byteLength;
       sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state });
     }
-    return { moved: this.#moved.length, drained: this.#drained.length, stateBytes: this.#stateBytes };
+    return { moved: this.#moved.length, drained: this.#drained.length + this.#stalled.length, stateBytes: this.#stateBytes };
   }
 
   /** The upgrade committed: forget the moved connections without closing them (the new worker owns them now). */
@@ -89,6 +94,9 @@ export class ConnectionExporter {
     // What could not move is told to come back: a WebSocket gets 1012, a TCP stream an end (DESIGN.md §7).
     for (const conn of this.#drained) conn.close(CLOSE_RESTART, 'service restart: reconnect');
     this.#drained = [];
+    // A stalled handshake that completed meanwhile is a connection of this worker now: its shutdown closes it (1012).
+    for (const { transport, socket } of this.#stalled) transport.drainHandshake(socket);
+    this.#stalled = [];
   }
 
   /** The upgrade aborted: read from every paused socket again and dispatch what was queued meanwhile. */
@@ -96,6 +104,7 @@ export class ConnectionExporter {
     for (const { source } of this.#moved) resumeSource(source);
     this.#moved = [];
     this.#drained = [];
+    this.#stalled = [];
     this.#port.dispatcher.resume();
   }
 
@@ -126,6 +135,10 @@ export class ConnectionExporter {
 function capture(conn: Connection): Capture {
   const source = conn.link.handoff?.();
   if (!source || !conn.isOpen) return { never: 'not movable' };
+  // TLS state lives in this process's OpenSSL: the descriptor alone is useless elsewhere (nodejs/node#4037). Checked
+  // first, so a TLS connection is neither paused nor retried: it drains at once.
+  const raw = source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
+  if (raw instanceof tls.TLSSocket || !(raw instanceof net.Socket)) return { never: 'TLS' };
   const events = conn.pendingEvents();
   if (!events) return { never: 'closing' };
   let socket: net.Socket;
@@ -145,8 +158,6 @@ function capture(conn: Connection): Capture {
     if (socket.writableLength > 0) return { retry: 'writes pending' };
     head = source.unconsumed();
   }
-  // TLS state lives in this process's OpenSSL: the descriptor alone is useless elsewhere (nodejs/node#4037).
-  if (socket instanceof tls.TLSSocket || !(socket instanceof net.Socket)) return { never: 'TLS' };
   const handle = (socket as unknown as { _handle: object | null })._handle;
   if (!handle) return { never: 'no handle' };
   return {

@@ -155,6 +155,22 @@ export class WsTransport implements Transport {
     return this.#handshakes.size;
   }
 
+  /** @internal The sockets counted by pendingHandshakes, for an upgrade to drain those that stall. */
+  stalledHandshakes(): Duplex[] {
+    return [...this.#handshakes.keys()];
+  }
+
+  /**
+   * @internal Send away a client whose handshake stalled past an upgrade's bound: a 503 with Retry-After, the HTTP
+   * form of "reconnect". False (and nothing sent) if its handshake completed or it closed meanwhile.
+   */
+  drainHandshake(socket: Duplex): boolean {
+    if (!this.#handshakes.has(socket)) return false;
+    this.#disarmHandshake(socket);
+    reject(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');
+    return true;
+  }
+
   /** @internal The options a server-side WebSocket of this listener is built with, for rebuilding a moved one. */
   get wsOptions(): Record<string, unknown> {
     return this.#wss.options as Record<string, unknown>;
@@ -240,6 +256,6 @@ function selectProtocol(protocols: Set<string>, sessions: boolean): string | fal
   return false;
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function reject(socket: Duplex, status: number, text: string, headers = ''): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
 }

@@ -1,19 +1,22 @@
 /**
- * A supervisor process for the handoff tests: one WebSocket and one TCP listener (the CLI has one), real worker
- * processes. Prints one JSON line with its addresses once serving; stops on SIGTERM.
- * argv: entry adminPath envFile readyTimeoutMs
+ * A supervisor process for the handoff tests: one WebSocket and one TCP listener by default (the CLI has one), real
+ * worker processes. Prints one JSON line with its addresses once serving; stops on SIGTERM.
+ * argv: entry adminPath envFile readyTimeoutMs [listenersJson]
  */
 import pino from 'pino';
+import type { ListenerSpec } from '../../src/handoff/protocol.js';
 import { Supervisor } from '../../src/handoff/supervisor.js';
 
-const [entry, admin, envFile, readyTimeout] = process.argv.slice(2);
+const [entry, admin, envFile, readyTimeout, listenJson] = process.argv.slice(2);
 const sup = new Supervisor({
   config: {
     entry: entry!,
-    listen: [
-      { transport: 'ws', host: '127.0.0.1', port: 0 },
-      { transport: 'tcp', host: '127.0.0.1', port: 0, framing: 'lines' },
-    ],
+    listen: listenJson
+      ? (JSON.parse(listenJson) as ListenerSpec[])
+      : [
+          { transport: 'ws', host: '127.0.0.1', port: 0 },
+          { transport: 'tcp', host: '127.0.0.1', port: 0, framing: 'lines' },
+        ],
     watch: false,
     dev: false,
   },

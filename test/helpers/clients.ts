@@ -2,7 +2,8 @@
  * Real clients for tests: a WebSocket client and a TCP line client, each with an inbox that a test can await.
  */
 import net from 'node:net';
-import WebSocket from 'ws';
+import tls from 'node:tls';
+import WebSocket, { type ClientOptions } from 'ws';
 
 /** Messages received, and a way to await the next ones. */
 export class Inbox {
@@ -42,8 +43,9 @@ export interface WsClient {
   send(data: string | Buffer): void;
 }
 
-export async function wsClient(url: string): Promise<WsClient> {
-  const ws = new WebSocket(url);
+/** `options`: e.g. `{ ca }` to trust a test certificate for a wss:// URL. */
+export async function wsClient(url: string, options?: ClientOptions): Promise<WsClient> {
+  const ws = new WebSocket(url, options);
   const inbox = new Inbox();
   ws.on('message', (data, isBinary) => inbox.push(isBinary ? Buffer.from(data as Buffer).toString('hex') : String(data)));
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -64,9 +66,9 @@ export interface TcpClient {
   send(line: string): void;
 }
 
-/** A newline-framed TCP client. */
-export async function tcpClient(port: number, host = '127.0.0.1'): Promise<TcpClient> {
-  const socket = net.connect(port, host);
+/** A newline-framed TCP client; over TLS with `tlsOptions` (e.g. `{ ca }` to trust a test certificate). */
+export async function tcpClient(port: number, host = '127.0.0.1', tlsOptions?: tls.ConnectionOptions): Promise<TcpClient> {
+  const socket = tlsOptions ? tls.connect({ ...tlsOptions, port, host }) : net.connect(port, host);
   const inbox = new Inbox();
   let buf = '';
   socket.setEncoding('utf8');
@@ -81,7 +83,7 @@ export async function tcpClient(port: number, host = '127.0.0.1'): Promise<TcpCl
   socket.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', () => resolve());
     socket.once('error', reject);
   });
   return { socket, inbox, closed, send: (line) => socket.write(line + '\n') };

@@ -18,6 +18,7 @@ export type { ProbationOptions } from './swap/probation.js';
 export type { VersionStats } from './swap/version.js';
 export type { ListenAddress, ListenOptions, TcpListenOptions, WsListenOptions } from './transport/transport.js';
 export type { FramingKind } from './transport/framing/framing.js';
+export type { TlsOptions } from './transport/tls.js';
 export type { WatchOptions } from './watch/watcher.js';
 export { MemorySessionStore } from './session/memory-store.js';
 export { FileSessionStore } from './session/file-store.js';

@@ -268,6 +268,27 @@ test('hotline start: a missing or half-given certificate exits 1 with HOTLINE_E_
   }
 });
 
+test('hotline dev --transport tcp --tls-cert --tls-key: the ready line names tls://, and a TLS client is served', async () => {
+  const p = pluginDir(counterPlugin('v1'));
+  const admin = path.join(p.dir, 'admin.sock');
+  const { proc, ready } = await HotlineProcess.start(
+    ['dev', p.entry, '--port', '0', '--admin', admin, '--transport', 'tcp', '--tls-cert', cert.cert, '--tls-key', cert.key],
+    p.dir,
+  );
+  try {
+    const m = /^tls:\/\/127\.0\.0\.1:(\d+)$/.exec(ready.url);
+    assert.ok(m, ready.line);
+    const c = await tcpClient(Number(m[1]), '127.0.0.1', { ca: cert.ca });
+    c.send('hello');
+    assert.equal(await c.inbox.next(), 'v1:1:1|hello');
+    c.socket.destroy();
+  } finally {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    p.remove();
+  }
+});
+
 test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgrade drains the TLS clients and hotline/client resumes over wss', { timeout: 90_000 }, async () => {
   const p = pluginDir(streamPlugin(10));
   const admin = path.join(p.dir, 'admin.sock');

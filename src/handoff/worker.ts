@@ -25,6 +25,9 @@ import { LeasedSessionStore } from './session-lease.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
 
+/** How long an acknowledgement may wait to be coalesced with later ones (the supervisor's ack timeout is 10 s). */
+const ACK_INTERVAL_MS = 10;
+
 /**
  * Every message to the supervisor goes through one ordered outbox (handle-pipeline.ts): an export queues thousands
  * of socket handles, and Node's own queue would re-queue its whole backlog at every handle ack.
@@ -51,23 +54,26 @@ export function runWorker(): void {
   let adopter: ConnectionAdopter | undefined;
   let received = 0;
   let items = 0;
-  let ackScheduled = false;
+  let ackTimer: NodeJS.Timeout | undefined;
   let exporting: Promise<void> = Promise.resolve();
   let stalled = false;
   /** Old worker: where connections go (the new worker's lane). New worker: where they come from. */
   let lane: HandleLane<ConnTransfer | StateTransfer> | undefined;
   let sessionStore: LeasedSessionStore | undefined;
 
-  // One ack per turn of the event loop, not per item: it carries the running counts, and 10,000 single acks cost
-  // the supervisor as many message events.
-  const ack = () => {
+  // Acks carry running counts, so they are coalesced: at most one per ACK_INTERVAL_MS while items arrive, and one at
+  // once after the global state, the last item of an export. Not one per event-loop turn: the lane delivers one
+  // connection per read (a read stops at a buffer that carried a descriptor), so that was one ack per connection,
+  // each an IPC write here and a message event in the supervisor, on the same two cores as the handoff itself.
+  const flushAck = () => {
+    clearTimeout(ackTimer);
+    ackTimer = undefined;
+    send({ t: 'ack', n: received, items });
+  };
+  const ack = (last = false) => {
     items++;
-    if (ackScheduled) return;
-    ackScheduled = true;
-    setImmediate(() => {
-      ackScheduled = false;
-      send({ t: 'ack', n: received, items });
-    });
+    if (last) return flushAck();
+    ackTimer ??= setTimeout(flushAck, ACK_INTERVAL_MS);
   };
 
   // The supervisor is gone (killed, crashed): nobody can hand these connections on, so leave at once.
@@ -111,13 +117,27 @@ export function runWorker(): void {
       adopter = new ConnectionAdopter(port);
       if (config.lane) {
         lane = new HandleLane<ConnTransfer | StateTransfer>(LANE_FD);
-        lane.read((m, handle) => void dispatch(m, handle));
+        // Connections are taken synchronously, not through the async dispatch: one lane read carries one of them.
+        lane.read((m, handle) => (m.t === 'conn' ? takeConn(m, handle) : void dispatch(m, handle)));
       }
     }
     if (fault === 'ready-timeout') return;
     // Not status(): a worker started for an upgrade has no listening address yet.
     const def = h.handoffPort().current()!.def;
     send({ t: 'ready', plugin: { name: def.name, version: def.version } });
+  };
+
+  const takeConn = (msg: ConnTransfer, handle: unknown) => {
+    if (stalled) return;
+    try {
+      if (fault === 'refuse-ack') throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'HOTLINE_FAULT=refuse-ack: refusing the first connection');
+      adopter!.adopt(msg, handle);
+      received++;
+      if (fault.startsWith('stall:') && received >= Number(fault.slice(6))) stalled = true;
+      ack();
+    } catch (err) {
+      send({ t: 'nack', error: wire(err) });
+    }
   };
 
   const onMessage = async (msg: ToWorker, handle: unknown) => {
@@ -171,22 +191,12 @@ export function runWorker(): void {
         return;
       }
       case 'conn':
-        if (stalled) return;
-        try {
-          if (fault === 'refuse-ack') throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'HOTLINE_FAULT=refuse-ack: refusing the first connection');
-          adopter!.adopt(msg, handle);
-          received++;
-          if (fault.startsWith('stall:') && received >= Number(fault.slice(6))) stalled = true;
-          ack();
-        } catch (err) {
-          send({ t: 'nack', error: wire(err) });
-        }
-        return;
+        return takeConn(msg, handle);
       case 'state':
         if (stalled) return;
         try {
           await adopter!.importState(msg);
-          ack();
+          ack(true);
         } catch (err) {
           send({ t: 'nack', error: wire(err) });
         }

@@ -30,8 +30,10 @@ export class ConnectionAdopter {
 
   adopt(msg: ConnTransfer, handle: unknown): void {
     if (!handle) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'a connection arrived without its socket');
-    // pauseOnCreate: the socket must not read before commit (see the file comment).
-    const socket = new net.Socket({ handle, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+    // pauseOnCreate: the socket must not read before commit (see the file comment). noDelay for a WebSocket: ws sets
+    // TCP_NODELAY on every socket it takes, and the old worker's ws already did on this very socket (the descriptor
+    // is another reference to it), so this spares ws' setNoDelay() its system call.
+    const socket = new net.Socket({ handle, readable: true, writable: true, pauseOnCreate: true, noDelay: msg.kind === 'ws' } as net.SocketConstructorOpts);
     this.#sockets.push(socket);
     const head = Buffer.from(msg.head.buffer, msg.head.byteOffset, msg.head.byteLength);
     const d = this.#port.dispatcher;

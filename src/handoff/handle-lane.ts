@@ -49,6 +49,7 @@ interface StreamBinding {
 
 const binding = process as unknown as { binding(name: string): unknown };
 const HEADER = 5;
+const EMPTY = Buffer.alloc(0);
 /** Writes handed to libuv at once. */
 const WINDOW = 64;
 
@@ -58,7 +59,7 @@ export const LANE_FD = 4;
 export class HandleLane<M> {
   #pipe: PipeHandle;
   #stream: StreamBinding;
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = EMPTY;
   #handles: object[] = [];
   #closed = false;
   #failed = false;
@@ -159,8 +160,9 @@ export class HandleLane<M> {
         off += HEADER + len;
         onMessage(msg, hasHandle ? this.#handles.shift() : undefined);
       }
-      // Copied: the chunk's memory belongs to the read and is reused.
-      this.#pending = Buffer.from(buf.subarray(off));
+      // Copied: the chunk's memory belongs to the read and is reused. Most reads end on a frame boundary (a read
+      // stops at a buffer that carried a descriptor), which leaves nothing to copy.
+      this.#pending = off === buf.length ? EMPTY : Buffer.from(buf.subarray(off));
     };
     this.#pipe.readStart();
   }

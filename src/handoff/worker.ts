@@ -6,6 +6,7 @@
  * `HOTLINE_FAULT` (read once at start) injects upgrade failures for tests: `ready-timeout` never reports ready,
  * `refuse-ack` refuses the first connection handed to it, `stall:N` stops acknowledging after N connections.
  */
+import { closeSync } from 'node:fs';
 import http from 'node:http';
 import pino from 'pino';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
@@ -22,6 +23,7 @@ import { HandleLane, LANE_FD } from './handle-lane.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import type { ConnTransfer, FromWorker, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
+import { FD_RESERVE_ENV } from './worker-process.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
 
@@ -51,6 +53,17 @@ function wire(err: unknown): WireError {
 
 /** Run the worker side of the protocol on this process's IPC channel. */
 export function runWorker(): void {
+  // The descriptor the supervisor placed high to size this process's descriptor table (worker-process.ts): its
+  // work is done once the process exists, and the table keeps its size.
+  const reserved = Number(process.env[FD_RESERVE_ENV]);
+  delete process.env[FD_RESERVE_ENV];
+  if (Number.isInteger(reserved) && reserved > 4) {
+    try {
+      closeSync(reserved);
+    } catch {
+      // Already closed: nothing to release.
+    }
+  }
   const handles: object[] = [];
   let host: Host | undefined;
   let staticServers: http.Server[] = [];

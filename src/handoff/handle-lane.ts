@@ -13,7 +13,7 @@
  * to the old worker. Node makes only its one `'ipc'` stdio able to carry descriptors, so both ends open the
  * descriptor as an IPC pipe through `process.binding('pipe_wrap')`: Node internals, like the ws internals of
  * ws-frames.ts, kept to this file and covered by test/handoff/upgrade.test.ts. Frames: u32 LE length, u8 has-handle,
- * then the message serialised with v8 (the format of `serialization: 'advanced'`).
+ * then the message: serialised with v8 (the format of `serialization: 'advanced'`), or by the lane's codec.
  */
 import v8 from 'node:v8';
 
@@ -56,6 +56,24 @@ const WINDOW = 64;
 /** The stdio index of the lane in the new worker (0-2 are stdio, 3 is Node's IPC channel). */
 export const LANE_FD = 4;
 
+/** How a lane turns messages into frame bodies and back (transfer-codec.ts); v8's serializer unless given. */
+export interface LaneCodec<M> {
+  /** The body, after `reserve` free bytes for the frame header. Throws if the message cannot be encoded. */
+  encode(msg: M, reserve: number): Buffer;
+  /** The message of a body; the body's memory belongs to the read, so keep copies only. */
+  decode(body: Buffer): M;
+}
+
+const V8_CODEC: LaneCodec<unknown> = {
+  encode(msg, reserve) {
+    const body = v8.serialize(msg);
+    const frame = Buffer.alloc(reserve + body.length);
+    body.copy(frame, reserve);
+    return frame;
+  },
+  decode: (body) => v8.deserialize(body),
+};
+
 export class HandleLane<M> {
   #pipe: PipeHandle;
   #stream: StreamBinding;
@@ -68,6 +86,7 @@ export class HandleLane<M> {
   #writing = 0;
   /** The wrapper the descriptor arrived in: kept, never closed, so the descriptor is not closed twice. */
   readonly origin: object | undefined;
+  #codec: LaneCodec<M>;
 
   /**
    * Open a lane on a descriptor: the new worker's fd 4, or the fd of the pipe handle the old worker received.
@@ -75,7 +94,8 @@ export class HandleLane<M> {
    * const lane = new HandleLane<ConnTransfer>(LANE_FD);
    * lane.read((msg, handle) => adopt(msg, handle));
    */
-  constructor(fd: number, origin?: object) {
+  constructor(fd: number, origin?: object, codec?: LaneCodec<M>) {
+    this.#codec = codec ?? (V8_CODEC as LaneCodec<M>);
     const pipes = binding.binding('pipe_wrap') as PipeBinding;
     this.#stream = binding.binding('stream_wrap') as StreamBinding;
     this.origin = origin;
@@ -94,11 +114,9 @@ export class HandleLane<M> {
    */
   send(msg: M, handle?: object): void {
     if (this.#closed) throw new Error('the handle lane is closed');
-    const body = v8.serialize(msg);
-    const frame = Buffer.alloc(HEADER + body.length);
-    frame.writeUInt32LE(body.length, 0);
+    const frame = this.#codec.encode(msg, HEADER);
+    frame.writeUInt32LE(frame.length - HEADER, 0);
     frame[4] = handle ? 1 : 0;
-    body.copy(frame, HEADER);
     this.#out.push({ frame, handle });
     this.#pump();
   }
@@ -156,7 +174,7 @@ export class HandleLane<M> {
         const len = buf.readUInt32LE(off);
         if (buf.length - off - HEADER < len) break;
         const hasHandle = buf[off + 4] === 1;
-        const msg = v8.deserialize(buf.subarray(off + HEADER, off + HEADER + len)) as M;
+        const msg = this.#codec.decode(buf.subarray(off + HEADER, off + HEADER + len));
         off += HEADER + len;
         onMessage(msg, hasHandle ? this.#handles.shift() : undefined);
       }

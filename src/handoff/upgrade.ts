@@ -110,6 +110,14 @@ export class Upgrade {
   #spawn(): void {
     const next = this.#deps.spawn();
     this.#next = next;
+    // Node starts reading our end of the handle lane, but what the new worker says through it (transfer-codec.ts) is
+    // for the old worker, which gets this end at ready: stop it before anything arrives.
+    const end = next.child.stdio[4] as (net.Socket & { _handle?: { reading?: boolean; readStop(): number } | null }) | null | undefined;
+    if (end?._handle) {
+      end.pause();
+      end._handle.reading = false;
+      end._handle.readStop();
+    }
     this.#out = new HandlePipeline<ToWorker>((msg, handle, written) => next.send(msg, handle, () => written()));
     this.progress.nextPid = next.pid;
     this.progress.phase = 'waiting-ready';

@@ -23,6 +23,7 @@ import { HandleLane, LANE_FD } from './handle-lane.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import type { ConnTransfer, FromWorker, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
+import { type LaneMessage, TransferCodec } from './transfer-codec.js';
 import { FD_RESERVE_ENV } from './worker-process.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
@@ -75,7 +76,7 @@ export function runWorker(): void {
   let exporting: Promise<void> = Promise.resolve();
   let stalled = false;
   /** Old worker: where connections go (the new worker's lane). New worker: where they come from. */
-  let lane: HandleLane<ConnTransfer | StateTransfer> | undefined;
+  let lane: HandleLane<LaneMessage> | undefined;
   let sessionStore: LeasedSessionStore | undefined;
 
   // Acks carry running counts, so they are coalesced: at most one per ACK_INTERVAL_MS while items arrive, and one at
@@ -133,9 +134,14 @@ export function runWorker(): void {
       };
       adopter = new ConnectionAdopter(port);
       if (config.lane) {
-        lane = new HandleLane<ConnTransfer | StateTransfer>(LANE_FD);
+        lane = new HandleLane<LaneMessage>(LANE_FD, undefined, new TransferCodec());
         // Connections are taken synchronously, not through the async dispatch: one lane read carries one of them.
-        lane.read((m, handle) => (m.t === 'conn' ? takeConn(m, handle) : void dispatch(m, handle)));
+        lane.read((m, handle) => {
+          if (m.t === 'conn') takeConn(m, handle);
+          else if (m.t === 'state') void dispatch(m, handle);
+        });
+        // Tell the old worker this build reads compact connection bodies (transfer-codec.ts).
+        lane.send({ t: 'codec', compact: 1 });
       }
     }
     if (fault === 'ready-timeout') return;
@@ -184,7 +190,12 @@ export function runWorker(): void {
       }
       case 'lane':
         try {
-          lane = new HandleLane(HandleLane.fdOf(handle), handle as object);
+          const codec = new TransferCodec();
+          lane = new HandleLane<LaneMessage>(HandleLane.fdOf(handle), handle as object, codec);
+          // A new worker of this build or later says it reads compact connection bodies; an older one says nothing.
+          lane.read((m) => {
+            if (m.t === 'codec') codec.compact = true;
+          });
           // The new worker is gone or refused a descriptor: abort now rather than wait for the ack timeout.
           lane.onError = (err) => send({ t: 'nack', error: { code: 'HOTLINE_E_UPGRADE_REFUSED', message: `handle lane: ${err.message}` } });
         } catch (err) {

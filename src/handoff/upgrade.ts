@@ -238,6 +238,9 @@ export class Upgrade {
     this.#out?.discard(() => true);
     for (const h of this.#inFlight) h.close();
     this.#inFlight.clear();
+    // Our end of the lane, if it never went to the old worker (an abort before ready): it no longer reads, so it
+    // would not see the new worker's exit and close itself.
+    if (!this.#exportSent) (this.#next?.child.stdio[4] as net.Socket | null | undefined)?.destroy();
   }
 
   #finish(): void {

@@ -191,7 +191,8 @@ export class Supervisor {
   }
 
   #spawn(upgrade: boolean): WorkerProcess {
-    const w = new WorkerProcess(forkWorker(this.#o.envFile, {}, upgrade));
+    // An upgrade worker takes over the old worker's descriptors: its table is sized like the old one (worker-process.ts).
+    const w = new WorkerProcess(forkWorker(this.#o.envFile, {}, upgrade, upgrade ? this.#worker?.pid : undefined));
     this.#handles.forEach((h, index) => w.send({ t: 'listener', index }, h));
     w.send({ t: 'start', config: { ...this.#o.config, upgrade, lane: upgrade } });
     return w;

@@ -19,40 +19,44 @@ export const FD_RESERVE_ENV = 'HOTLINE_FD_RESERVE';
 
 /** Descriptor-table slots an upgrade worker starts with, at most (16,384: 128 KiB of kernel memory). */
 const FD_RESERVE_MAX = 16_384;
-
-let reserve: number | undefined;
+/** Below this, the few growths of a small table cost less than a long stdio list at spawn. */
+const FD_RESERVE_MIN = 512;
 
 /**
- * The descriptor an upgrade worker is started with so that its descriptor table is already large (0: none).
+ * The descriptor an upgrade worker is started with so that its descriptor table is already as large as the old
+ * worker's (0: none).
  *
  * A new worker receives every connection's descriptor, and Linux grows a process's descriptor table by doubling it;
  * in a process with threads (Node always has some), each growth waits for an RCU grace period. Measured: stalls of
  * 5-16 ms at 256, 512, ..., 8,192 open descriptors, ~50 ms in all in a 10,000-connection handoff. A descriptor
  * placed at a high number at spawn (the kernel sizes the table at exec to the highest open one) makes those
- * growths happen before the process even starts. The number stays below the soft RLIMIT_NOFILE, which the child
- * inherits: a descriptor at or over it would make the spawn fail.
+ * growths happen before the process even starts, for ~10-20 ms more at spawn for a 16,384-slot table (Node walks
+ * the stdio list), hence sized from the old worker's table (`FDSize` in /proc) rather than always the maximum. The
+ * number stays below the soft RLIMIT_NOFILE, which the child inherits: a descriptor at or over it would make the
+ * spawn fail.
  */
-function reservedFd(): number {
-  if (reserve !== undefined) return reserve;
-  reserve = 0;
+function reservedFd(oldPid: number | undefined): number {
+  if (!oldPid) return 0;
   try {
+    const size = Number(/^FDSize:\s*(\d+)/m.exec(readFileSync(`/proc/${oldPid}/status`, 'utf8'))?.[1] ?? 0);
+    if (size < FD_RESERVE_MIN) return 0;
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     const soft = m ? (m[1] === 'unlimited' ? Infinity : Number(m[1])) : 0;
-    // FD_RESERVE_MAX - 2: the kernel rounds the table up to the power of two above the descriptor plus one.
-    const fd = Math.min(soft - 1, FD_RESERVE_MAX - 2);
-    if (fd >= 64) reserve = fd;
+    // size - 2: the kernel rounds the table up to the power of two above the descriptor plus one.
+    const fd = Math.min(soft - 1, Math.min(size, FD_RESERVE_MAX) - 2);
+    return fd >= 64 ? fd : 0;
   } catch {
-    // Not Linux, or no /proc: no reservation.
+    // Not Linux, no /proc, or the old worker is gone: no reservation.
+    return 0;
   }
-  return reserve;
 }
 
 /**
  * Fork a worker with an IPC channel that carries Buffers and socket handles; with `lane`, also a socketpair on fd 4
  * for the handle lane of an upgrade (handle-lane.ts), whose other end is `child.stdio[4]`, and a copy of this
- * process's stderr at a high descriptor number that the worker closes at start (reservedFd).
+ * process's stderr at a descriptor number as high as `oldPid`'s table, which the worker closes at start (reservedFd).
  */
-export function forkWorker(envFile: string | undefined, extraEnv: Record<string, string> = {}, lane = false): ChildProcess {
+export function forkWorker(envFile: string | undefined, extraEnv: Record<string, string> = {}, lane = false, oldPid?: number): ChildProcess {
   // The env file is read at every fork, so an upgrade picks up a changed configuration (what systemd's
   // EnvironmentFile cannot do without a restart).
   const fileEnv = envFile ? (parseEnv(readFileSync(envFile, 'utf8')) as Record<string, string>) : {};
@@ -61,7 +65,7 @@ export function forkWorker(envFile: string | undefined, extraEnv: Record<string,
   delete env[FD_RESERVE_ENV];
   if (lane) {
     stdio.push('pipe');
-    const fd = reservedFd();
+    const fd = reservedFd(oldPid);
     if (fd > stdio.length) {
       // Slots 5..fd-1 stay closed ('ignore'); slot fd gets a copy of fd 2, which 'inherit' above already requires.
       for (let i = stdio.length; i < fd; i++) stdio.push('ignore');

@@ -13,6 +13,7 @@ import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
 import type { HandoffSource } from './handoff-source.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
+import { startReading, stopReading } from './socket-reading.js';
 import { captureWs } from './ws-frames.js';
 import { WsTransport } from '../transport/ws-transport.js';
 
@@ -143,7 +144,7 @@ function capture(conn: Connection): Capture {
   if (!source || !conn.isOpen) return { never: 'not movable' };
   // TLS state lives in this process's OpenSSL: the descriptor alone is useless elsewhere (nodejs/node#4037). Checked
   // first, so a TLS connection is neither paused nor retried: it drains at once.
-  const raw = source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
+  const raw = rawSocket(source);
   if (raw instanceof tls.TLSSocket || !(raw instanceof net.Socket)) return { never: 'TLS' };
   const events = conn.pendingEvents();
   if (!events) return { never: 'closing' };
@@ -152,12 +153,12 @@ function capture(conn: Connection): Capture {
   let protocol = '';
   if (source.kind === 'ws') {
     source.ws.pause();
-    stopReading((source.ws as unknown as { _socket: net.Socket })._socket);
+    stopReading(raw);
     const c = captureWs(source.ws);
     if (!('socket' in c)) return settle(c, () => resumeSource(source));
     ({ socket, head, protocol } = c);
   } else {
-    socket = source.socket;
+    socket = raw;
     socket.pause();
     stopReading(socket);
     if (socket.readableLength > 0) return settle({ retry: 'socket buffer' }, () => resumeSource(source));
@@ -183,19 +184,6 @@ function capture(conn: Connection): Capture {
 }
 
 /**
- * pause() only stops 'data' events: the stream keeps reading from the kernel into its buffer up to its high-water
- * mark, and those bytes would be lost to the new worker. Stop the handle itself, as net.Socket#pause does for
- * sockets with an `onread` buffer; resume() starts it again through _read.
- */
-function stopReading(socket: net.Socket): void {
-  const handle = (socket as unknown as { _handle: { reading: boolean; readStop(): number } | null })._handle;
-  if (handle?.reading) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-/**
  * False when the transfer cannot be serialised (a conn.state holding a function, say): the connection drains. The
  * state is serialised here, once, because the channel serialises a queued message only when it writes it, long
  * after this connection would have been counted as moved. Returns the state's size in bytes otherwise.
@@ -215,19 +203,12 @@ function resumeSource(source: HandoffSource | undefined): void {
   if (!source) return;
   if (source.kind === 'ws') source.ws.resume();
   else source.socket.resume();
-  startReading(source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket);
+  startReading(rawSocket(source));
 }
 
-/**
- * The undo of stopReading. resume() alone may not restart the handle: the stream can believe a read is already
- * pending (its `reading` flag) and never call _read again.
- */
-function startReading(socket: net.Socket): void {
-  const handle = (socket as unknown as { _handle: { reading: boolean; readStart(): number } | null })._handle;
-  if (handle && !handle.reading && !socket.isPaused()) {
-    handle.reading = true;
-    handle.readStart();
-  }
+/** The socket under a source: a TCP connection's own, or the one `ws` reads a WebSocket from. */
+function rawSocket(source: HandoffSource): net.Socket {
+  return source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
 }
 
 /** A retry that needs the socket flowing to clear (buffered bytes) resumes it until the next round. */

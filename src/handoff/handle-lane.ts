@@ -64,10 +64,11 @@ export interface LaneCodec<M> {
   decode(body: Buffer): M;
 }
 
-const V8_CODEC: LaneCodec<unknown> = {
+/** v8's serializer, the format of `serialization: 'advanced'`: the default codec, and transfer-codec.ts's fallback. */
+export const V8_CODEC: LaneCodec<unknown> = {
   encode(msg, reserve) {
     const body = v8.serialize(msg);
-    const frame = Buffer.alloc(reserve + body.length);
+    const frame = Buffer.allocUnsafe(reserve + body.length);
     body.copy(frame, reserve);
     return frame;
   },

@@ -17,7 +17,7 @@
 import v8 from 'node:v8';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../transport/framing/framing.js';
-import type { LaneCodec } from './handle-lane.js';
+import { type LaneCodec, V8_CODEC } from './handle-lane.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
 
 /** The receiver's word that it reads compact connection bodies. */
@@ -38,9 +38,9 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
 
   /** Throws at once when the plugin's data cannot be cloned, as v8.serialize does. */
   encode(msg: LaneMessage, reserve: number): Buffer {
-    if (!this.compact || msg.t !== 'conn') return v8Body(msg, reserve);
+    if (!this.compact || msg.t !== 'conn') return V8_CODEC.encode(msg, reserve);
     const framing = FRAMINGS.indexOf(msg.framing);
-    if (framing < 0) return v8Body(msg, reserve);
+    if (framing < 0) return V8_CODEC.encode(msg, reserve);
     const data = msg.state !== undefined || msg.messages.length > 0 ? v8.serialize([msg.state, msg.messages]) : undefined;
     const addressBytes = Buffer.byteLength(msg.remoteAddress);
     const protocolBytes = Buffer.byteLength(msg.protocol);
@@ -88,11 +88,4 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
     if (hasData) [state, messages] = v8.deserialize(body.subarray(off)) as [unknown, MessageData[]];
     return { t: 'conn', kind, framing, remoteAddress, protocol, head, opened, state, messages };
   }
-}
-
-function v8Body(msg: LaneMessage, reserve: number): Buffer {
-  const body = v8.serialize(msg);
-  const out = Buffer.allocUnsafe(reserve + body.length);
-  body.copy(out, reserve);
-  return out;
 }

@@ -15,6 +15,7 @@ import { HotlineError } from '../errors.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import type { BoundHandle } from './listeners.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import { stopReading } from './socket-reading.js';
 import { type WorkerProcess, fromWire } from './worker-process.js';
 
 export type UpgradePhase = 'spawning' | 'waiting-ready' | 'moving' | 'committing' | 'done' | 'aborted';
@@ -112,11 +113,10 @@ export class Upgrade {
     this.#next = next;
     // Node starts reading our end of the handle lane, but what the new worker says through it (transfer-codec.ts) is
     // for the old worker, which gets this end at ready: stop it before anything arrives.
-    const end = next.child.stdio[4] as (net.Socket & { _handle?: { reading?: boolean; readStop(): number } | null }) | null | undefined;
-    if (end?._handle) {
+    const end = next.child.stdio[4] as net.Socket | null | undefined;
+    if (end) {
       end.pause();
-      end._handle.reading = false;
-      end._handle.readStop();
+      stopReading(end);
     }
     this.#out = new HandlePipeline<ToWorker>((msg, handle, written) => next.send(msg, handle, () => written()));
     this.progress.nextPid = next.pid;

@@ -6,11 +6,9 @@
  * worker processes, real sockets, a certificate made by openssl at test time.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
 import { after, before, test } from 'node:test';
 import tls from 'node:tls';
@@ -27,6 +25,7 @@ import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { selfSignedCert, type TestCert } from '../helpers/tls-cert.js';
 import { ExactnessChecker, streamPlugin } from '../session/fixtures.js';
+import { type SupervisorFixture, startSupervisor } from './supervisor-process.js';
 
 const PER_LISTENER = 4;
 
@@ -80,24 +79,13 @@ test('an upgrade drains TLS connections (1012, TCP end) and stalled handshakes (
     { transport: 'tcp', host: '127.0.0.1', port: 0, framing: 'lines' },
     { transport: 'tcp', host: '127.0.0.1', port: 0, framing: 'lines', tls: tlsFiles },
   ];
-  const fixture = path.join(import.meta.dirname, 'supervisor-fixture.ts');
-  const sup: ChildProcess = spawn(process.execPath, ['--import', 'tsx', fixture, p.entry, admin, envFile, '30000', JSON.stringify(listen)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const supExited = new Promise((resolve) => sup.once('exit', resolve));
+  let sup: SupervisorFixture | undefined;
   const plain: Array<WsClient | TcpClient> = [];
   const secure: { ws: WsClient[]; tcp: TcpClient[] } = { ws: [], tcp: [] };
   const stalled: Stalled[] = [];
   try {
-    const line = await within(
-      new Promise<string>((resolve, reject) => {
-        createInterface({ input: sup.stdout! }).once('line', resolve);
-        sup.once('exit', (code) => reject(new Error(`the supervisor exited with ${code}`)));
-      }),
-      30_000,
-      'ready line from the supervisor',
-    );
-    const { addresses } = JSON.parse(line) as { addresses: Array<{ port: number; tls: boolean }> };
+    sup = await startSupervisor({ entry: p.entry, admin, envFile, readyTimeoutMs: 30_000, listen });
+    const { addresses } = sup;
     assert.deepEqual(addresses.map((a) => a.tls), [false, true, false, true]);
     const [wsPort, wssPort, tcpPort, tlsPort] = addresses.map((a) => a.port) as [number, number, number, number];
 
@@ -187,8 +175,8 @@ test('an upgrade drains TLS connections (1012, TCP end) and stalled handshakes (
       else c.socket.destroy();
     }
     for (const s of stalled) s.socket.destroy();
-    sup.kill('SIGTERM');
-    await supExited;
+    sup?.child.kill('SIGTERM');
+    await sup?.exited;
     p.remove();
   }
 });

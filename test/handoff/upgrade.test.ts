@@ -4,15 +4,15 @@
  * answers and the per-connection count, so one lost, duplicated or reordered message fails the test.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { adminRequest } from '../../src/admin/admin-client.js';
 import type { UpgradeProgress, UpgradeSummary } from '../../src/handoff/upgrade.js';
 import { type TcpClient, type WsClient, tcpClient, wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
+import { startSupervisor } from './supervisor-process.js';
 
 const WS_CLIENTS = 200;
 const TCP_CLIENTS = 50;
@@ -81,13 +81,8 @@ function assertContinuity(): void {
 
 before(async () => {
   setEnv({ HOTLINE_BUILD: 'b1' });
-  const fixture = path.join(import.meta.dirname, 'supervisor-fixture.ts');
-  sup = spawn(process.execPath, ['--import', 'tsx', fixture, p.entry, admin, envFile, '3000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: sup.stdout! }).once('line', resolve);
-    sup.once('exit', (code) => reject(new Error(`the supervisor exited with ${code}`)));
-  });
-  const info = JSON.parse(line) as { pid: number; addresses: Array<{ port: number }> };
+  const info = await startSupervisor({ entry: p.entry, admin, envFile, readyTimeoutMs: 3000 });
+  sup = info.child;
   supPid = info.pid;
   const [wsPort, tcpPort] = info.addresses.map((a) => a.port);
   const opening: Array<Promise<void>> = [];

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { HotlineError } from '../errors.js';
 import type { ListenerSpec } from '../handoff/protocol.js';
 import { Supervisor } from '../handoff/supervisor.js';
-import { formatHost } from '../transport/transport.js';
+import { formatHost, listenUrl } from '../transport/transport.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
 
 export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
@@ -42,8 +42,7 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
   if (hupDuringStart) process.kill(process.pid, 'SIGHUP');
   const plugin = sup.plugin!;
   const a = sup.addresses[0]!;
-  const scheme = a.transport === 'ws' ? (a.tls ? 'wss' : 'ws') : a.tls ? 'tls' : 'tcp';
-  const url = `${scheme}://${formatHost(a.host)}:${a.port}${a.transport === 'ws' ? '/' : ''}`;
+  const url = listenUrl(a.transport, a.tls, a.host, a.port);
   const page = flags.static ? ` (page ${a.tls ? 'https' : 'http'}://${formatHost(a.host)}:${a.port}/)` : '';
   process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
   return sup.whenStopped();

@@ -12,7 +12,7 @@ import type { MessageData } from '../plugin/contract.js';
 import type { Decoder, Framing, FramingKind } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { lines } from './framing/lines.js';
-import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, formatHost } from './transport.js';
+import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, listenUrl } from './transport.js';
 import { listen } from './listen.js';
 import { type TlsMaterial, loadTls } from './tls.js';
 
@@ -118,8 +118,7 @@ export class TcpTransport implements Transport {
       : net.createServer({ noDelay: true }, onConnection);
     this.#server = server;
     const { host, port } = await listen(server, this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', this.#options.handle);
-    const scheme = this.#tls ? 'tls' : 'tcp';
-    this.#address = { transport: 'tcp', host, port, url: `${scheme}://${formatHost(host)}:${port}`, framing: this.#framing.kind };
+    this.#address = { transport: 'tcp', host, port, url: listenUrl('tcp', this.#tls !== undefined, host, port), framing: this.#framing.kind };
     if (this.#tls) this.#address.tls = true;
   }
 

@@ -86,3 +86,9 @@ export interface Transport {
 export function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
+
+/** A listener's URL: `ws://host:port/path` or `tcp://host:port`; `wss://` and `tls://` with TLS. */
+export function listenUrl(transport: TransportKind, tls: boolean, host: string, port: number, path = '/'): string {
+  const scheme = transport === 'ws' ? (tls ? 'wss' : 'ws') : tls ? 'tls' : 'tcp';
+  return `${scheme}://${formatHost(host)}:${port}${transport === 'ws' ? path : ''}`;
+}

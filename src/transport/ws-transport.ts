@@ -14,7 +14,7 @@ import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
 import { type TlsMaterial, loadTls } from './tls.js';
-import { type ListenAddress, type Transport, type TransportHost, type WsListenOptions, formatHost } from './transport.js';
+import { type ListenAddress, type Transport, type TransportHost, type WsListenOptions, listenUrl } from './transport.js';
 
 const kConn = Symbol('hotline.conn');
 type WsWithConn = WebSocket & { [kConn]: Connection };
@@ -185,7 +185,7 @@ export class WsTransport implements Transport {
     const path = this.#options.path ?? '/';
     // An app's server attached with `server` may be an https.Server: then so is the URL.
     const secure = this.#server instanceof tls.Server;
-    const address: ListenAddress = { transport: 'ws', host, port, url: `${secure ? 'wss' : 'ws'}://${formatHost(host)}:${port}${path}` };
+    const address: ListenAddress = { transport: 'ws', host, port, url: listenUrl('ws', secure, host, port, path) };
     if (secure) address.tls = true;
     return address;
   }

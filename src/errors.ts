@@ -46,6 +46,11 @@ export const ERROR_CODES = {
   HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
   HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
   HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
+  // Issue 9, items 1-3: malformed input and the last-resort handler.
+  HOTLINE_E_ADMIN_REQUEST: 'an admin socket line is not a well-formed request',
+  HOTLINE_E_INTERNAL: "an exception or rejection escaped hotline's own code",
+  HOTLINE_E_PLUGIN_ESCAPED: "an exception or rejection escaped plugin code outside any handler hotline runs (an unawaited promise, a plugin's own callback)",
+  HOTLINE_E_HANDOFF_FRAME: 'a handoff lane frame or transfer body is malformed',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -5,14 +5,11 @@ import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { HotlineError, isHotlineError, messageOf } from '../errors.js';
-import type { AdminCommand, AdminRequest, AdminResponse } from './protocol.js';
+import { HotlineError, isHotlineError } from '../errors.js';
+import { AdminConnection, type AdminHandler } from './admin-connection.js';
 import { adminRequest } from './admin-client.js';
 
-export type AdminHandler = (cmd: AdminCommand) => Promise<unknown>;
-
-/** Longest request line accepted; a request is a few dozen bytes. */
-const MAX_LINE = 64 * 1024;
+export type { AdminHandler };
 
 export class AdminServer {
   #path: string;
@@ -82,41 +79,6 @@ export class AdminServer {
     this.#sockets.add(socket);
     socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    let buf = '';
-    // Requests are answered in order even when a later one finishes first (a status during a reload).
-    let chain = Promise.resolve();
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) return socket.destroy();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        chain = chain.then(() => this.#answer(socket, line));
-      }
-    });
+    new AdminConnection(socket, this.#handler);
   }
-
-  async #answer(socket: net.Socket, line: string): Promise<void> {
-    let req: AdminRequest;
-    try {
-      req = JSON.parse(line) as AdminRequest;
-    } catch {
-      return write(socket, { id: 0, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: 'the request is not JSON' } });
-    }
-    if (req.cmd !== 'reload' && req.cmd !== 'rollback' && req.cmd !== 'status' && req.cmd !== 'upgrade') {
-      return write(socket, { id: req.id, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: `unknown command ${String(req.cmd)}` } });
-    }
-    try {
-      write(socket, { id: req.id, ok: true, result: await this.#handler(req.cmd) });
-    } catch (err) {
-      const error = isHotlineError(err) ? err.toJSON() : { code: 'HOTLINE_E_ADMIN', message: messageOf(err) };
-      write(socket, { id: req.id, ok: false, error });
-    }
-  }
-}
-
-function write(socket: net.Socket, res: AdminResponse): void {
-  if (!socket.destroyed) socket.write(JSON.stringify(res) + '\n');
 }

@@ -3,6 +3,7 @@
  * in order. The CLI (`hotline reload`, `status`, `rollback`) is its client.
  */
 import path from 'node:path';
+import { HotlineError } from '../errors.js';
 
 /** `upgrade` is answered by the supervisor of `hotline start` only (src/handoff). */
 export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade';
@@ -10,6 +11,54 @@ export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade';
 export interface AdminRequest {
   id: number;
   cmd: AdminCommand;
+}
+
+/** Every command a request may name. */
+export const ADMIN_COMMANDS: ReadonlySet<string> = new Set<AdminCommand>(['reload', 'rollback', 'status', 'upgrade']);
+
+/** Longest request line accepted, in UTF-16 code units of the line read; a request is a few dozen bytes. */
+export const MAX_ADMIN_LINE = 64 * 1024;
+
+/** A line that is not a well-formed request: the error to reply with, and the id to reply under (0 if it had none). */
+export interface AdminRequestError {
+  id: number;
+  error: HotlineError;
+}
+
+function refuse(id: number, message: string): AdminRequestError {
+  return { id, error: new HotlineError('HOTLINE_E_ADMIN_REQUEST', message) };
+}
+
+/**
+ * Parse and validate one request line. Total: a request, or the coded error to reply with; it never throws, whatever
+ * the line holds (issue 9: the line `null` killed the supervisor, which read `req.cmd` of it). Every server of this
+ * protocol (the host's AdminServer, and so the supervisor's) reads its lines through here and nothing else.
+ *
+ * The only keys a request may have are `id` and `cmd`: an unknown key, `__proto__` included (JSON.parse makes it an
+ * own key), is refused rather than ignored, so a typo is an error and not a silent default.
+ */
+export function parseAdminRequest(line: string): AdminRequest | AdminRequestError {
+  if (line.length > MAX_ADMIN_LINE) return refuse(0, `the request line is longer than ${MAX_ADMIN_LINE} characters`);
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return refuse(0, 'the request is not JSON');
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return refuse(0, 'a request must be a JSON object like {"id":1,"cmd":"status"}');
+  const o = v as Record<string, unknown>;
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(o, k);
+  const rawId = has('id') ? o.id : undefined;
+  const idOk = typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0;
+  const id = idOk ? rawId : 0;
+  if (!idOk) return refuse(0, 'the request id must be an integer >= 0');
+  const extra = Object.keys(o).find((k) => k !== 'id' && k !== 'cmd');
+  if (extra !== undefined) return refuse(id, `unknown request field ${JSON.stringify(extra.slice(0, 64))}`);
+  const cmd = has('cmd') ? o.cmd : undefined;
+  if (typeof cmd !== 'string' || !ADMIN_COMMANDS.has(cmd)) {
+    return refuse(id, `unknown command ${typeof cmd === 'string' ? JSON.stringify(cmd.slice(0, 64)) : String(typeof cmd)}; expected one of ${[...ADMIN_COMMANDS].join(', ')}`);
+  }
+  return { id, cmd: cmd as AdminCommand };
 }
 
 export type AdminResponse =

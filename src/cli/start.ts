@@ -5,6 +5,7 @@
 import pino from 'pino';
 import { HotlineError, isHotlineError } from '../errors.js';
 import { createHost, type Host } from '../host/host.js';
+import { installLastResort } from '../host/last-resort.js';
 import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
@@ -16,6 +17,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
   const l = parseListenFlags(flags);
   const logger = mode === 'dev' ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
+  installLastResort('host', mode === 'dev' ? { logger } : {});
 
   let listenOpts: ListenOptions;
   if (l.static) {

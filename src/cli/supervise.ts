@@ -8,6 +8,7 @@ import pino from 'pino';
 import { HotlineError } from '../errors.js';
 import type { ListenerSpec } from '../handoff/protocol.js';
 import { Supervisor } from '../handoff/supervisor.js';
+import { installLastResort } from '../host/last-resort.js';
 import { formatHost, listenUrl } from '../transport/transport.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
 
@@ -20,6 +21,7 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
       : { transport: 'tcp', host: l.host, port: l.port, framing: l.framing, tls: l.tls };
   const admin = resolveAdminPath(flags.admin);
   const log = pino({ level: 'info' }, pino.destination(2));
+  installLastResort('supervisor');
   const sup = new Supervisor({
     config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, ...(flags.sessions && { sessions: sessionsDir(admin) }) },
     admin,

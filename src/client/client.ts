@@ -8,7 +8,7 @@
  *        └───────────────────────── close() / server ended the session ──► closed
  */
 import { HotlineError, type ErrorCode } from '../errors.js';
-import { decodeFrame, encodeMessage, messagePayload, type Payload, SESSION_PROTOCOL } from '../session/protocol.js';
+import { decodeFrame, encodeMessage, type Payload, SESSION_PROTOCOL } from '../session/protocol.js';
 import { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
 import { Emitter } from './emitter.js';
 
@@ -179,8 +179,9 @@ export class HotlineClient extends Emitter<ClientEvents> {
 
   #onFrame(ws: WebSocketLike, data: unknown): void {
     if (ws !== this.#ws) return;
+    // Total (protocol.ts): whatever a hostile server sends, a frame or a coded error comes back, never a throw.
     const f = typeof data === 'string' ? decodeFrame(data) : undefined;
-    if (!f) return this.#protocolError(ws);
+    if (f === undefined || f instanceof HotlineError) return this.#protocolError(ws);
     switch (f.t) {
       case 'welcome':
         return this.#welcome(ws, f.token, f.rx, f.resumed, f.replay, f.lost);
@@ -191,7 +192,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
         if (f.s !== this.#inSeq + 1) return this.#protocolError(ws);
         this.#inSeq = f.s;
         this.#scheduleAck();
-        this.emit('message', messagePayload(f));
+        this.emit('message', f.data);
         return;
       }
       case 'a':

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { AdminServer } from '../admin/admin-server.js';
+import { type LastResortCounts, lastResortCounts } from './last-resort.js';
 import type { AdminCommand } from '../admin/protocol.js';
 import { type Bundler, createBundler } from '../build/bundler.js';
 import { Connection } from '../connection/connection.js';
@@ -71,6 +72,8 @@ export interface HostStatus {
   swaps: SwapRecord[];
   /** Sessions alive in this process, when sessions are on. */
   sessions?: number;
+  /** Exceptions and rejections that escaped to the last-resort handler of this process (last-resort.ts). */
+  escaped: LastResortCounts;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -245,6 +248,7 @@ export class Host extends EventEmitter<HostEvents> {
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size }),
+      escaped: lastResortCounts(),
     };
   }
 

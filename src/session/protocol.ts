@@ -12,6 +12,8 @@
  *   both end       { t:'end' }                          the session is over (plugin or client closed it): no resume
  */
 
+import { HotlineError } from '../errors.js';
+
 /** The WebSocket subprotocol a session client offers. A client that does not offer it is served as plain WS. */
 export const SESSION_PROTOCOL = 'hotline.v1';
 
@@ -55,6 +57,42 @@ export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | Reconn
 /** A message payload as the application sees it. */
 export type Payload = string | Uint8Array;
 
+/** A message frame as it arrives: its payload already decoded (text, or the bytes of its base64). */
+export interface ReceivedMessage {
+  t: 'm';
+  s: number;
+  data: Payload;
+}
+
+/** What `decodeFrame` returns for a well-formed frame: every frame as sent, except a message carries its payload. */
+export type ReceivedFrame = HelloFrame | WelcomeFrame | ReceivedMessage | AckFrame | ReconnectFrame | EndFrame;
+
+/**
+ * The longest token accepted: tokens hotline issues are ~70 characters (token.ts). A longer one is refused before it
+ * reaches the HMAC check, so a hello cannot make the server hash a megabyte.
+ */
+export const MAX_TOKEN_LENGTH = 1024;
+/** The longest `lost.message` a client accepts from a server; hotline's own are under 100 characters. */
+const MAX_LOST_MESSAGE = 1024;
+/** The largest reconnect delay: setTimeout fires at once (with a warning) above 2^31 − 1 ms. */
+const MAX_DELAY = 0x7fffffff;
+
+const LOST_CODES: ReadonlySet<string> = new Set<LostCode>([
+  'HOTLINE_E_SESSION_EXPIRED',
+  'HOTLINE_E_SESSION_UNKNOWN',
+  'HOTLINE_E_SESSION_TOKEN',
+  'HOTLINE_E_SESSION_OVERFLOW',
+  'HOTLINE_E_SESSION_PROTOCOL',
+]);
+
+/**
+ * Canonical base64: the standard alphabet, whole quanta of 4, `=` padding only at the end. `atob` is more forgiving
+ * (it skips whitespace and accepts missing padding) and throws on anything else: issue 9 found that `{"b":"!"}`
+ * thrown from inside a ws 'message' listener killed the worker. Checked here first, so `atob` never sees bad input.
+ * Linear: no group of the pattern can match the same characters two ways.
+ */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 // btoa/atob exist in browsers and in Node >= 16, so one codec serves both sides.
 function toBase64(bytes: Uint8Array): string {
   let s = '';
@@ -62,8 +100,15 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-function fromBase64(b64: string): Uint8Array {
-  const s = atob(b64);
+/** The bytes of a base64 string, or undefined when it is not canonical base64. */
+export function fromBase64(b64: string): Uint8Array | undefined {
+  if (!BASE64.test(b64)) return undefined;
+  let s: string;
+  try {
+    s = atob(b64);
+  } catch {
+    return undefined; // unreachable after the pattern; kept so decoding stays total whatever atob does
+  }
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
@@ -74,39 +119,87 @@ export function encodeMessage(seq: number, data: Payload): string {
   return typeof data === 'string' ? JSON.stringify({ t: 'm', s: seq, d: data }) : JSON.stringify({ t: 'm', s: seq, b: toBase64(data) });
 }
 
-/** The payload of a message frame. */
-export function messagePayload(f: MessageFrame): Payload {
-  return f.b !== undefined ? fromBase64(f.b) : (f.d ?? '');
-}
-
 function isSeq(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
-/** Parse and validate one frame; undefined when it is not a well-formed frame of this protocol. */
-export function decodeFrame(text: string): Frame | undefined {
+function own(o: object, key: string): unknown {
+  // Own properties only: a frame never reads through a prototype, so `{"__proto__":…}` or `Object.prototype.t`
+  // set by someone else cannot supply a field.
+  return Object.prototype.hasOwnProperty.call(o, key) ? (o as Record<string, unknown>)[key] : undefined;
+}
+
+function bad(message: string): HotlineError {
+  return new HotlineError('HOTLINE_E_SESSION_PROTOCOL', message);
+}
+
+/**
+ * Parse and validate one frame. Total: it returns a frame or a HOTLINE_E_SESSION_PROTOCOL error, and never throws,
+ * whatever `text` is. The frame returned is a new object built from the validated fields only, so unknown keys
+ * (ignored, for forward compatibility) and `__proto__` keys never travel further.
+ */
+export function decodeFrame(text: string): ReceivedFrame | HotlineError {
+  if (typeof text !== 'string') return bad('a session frame must be text');
   let f: unknown;
   try {
     f = JSON.parse(text);
   } catch {
-    return undefined;
+    return bad('a session frame must be JSON');
   }
-  if (f === null || typeof f !== 'object') return undefined;
-  const o = f as Record<string, unknown>;
-  switch (o.t) {
-    case 'm':
-      return isSeq(o.s) && o.s > 0 && (typeof o.d === 'string' || typeof o.b === 'string') ? (o as unknown as MessageFrame) : undefined;
-    case 'a':
-      return isSeq(o.a) ? (o as unknown as AckFrame) : undefined;
-    case 'hello':
-      return o.v === 1 && isSeq(o.rx) && (o.token === null || typeof o.token === 'string') ? (o as unknown as HelloFrame) : undefined;
-    case 'welcome':
-      return typeof o.token === 'string' && isSeq(o.rx) && typeof o.resumed === 'boolean' && isSeq(o.replay) ? (o as unknown as WelcomeFrame) : undefined;
-    case 'reconnect':
-      return isSeq(o.delay) ? (o as unknown as ReconnectFrame) : undefined;
+  if (f === null || typeof f !== 'object' || Array.isArray(f)) return bad('a session frame must be a JSON object');
+  const t = own(f, 't');
+  switch (t) {
+    case 'm': {
+      const s = own(f, 's');
+      if (!isSeq(s) || s === 0) return bad('message frame: s must be an integer >= 1');
+      const d = own(f, 'd');
+      const b = own(f, 'b');
+      if (d !== undefined && b !== undefined) return bad('message frame: both d and b');
+      if (typeof d === 'string') return { t, s, data: d };
+      if (typeof b !== 'string') return bad('message frame: d must be a string, or b a base64 string');
+      const data = fromBase64(b);
+      if (!data) return bad('message frame: b is not canonical base64');
+      return { t, s, data };
+    }
+    case 'a': {
+      const a = own(f, 'a');
+      return isSeq(a) ? { t, a } : bad('ack frame: a must be an integer >= 0');
+    }
+    case 'hello': {
+      const v = own(f, 'v');
+      const token = own(f, 'token');
+      const rx = own(f, 'rx');
+      if (v !== 1) return bad('hello frame: v must be 1');
+      if (!isSeq(rx)) return bad('hello frame: rx must be an integer >= 0');
+      if (token !== null && (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH)) {
+        return bad(`hello frame: token must be null or a string of 1 to ${MAX_TOKEN_LENGTH} characters`);
+      }
+      return { t, v, token, rx };
+    }
+    case 'welcome': {
+      const token = own(f, 'token');
+      const rx = own(f, 'rx');
+      const resumed = own(f, 'resumed');
+      const replay = own(f, 'replay');
+      const lost = own(f, 'lost');
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return bad('welcome frame: bad token');
+      if (!isSeq(rx) || !isSeq(replay)) return bad('welcome frame: rx and replay must be integers >= 0');
+      if (typeof resumed !== 'boolean') return bad('welcome frame: resumed must be a boolean');
+      if (lost === null || lost === undefined) return { t, token, rx, resumed, replay, lost: null };
+      if (typeof lost !== 'object' || Array.isArray(lost)) return bad('welcome frame: lost must be null or an object');
+      const code = own(lost, 'code');
+      const message = own(lost, 'message');
+      if (typeof code !== 'string' || !LOST_CODES.has(code)) return bad('welcome frame: lost.code is not a session code');
+      if (typeof message !== 'string' || message.length > MAX_LOST_MESSAGE) return bad('welcome frame: lost.message must be a short string');
+      return { t, token, rx, resumed, replay, lost: { code: code as LostCode, message } };
+    }
+    case 'reconnect': {
+      const delay = own(f, 'delay');
+      return isSeq(delay) && delay <= MAX_DELAY ? { t, delay } : bad(`reconnect frame: delay must be an integer from 0 to ${MAX_DELAY}`);
+    }
     case 'end':
-      return o as unknown as EndFrame;
+      return { t };
     default:
-      return undefined;
+      return bad(typeof t === 'string' ? `unknown frame type ${JSON.stringify(t.slice(0, 32))}` : 'a session frame needs a string t');
   }
 }

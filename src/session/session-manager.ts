@@ -125,8 +125,9 @@ export class SessionManager implements SessionHost {
 
   async #hello(ws: WebSocket, text: string, remoteAddress: string): Promise<void> {
     const f = decodeFrame(text);
-    if (f?.t !== 'hello') {
-      this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_PROTOCOL', 'the first frame of a hotline.v1 socket must be a hello'));
+    if (f instanceof HotlineError || f.t !== 'hello') {
+      const why = f instanceof HotlineError ? `: ${f.message}` : `, not ${f.t}`;
+      this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_PROTOCOL', `the first frame of a hotline.v1 socket must be a hello${why}`));
       ws.close(1002, 'expected hello');
       return;
     }

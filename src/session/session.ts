@@ -11,7 +11,7 @@ import type { WebSocket } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import { HotlineError } from '../errors.js';
-import { decodeFrame, encodeMessage, messagePayload, type WelcomeFrame } from './protocol.js';
+import { decodeFrame, encodeMessage, type WelcomeFrame } from './protocol.js';
 import type { SessionChange, SessionRecord, StoredMessage } from './store.js';
 
 export type SessionPhase = 'attached' | 'detached' | 'closing' | 'closed';
@@ -212,26 +212,27 @@ export class ServerSession implements Link {
   /** @internal One text frame from the client. */
   frame(text: string): void {
     const f = decodeFrame(text);
-    if (f?.t === 'm') {
+    if (f instanceof HotlineError) return this.fail(f.message);
+    if (f.t === 'm') {
       if (f.s <= this.#inRecv) return; // a resend of something already queued: the dedupe that makes resume exact
       if (f.s !== this.#inRecv + 1) return this.fail(`expected message ${this.#inRecv + 1}, got ${f.s}`);
       this.#inRecv = f.s;
       this.#pendingIn.push(f.s);
-      const data = messagePayload(f);
+      const data = f.data;
       this.conn.receive(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    } else if (f?.t === 'a') {
+    } else if (f.t === 'a') {
       if (f.a > this.#outSeq) return this.fail(`ack ${f.a} beyond the last message sent (${this.#outSeq})`);
       this.#trim(f.a);
       this.#ackIn = f.a;
       this.#h.ackDue(this);
-    } else if (f?.t === 'end') {
+    } else if (f.t === 'end') {
       // The client closed for good: the session ends now rather than waiting out its TTL.
       if (this.#phase !== 'attached') return;
       this.#phase = 'closing';
       this.#h.ended(this);
       this.#ws?.close(1000, 'client ended the session');
     } else {
-      this.fail(f ? `unexpected ${f.t} frame` : 'malformed frame');
+      this.fail(`unexpected ${f.t} frame`);
     }
   }
 

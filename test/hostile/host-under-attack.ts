@@ -1,0 +1,108 @@
+/**
+ * The rig of the hostile-input tests: a real `hotline start` (supervisor + worker process), an unrelated client that
+ * pings every 50 ms, and the checks every case makes afterwards: same supervisor PID, same worker PID, every ping
+ * answered. Run `npm run build` first when running one of these files alone (the bin runs dist/).
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { adminStatus, HotlineProcess, type ReadyLine } from '../e2e/hotline-process.js';
+import { wsClient, type WsClient } from '../helpers/clients.js';
+import { type PluginDir, pluginDir } from '../helpers/plugin-dir.js';
+
+export const ECHO_PLUGIN = `
+import { definePlugin } from 'hotline';
+export default definePlugin({
+  name: 'echo', version: '1.0.0', api: 1,
+  init: () => ({}),
+  onMessage(conn, data) { conn.send(data); },
+});
+`;
+
+interface Status {
+  supervisor: { pid: number; workerPid: number };
+}
+
+/** A client that sends `ping N` every 50 ms and counts the echoes. */
+export class Pinger {
+  #client: WsClient;
+  #timer: NodeJS.Timeout;
+  sent = 0;
+
+  private constructor(client: WsClient) {
+    this.#client = client;
+    this.#timer = setInterval(() => {
+      if (client.ws.readyState === client.ws.OPEN) client.send(`ping ${++this.sent}`);
+    }, 50);
+  }
+
+  static async start(url: string): Promise<Pinger> {
+    return new Pinger(await wsClient(url));
+  }
+
+  get received(): number {
+    return this.#client.inbox.messages.length;
+  }
+
+  /** Stop pinging, wait for the echoes of every ping sent, and check each came back in order. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    assert.ok(this.sent > 0, 'the pinger sent nothing');
+    await this.#client.inbox.waitFor(this.sent, 10_000);
+    assert.deepEqual(
+      this.#client.inbox.messages,
+      Array.from({ length: this.sent }, (_, i) => `ping ${i + 1}`),
+      'every ping gets its reply, in order',
+    );
+    this.#client.ws.close();
+  }
+}
+
+export interface AttackRig {
+  proc: HotlineProcess;
+  ready: ReadyLine;
+  plugin: PluginDir;
+  admin: string;
+  pinger: Pinger;
+  /** Assert the supervisor and its worker are the processes they were at the start, and the pinger lost nothing. */
+  survived(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Start `hotline start <echo plugin> ...extraArgs` and a pinger against it. */
+export async function underAttack(extraArgs: string[] = []): Promise<AttackRig> {
+  const plugin = pluginDir(ECHO_PLUGIN);
+  const admin = path.join(plugin.dir, 'admin.sock');
+  const { proc, ready } = await HotlineProcess.start(['start', plugin.entry, '--port', '0', '--admin', admin, ...extraArgs], plugin.dir);
+  const before = await adminStatus<Status>(admin, plugin.dir);
+  const pinger = await Pinger.start(ready.url);
+  // A few pings before the attack, so "every reply" covers the time around it.
+  await waitUntil(() => pinger.received >= 3, 10_000, 'the first pings');
+  return {
+    proc,
+    ready,
+    plugin,
+    admin,
+    pinger,
+    async survived() {
+      await pinger.stop();
+      assert.equal(proc.child.exitCode, null, 'the supervisor is still running');
+      const after = await adminStatus<Status>(admin, plugin.dir);
+      assert.equal(after.supervisor.pid, before.supervisor.pid, 'same supervisor PID');
+      assert.equal(after.supervisor.workerPid, before.supervisor.workerPid, 'same worker PID: the worker never restarted');
+    },
+    async close() {
+      proc.kill('SIGTERM');
+      await proc.exited;
+      plugin.remove();
+    },
+  };
+}
+
+/** Poll `cond` every 10 ms until it holds; throw after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -14,12 +14,13 @@
  *   clean stop (0) or a second signal (1). Two kinds are known to be safe and are served on, logged and counted:
  *   - a socket-level error (`EPIPE`, `ECONNRESET`, ...) emitted on a stream with no `'error'` listener: it comes from
  *     one peer, out of the event loop, not from the middle of our code;
- *   - an exception whose whole stack (not cut off by `Error.stackTraceLimit`) is plugin code and Node internals, with
- *     no hotline frame: hotline's state is as it was between two events.
+ *   - an exception blamed on a plugin whose whole stack (not cut off by `Error.stackTraceLimit`) has no hotline frame,
+ *     or whose only hotline frames threw a HotlineError (a guard clause refusing the plugin's call by name, before any
+ *     change): hotline's state is as it was between two events.
  * - Anything that cannot be read (a thrown non-Error, a stack without frames) counts as hotline's own: exit.
  *
- * Attribution: an error with a frame in a plugin bundle (`hotline-plugin:` file names, load/loader.ts) and none of
- * hotline's is reported as HOTLINE_E_PLUGIN_ESCAPED, everything else as HOTLINE_E_INTERNAL. Plugin handler errors
+ * Attribution (judge below): an error whose innermost owned frame is in a plugin bundle (`hotline-plugin:` file names,
+ * load/loader.ts) is reported as HOTLINE_E_PLUGIN_ESCAPED, everything else as HOTLINE_E_INTERNAL. Plugin handler errors
  * never get here: the dispatcher and the tracked timers catch them (HOTLINE_E_HANDLER). What gets here from a plugin
  * is code that runs outside anything hotline calls: an unawaited promise that rejects, a `process.nextTick` or
  * `queueMicrotask` callback, a listener on an emitter the plugin made. Today those are logged and counted but not
@@ -28,7 +29,7 @@
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { ErrorCode } from '../errors.js';
-import { messageOf } from '../errors.js';
+import { HotlineError, messageOf } from '../errors.js';
 
 /** The exit code of a process that stopped because an exception escaped hotline's own code (sysexits EX_SOFTWARE). */
 export const EXIT_INTERNAL = 70;
@@ -78,19 +79,29 @@ export function lastResortCounts(): LastResortCounts {
   return { ...counts };
 }
 
-/** Decide what an escaped `err` means. Pure: the tests call it with made-up errors. */
+/**
+ * Decide what an escaped `err` means. Pure: the tests call it with made-up errors.
+ *
+ * Blame goes to the innermost frame that is hotline's or a plugin's (where the error was made or thrown), except for a
+ * HotlineError: that is hotline refusing its caller by name (a guard clause, before any change), so the blame is the
+ * caller's, the innermost plugin frame if there is one.
+ */
 export function judge(kind: EscapeKind, err: unknown): Verdict {
   const errCode = (err as { code?: unknown } | null)?.code;
   if (typeof errCode === 'string' && SOCKET_CODES.has(errCode)) return { code: 'HOTLINE_E_INTERNAL', source: 'socket', action: 'continue' };
   const frames = stackFrames(err);
-  const ours = frames.some((f) => f.includes(HOTLINE_ROOT));
-  const plugin = !ours && frames.some((f) => f.includes(PLUGIN_FRAME));
+  const isOurs = (f: string) => f.includes(HOTLINE_ROOT);
+  const isPlugin = (f: string) => !isOurs(f) && f.includes(PLUGIN_FRAME);
+  const refusal = err instanceof HotlineError;
+  const blamed = refusal ? frames.find(isPlugin) : frames.find((f) => isOurs(f) || isPlugin(f));
+  const plugin = blamed !== undefined && isPlugin(blamed);
   const code = plugin ? 'HOTLINE_E_PLUGIN_ESCAPED' : 'HOTLINE_E_INTERNAL';
   const source = plugin ? 'plugin' : 'hotline';
   if (kind === 'rejection') return { code, source, action: 'continue' };
   // A stack cut off at the limit may hide a hotline frame below what it shows.
   const complete = frames.length < (Error.stackTraceLimit ?? 10);
-  return { code, source, action: plugin && complete ? 'continue' : 'exit' };
+  const unwoundOurs = !refusal && frames.some(isOurs);
+  return { code, source, action: plugin && complete && !unwoundOurs ? 'continue' : 'exit' };
 }
 
 function stackFrames(err: unknown): string[] {

@@ -53,6 +53,12 @@ export class Pinger {
       Array.from({ length: this.sent }, (_, i) => `ping ${i + 1}`),
       'every ping gets its reply, in order',
     );
+    this.close();
+  }
+
+  /** Stop pinging and close (idempotent); the rig's close() calls it whatever the test did. */
+  close(): void {
+    clearInterval(this.#timer);
     this.#client.ws.close();
   }
 }
@@ -68,9 +74,9 @@ export interface AttackRig {
   close(): Promise<void>;
 }
 
-/** Start `hotline start <echo plugin> ...extraArgs` and a pinger against it. */
-export async function underAttack(extraArgs: string[] = []): Promise<AttackRig> {
-  const plugin = pluginDir(ECHO_PLUGIN);
+/** Start `hotline start <plugin> ...extraArgs` (an echo plugin by default) and a pinger against it. */
+export async function underAttack(extraArgs: string[] = [], source = ECHO_PLUGIN): Promise<AttackRig> {
+  const plugin = pluginDir(source);
   const admin = path.join(plugin.dir, 'admin.sock');
   const { proc, ready } = await HotlineProcess.start(['start', plugin.entry, '--port', '0', '--admin', admin, ...extraArgs], plugin.dir);
   const before = await adminStatus<Status>(admin, plugin.dir);
@@ -91,6 +97,7 @@ export async function underAttack(extraArgs: string[] = []): Promise<AttackRig> 
       assert.equal(after.supervisor.workerPid, before.supervisor.workerPid, 'same worker PID: the worker never restarted');
     },
     async close() {
+      pinger.close();
       proc.kill('SIGTERM');
       await proc.exited;
       plugin.remove();

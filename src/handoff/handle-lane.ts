@@ -16,6 +16,7 @@
  * then the message: serialised with v8 (the format of `serialization: 'advanced'`), or by the lane's codec.
  */
 import v8 from 'node:v8';
+import { LANE_HEADER as HEADER, splitLaneFrames } from './lane-frames.js';
 
 interface PipeHandle {
   open(fd: number): number;
@@ -48,7 +49,6 @@ interface StreamBinding {
 }
 
 const binding = process as unknown as { binding(name: string): unknown };
-const HEADER = 5;
 const EMPTY = Buffer.alloc(0);
 /** Writes handed to libuv at once. */
 const WINDOW = 64;
@@ -169,19 +169,18 @@ export class HandleLane<M> {
       const nread = s.streamBaseState[s.kReadBytesOrError]!;
       if (nread <= 0 || !ab) return;
       const chunk = Buffer.from(ab, s.streamBaseState[s.kArrayBufferOffset]!, nread);
-      const buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
-      let off = 0;
-      while (buf.length - off >= HEADER) {
-        const len = buf.readUInt32LE(off);
-        if (buf.length - off - HEADER < len) break;
-        const hasHandle = buf[off + 4] === 1;
-        const msg = this.#codec.decode(buf.subarray(off + HEADER, off + HEADER + len));
-        off += HEADER + len;
-        onMessage(msg, hasHandle ? this.#handles.shift() : undefined);
+      try {
+        this.#pending = splitLaneFrames(this.#pending, chunk, (body, hasHandle) => {
+          const msg = this.#codec.decode(body);
+          onMessage(msg, hasHandle ? this.#handles.shift() : undefined);
+        });
+      } catch (err) {
+        // A malformed frame (HOTLINE_E_HANDOFF_FRAME from the framing or the codec) or a throw of the reader: the
+        // stream cannot be trusted past it. Stop reading and report it, instead of throwing out of a libuv callback.
+        this.#pipe.onread = () => undefined;
+        this.#pending = EMPTY;
+        this.#fail(err instanceof Error ? err : new Error(String(err)));
       }
-      // Copied: the chunk's memory belongs to the read and is reused. Most reads end on a frame boundary (a read
-      // stops at a buffer that carried a descriptor), which leaves nothing to copy.
-      this.#pending = off === buf.length ? EMPTY : Buffer.from(buf.subarray(off));
     };
     this.#pipe.readStart();
   }

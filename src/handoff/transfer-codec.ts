@@ -15,6 +15,7 @@
  * protocol and head, each a u32 LE length and its bytes (strings in UTF-8); then the plugin data.
  */
 import v8 from 'node:v8';
+import { HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../transport/framing/framing.js';
 import { type LaneCodec, V8_CODEC } from './handle-lane.js';
@@ -62,30 +63,89 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
     return out;
   }
 
-  /** Either form. Copies what it keeps: the body's memory belongs to the read. */
+  /**
+   * Either form. Copies what it keeps: the body's memory belongs to the read. Throws HOTLINE_E_HANDOFF_FRAME, and
+   * nothing else, for a body that is not a well-formed transfer: a length past the end, bytes left over, an unknown
+   * tag or kind, v8 bytes that do not deserialise, or a message of the wrong shape. The lane reports it and the
+   * upgrade aborts (handle-lane.ts), instead of an exception escaping the read callback.
+   */
   decode(body: Buffer): LaneMessage {
-    // v8's output starts with its version tag (0xFF), never with TAG_CONN.
-    if (body[0] !== TAG_CONN) return v8.deserialize(body) as LaneMessage;
-    const kind = body[1] === 0 ? 'ws' : 'tcp';
-    const framing = FRAMINGS[body[2]!];
-    const opened = body[3] === 1;
-    const hasData = body[4] === 1;
-    let off = 5;
-    const addressBytes = body.readUInt32LE(off);
+    let msg: LaneMessage;
+    try {
+      msg = body[0] === TAG_CONN ? decodeCompact(body) : (v8.deserialize(body) as LaneMessage);
+    } catch (err) {
+      if (isHotlineError(err, 'HOTLINE_E_HANDOFF_FRAME')) throw err;
+      throw malformed(`a transfer body does not decode: ${messageOf(err)}`, err);
+    }
+    checkShape(msg);
+    return msg;
+  }
+}
+
+function malformed(message: string, cause?: unknown): HotlineError {
+  return new HotlineError('HOTLINE_E_HANDOFF_FRAME', message, cause === undefined ? undefined : { cause });
+}
+
+/** The compact connection body, every length checked against what is left of the body. */
+function decodeCompact(body: Buffer): ConnTransfer {
+  if (body.length < 5) throw malformed(`a compact connection body of ${body.length} bytes is shorter than its 5-byte header`);
+  if (body[1]! > 1) throw malformed(`unknown connection kind ${body[1]}`);
+  if (body[2]! >= FRAMINGS.length) throw malformed(`unknown framing ${body[2]}`);
+  if (body[3]! > 1 || body[4]! > 1) throw malformed('the opened and plugin-data flags must be 0 or 1');
+  const kind = body[1] === 0 ? 'ws' : 'tcp';
+  const framing = FRAMINGS[body[2]!];
+  const opened = body[3] === 1;
+  const hasData = body[4] === 1;
+  let off = 5;
+  const field = (what: string): [number, number] => {
+    if (body.length - off < 4) throw malformed(`the body ends inside the length of its ${what}`);
+    const n = body.readUInt32LE(off);
     off += 4;
-    const remoteAddress = body.toString('utf8', off, off + addressBytes);
-    off += addressBytes;
-    const protocolBytes = body.readUInt32LE(off);
-    off += 4;
-    const protocol = body.toString('utf8', off, off + protocolBytes);
-    off += protocolBytes;
-    const headBytes = body.readUInt32LE(off);
-    off += 4;
-    const head = headBytes > 0 ? Buffer.from(body.subarray(off, off + headBytes)) : EMPTY;
-    off += headBytes;
-    let state: unknown;
-    let messages: MessageData[] = [];
-    if (hasData) [state, messages] = v8.deserialize(body.subarray(off)) as [unknown, MessageData[]];
-    return { t: 'conn', kind, framing, remoteAddress, protocol, head, opened, state, messages };
+    if (body.length - off < n) throw malformed(`the ${what} (${n} bytes) runs past the end of the body`);
+    const at = off;
+    off += n;
+    return [at, at + n];
+  };
+  const [a0, a1] = field('remote address');
+  const remoteAddress = body.toString('utf8', a0, a1);
+  const [p0, p1] = field('protocol');
+  const protocol = body.toString('utf8', p0, p1);
+  const [h0, h1] = field('head');
+  const head = h1 > h0 ? Buffer.from(body.subarray(h0, h1)) : EMPTY;
+  let state: unknown;
+  let messages: MessageData[] = [];
+  if (hasData) {
+    const data: unknown = v8.deserialize(body.subarray(off));
+    if (!Array.isArray(data) || data.length !== 2) throw malformed('the plugin data of a connection must be [state, messages]');
+    [state, messages] = data as [unknown, MessageData[]];
+  } else if (off !== body.length) {
+    throw malformed(`${body.length - off} bytes follow a connection body that has no plugin data`);
+  }
+  return { t: 'conn', kind, framing, remoteAddress, protocol, head, opened, state, messages };
+}
+
+const isMessage = (m: unknown): m is MessageData => typeof m === 'string' || m instanceof Uint8Array;
+
+/** The fields every reader of a transfer relies on. Extra fields pass (a newer build may add some). */
+function checkShape(msg: unknown): asserts msg is LaneMessage {
+  if (msg === null || typeof msg !== 'object') throw malformed('a transfer must be an object');
+  const m = msg as Record<string, unknown>;
+  switch (m.t) {
+    case 'conn':
+      if (m.kind !== 'ws' && m.kind !== 'tcp') throw malformed('conn.kind must be ws or tcp');
+      if (m.framing !== undefined && !FRAMINGS.includes(m.framing as FramingKind)) throw malformed('conn.framing is unknown');
+      if (typeof m.remoteAddress !== 'string' || typeof m.protocol !== 'string') throw malformed('conn.remoteAddress and conn.protocol must be strings');
+      if (!(m.head instanceof Uint8Array)) throw malformed('conn.head must be bytes');
+      if (typeof m.opened !== 'boolean') throw malformed('conn.opened must be a boolean');
+      if (!Array.isArray(m.messages) || !m.messages.every(isMessage)) throw malformed('conn.messages must be strings and byte arrays');
+      return;
+    case 'state':
+      if (typeof m.plugin !== 'string' || typeof m.version !== 'string') throw malformed('state.plugin and state.version must be strings');
+      return;
+    case 'codec':
+      if (m.compact !== 1) throw malformed('codec.compact must be 1');
+      return;
+    default:
+      throw malformed(`unknown transfer ${typeof m.t === 'string' ? JSON.stringify(m.t.slice(0, 32)) : typeof m.t}`);
   }
 }

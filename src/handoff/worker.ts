@@ -140,6 +140,7 @@ export function runWorker(): void {
           if (m.t === 'conn') takeConn(m, handle);
           else if (m.t === 'state') void dispatch(m, handle);
         });
+        lane.onError = (err) => send({ t: 'nack', error: wire(err) }); // a malformed frame (HOTLINE_E_HANDOFF_FRAME) aborts the upgrade
         // Tell the old worker this build reads compact connection bodies (transfer-codec.ts).
         lane.send({ t: 'codec', compact: 1 });
       }

@@ -46,6 +46,11 @@ export const ERROR_CODES = {
   HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
   HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
   HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
+  // Issue 9 items 4-5: inbound queues and partial frames are bounded.
+  HOTLINE_E_INBOUND_OVERFLOW: 'a connection queued more than maxQueuedBytes of received messages not yet handled',
+  HOTLINE_E_FRAME_TIMEOUT: 'a partial frame or message made no progress within frameTimeout',
+  HOTLINE_E_INCOMPLETE_BUDGET: 'the bytes held in partial frames across all connections would exceed maxIncompleteBytes',
+  HOTLINE_E_PONG_TIMEOUT: 'a WebSocket client did not answer a ping within pongTimeout',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -3,8 +3,14 @@
  * that pings every 50 ms and counts its replies, RSS readings, a collector of the host's coded connection errors, and
  * a wait on a condition with a deadline.
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { withMallocEnv } from '../../src/host/malloc-env.js';
+import type { HostStatus } from '../../src/host/host.js';
+import type { HostOptions } from '../../src/host/options.js';
 import type { Host } from '../../src/index.js';
+import type { ListenAddress } from '../../src/transport/transport.js';
 import { type WsClient, wsClient } from '../helpers/clients.js';
 
 /**
@@ -88,5 +94,62 @@ export class Pinger {
     let lost = 0;
     for (let i = 1; i <= this.sent; i++) if (!got.has(`ping:${i}`)) lost++;
     return lost;
+  }
+}
+
+/** A host in a child process (host-child.ts), forked with MALLOC_ENV the way `hotline start` forks its worker. */
+export class ChildHost {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly addresses: ListenAddress[];
+  readonly codes: string[] = [];
+
+  private constructor(child: ChildProcess, ready: { addresses: ListenAddress[]; pid: number }) {
+    this.child = child;
+    this.pid = ready.pid;
+    this.addresses = ready.addresses;
+    child.on('message', (m: { type?: string; code?: string }) => {
+      if (m.type === 'error') this.codes.push(m.code!);
+    });
+  }
+
+  static async start(options: Omit<HostOptions, 'logger'>): Promise<ChildHost> {
+    const child = fork(fileURLToPath(new URL('./host-child.ts', import.meta.url)), [JSON.stringify(options)], {
+      execArgv: ['--import', 'tsx'],
+      env: withMallocEnv({ ...process.env }),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = await new Promise<{ addresses: ListenAddress[]; pid: number }>((resolve, reject) => {
+      child.on('message', (m: { type?: string }) => {
+        if (m.type === 'ready') resolve(m as { addresses: ListenAddress[]; pid: number });
+      });
+      child.once('exit', (code) => reject(new Error(`the host child exited (${code}) before it was ready`)));
+    });
+    return new ChildHost(child, ready);
+  }
+
+  count(code: string): number {
+    return this.codes.filter((c) => c === code).length;
+  }
+
+  status(): Promise<HostStatus> {
+    return new Promise((resolve) => {
+      const on = (m: { type?: string; status?: HostStatus }) => {
+        if (m.type !== 'status') return;
+        this.child.off('message', on);
+        resolve(m.status!);
+      };
+      this.child.on('message', on);
+      this.child.send('status');
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 }

@@ -49,6 +49,8 @@ export class WsGuard implements IncompleteHolder, Pingable {
   #deps: WsGuardDeps;
   #grace: NodeJS.Timeout | undefined;
   #disposed = false;
+  /** Closed for its partial frame: what it still sends in the grace is not counted again. */
+  #abandoned = false;
 
   /** Start guarding `ws`: after ws set its socket up, so ws' own data listener runs before ours. */
   constructor(ws: WebSocket, deps: WsGuardDeps) {
@@ -69,7 +71,7 @@ export class WsGuard implements IncompleteHolder, Pingable {
 
   /** After ws parsed a chunk: count what its Receiver still holds. */
   afterRead(): void {
-    if (this.#disposed) return;
+    if (this.#disposed || this.#abandoned) return;
     const bytes = receiverPendingBytes(this.ws);
     if (bytes === 0 && this.incompleteBytes === 0) return;
     // A read that ends inside a frame added bytes to it; one that ends at a frame boundary (a ping between two
@@ -78,6 +80,7 @@ export class WsGuard implements IncompleteHolder, Pingable {
   }
 
   abandon(err: HotlineError): void {
+    this.#abandoned = true;
     this.#deps.reportError(err, this.conn);
     this.#closeThenCut(err.code === 'HOTLINE_E_FRAME_TIMEOUT' ? 'frame timeout' : 'partial frame budget');
   }

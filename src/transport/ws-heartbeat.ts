@@ -54,9 +54,11 @@ export class WsHeartbeat {
 
   #ping(): void {
     for (const p of this.#members) {
-      // A socket paused by inbound backpressure (or an upgrade) cannot read the pong: it is not asked for one.
-      if (p.ws.readyState !== p.ws.OPEN || p.ws.isPaused) continue;
-      p.awaitingPong = true;
+      if (p.ws.readyState !== p.ws.OPEN) continue;
+      // A socket paused by inbound backpressure (or an upgrade) cannot read the pong, so none is demanded. It is
+      // pinged all the same: that write is how a peer that left is noticed while its close waits, unread, behind
+      // the bytes the kernel holds (its stack answers with an RST, and the next write fails).
+      if (!p.ws.isPaused) p.awaitingPong = true;
       p.ws.ping();
     }
     this.#schedule(() => this.#check(), this.#timing.pongTimeout);

@@ -11,6 +11,7 @@ import type { HostStatus } from '../../src/host/host.js';
 import type { HostOptions } from '../../src/host/options.js';
 import type { Host } from '../../src/index.js';
 import type { ListenAddress } from '../../src/transport/transport.js';
+import WebSocket from 'ws';
 import { type WsClient, wsClient } from '../helpers/clients.js';
 
 /**
@@ -152,4 +153,15 @@ export class ChildHost {
     await exited;
     clearTimeout(timer);
   }
+}
+
+/** Send `frame` as fast as the socket takes it, with at most 1 MiB waiting on the client's side, for `ms`. */
+export async function floodWs(ws: WebSocket, frame: string | Buffer, ms: number): Promise<number> {
+  let sent = 0;
+  const until = Date.now() + ms;
+  while (Date.now() < until && ws.readyState === WebSocket.OPEN) {
+    for (let n = 0; n < 256 && ws.bufferedAmount < MiB; n++, sent++) ws.send(frame);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return sent;
 }

@@ -12,7 +12,7 @@ import { wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { wsSocket } from '../../src/transport/ws-internals.js';
-import { MiB, Pinger, SLOW_PLUGIN, errorCodes, rss, waitUntil } from './hostile-rig.js';
+import { MiB, Pinger, SLOW_PLUGIN, errorCodes, floodWs, rss, waitUntil } from './hostile-rig.js';
 
 const MAX_QUEUED = 200;
 const MAX_QUEUED_BYTES = 1 * MiB;
@@ -31,7 +31,7 @@ before(async () => {
     plugin: dir.entry,
     logger: quietLogger,
     listen: [{ transport: 'ws' }, { transport: 'tcp', framing: 'lines' }],
-    limits: { maxQueuedMessages: MAX_QUEUED, maxQueuedBytes: MAX_QUEUED_BYTES },
+    limits: { maxQueuedMessages: MAX_QUEUED, maxQueuedBytes: MAX_QUEUED_BYTES, pingInterval: 200, pongTimeout: 1000 },
   });
   codes = errorCodes(host);
   wsUrl = host.addresses()[0]!.url;
@@ -61,16 +61,6 @@ async function statsOf(): Promise<{ flood: number; pings: number }> {
   return reply;
 }
 
-/** Send `frame` as fast as the socket takes it, with at most 1 MiB waiting on the client's side, for `ms`. */
-async function floodWs(ws: WebSocket, frame: string | Buffer, ms: number): Promise<number> {
-  let sent = 0;
-  const until = Date.now() + ms;
-  while (Date.now() < until && ws.readyState === WebSocket.OPEN) {
-    for (let n = 0; n < 256 && ws.bufferedAmount < MiB; n++, sent++) ws.send(frame);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  return sent;
-}
 
 test('a WebSocket flood into a slow plugin pauses reading: backlog and RSS bounded, the pinger gets every reply, the backlog is dropped and counted at close', async () => {
   const pinger = await Pinger.start(wsUrl);
@@ -94,12 +84,12 @@ test('a WebSocket flood into a slow plugin pauses reading: backlog and RSS bound
   // The queue holds ~QUEUE_BOUND KB; 48 MiB is room for the test's own clients and V8's heap growth.
   assert.ok(peakRss - rss0 < 48 * MiB, `RSS grew by ${((peakRss - rss0) / MiB).toFixed(1)} MiB`);
 
-  // The flooder goes: its backlog is dropped, not handled, and the connection leaves the table within about one
-  // resume (half the queue handled). An RST, as a crashed client or one with unread data sends: a FIN would queue
-  // behind the bytes the kernel still holds for the paused socket (docs/reliability.md).
+  // The flooder goes: its backlog is dropped, not handled, and the connection leaves the table. Its close would wait,
+  // unread, behind the bytes the kernel still holds for the paused socket; the next ping's write notices it
+  // (docs/reliability.md).
   const before = host.status().messages.dropped;
   wsSocket(flooder)!.resetAndDestroy();
-  await waitUntil(() => host.status().connections === 0, 5000, 'the flooder to leave the table');
+  await waitUntil(() => host.status().connections === 0, 10_000, 'the flooder to leave the table');
   const s = host.status();
   assert.ok(s.messages.dropped > before, 'the backlog was not dropped');
   const stats = await statsOf();
@@ -123,7 +113,7 @@ test('a flood of large messages past maxQueuedBytes is closed with 1008 and HOTL
   assert.equal(await pinger.stop(), 0, 'the unrelated client lost replies');
 });
 
-test('a TCP line flood pauses reading too, and its backlog is dropped when it closes', async () => {
+test('a TCP line flood pauses reading too', async () => {
   const socket = net.connect(tcpPort, '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.on('error', () => undefined);
@@ -143,8 +133,7 @@ test('a TCP line flood pauses reading too, and its backlog is dropped when it cl
   const b = await backlog();
   assert.ok(sent > 4 * QUEUE_BOUND, `the flooder sent ${sent} lines`);
   assert.ok(b <= QUEUE_BOUND, `backlog ${b} > ${QUEUE_BOUND}: reading was not paused`);
-  const dropped0 = host.status().messages.dropped;
+  // A plain TCP stream has nothing to probe with while paused: its close is seen once the bytes before it are read
+  // (docs/reliability.md); the host's shutdown cuts it off.
   socket.resetAndDestroy();
-  await waitUntil(() => host.status().connections === 0, 5000, 'the flooder to leave the table');
-  assert.ok(host.status().messages.dropped > dropped0, 'the backlog was not dropped');
 });

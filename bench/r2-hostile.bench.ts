@@ -79,7 +79,10 @@ class Hostiles {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const s of this.#sockets) (s instanceof net.Socket ? s.destroy() : s.terminate());
+    for (const s of this.#sockets) {
+      if (s instanceof net.Socket) s.destroy();
+      else s.terminate();
+    }
     await Promise.all(this.#loops);
   }
 

@@ -31,6 +31,7 @@ export const BENCHES: BenchEntry[] = [
   { id: 'P5', file: 'p5-restart-cost.bench.ts', title: 'restart cost for clients' },
   { id: 'R1', file: 'resume.bench.ts', title: 'resume after restart' },
   { id: 'U1', file: 'upgrade.bench.ts', title: 'process upgrade' },
+  { id: 'R2', file: 'r2-hostile.bench.ts', title: 'hostile clients' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

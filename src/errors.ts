@@ -51,6 +51,11 @@ export const ERROR_CODES = {
   HOTLINE_E_INTERNAL: "an exception or rejection escaped hotline's own code",
   HOTLINE_E_PLUGIN_ESCAPED: "an exception or rejection escaped plugin code outside any handler hotline runs (an unawaited promise, a plugin's own callback)",
   HOTLINE_E_HANDOFF_FRAME: 'a handoff lane frame or transfer body is malformed',
+  // Issue 9 items 4-5: inbound queues and partial frames are bounded.
+  HOTLINE_E_INBOUND_OVERFLOW: 'a connection queued more than maxQueuedBytes of received messages not yet handled',
+  HOTLINE_E_FRAME_TIMEOUT: 'a partial frame or message made no progress within frameTimeout',
+  HOTLINE_E_INCOMPLETE_BUDGET: 'the bytes held in partial frames across all connections would exceed maxIncompleteBytes',
+  HOTLINE_E_PONG_TIMEOUT: 'a WebSocket client did not answer a ping within pongTimeout',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

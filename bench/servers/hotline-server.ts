@@ -2,17 +2,23 @@
  * A hotline host in its own process, driven over IPC by a bench: it reports its url once listening, forwards swap
  * phases and records with timestamps comparable across processes, and swaps on `{ type: 'reload' }`.
  *
- * Started with one JSON argument: { plugin, watch?, maxConnections? }.
+ * Started with one JSON argument: { plugin, watch?, maxConnections?, limits?, tcpLength?, sessions? }.
  */
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { createHost } from '../../src/index.js';
-import type { WatchOptions } from '../../src/index.js';
+import type { HostLimits, WatchOptions } from '../../src/index.js';
 
 export interface HotlineServerConfig {
   plugin: string;
   watch?: WatchOptions | false;
   maxConnections?: number;
+  /** Further limits (R2 sets the partial-frame ones). */
+  limits?: HostLimits;
+  /** Also listen on TCP with length framing; its url is in the ready message's `urls`. */
+  tcpLength?: boolean;
+  /** Serve `hotline.v1` session clients too. */
+  sessions?: boolean;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
@@ -23,11 +29,12 @@ export function wallNow(): number {
 const config = JSON.parse(process.argv[2] ?? '{}') as HotlineServerConfig;
 const host = await createHost({
   plugin: config.plugin,
-  listen: [{ transport: 'ws', host: '127.0.0.1', port: 0 }],
+  listen: [{ transport: 'ws', host: '127.0.0.1', port: 0 }, ...(config.tcpLength ? [{ transport: 'tcp' as const, host: '127.0.0.1', port: 0, framing: 'length' as const }] : [])],
+  sessions: config.sessions === true,
   watch: config.watch ?? false,
   // The benches measure swaps, not probation; a bench plugin never throws.
   probation: false,
-  limits: { maxConnections: config.maxConnections ?? 20_000 },
+  limits: { maxConnections: config.maxConnections ?? 20_000, ...config.limits },
   logger: pino({ level: 'error' }, pino.destination(2)),
 });
 host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trigger, at: wallNow() }));
@@ -42,7 +49,8 @@ process.on('message', (m: { type: string }) => {
     );
   } else if (m.type === 'status') {
     const s = host.status();
-    process.send?.({ type: 'status', connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed });
+    const cpu = process.cpuUsage();
+    process.send?.({ type: 'status', connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 });
   }
 });
 
@@ -54,4 +62,4 @@ const shutdown = () => {
 };
 process.on('SIGTERM', shutdown);
 process.on('disconnect', shutdown);
-process.send?.({ type: 'ready', url: host.addresses()[0]!.url });
+process.send?.({ type: 'ready', url: host.addresses()[0]!.url, urls: host.addresses().map((a) => a.url), pid: process.pid });

@@ -59,6 +59,12 @@ export class Connection implements Conn {
   #phase = Phase.Open;
   #queue: Inbound[] = [];
   #head = 0;
+  /** Payload size of the messages in #queue: bytes of binary messages, UTF-16 code units of text ones. */
+  #queuedBytes = 0;
+  /** True while the link is told to stop reading because the queue reached maxQueuedMessages. */
+  #readingPaused = false;
+  /** Over maxQueuedBytes: closing, and everything it still sends is dropped. */
+  #overflowed = false;
   #busy = false;
   /** The version running the current handler, so an async failure is counted against the right one. */
   #running: DispatchTarget | undefined;
@@ -135,6 +141,8 @@ export class Connection implements Conn {
     clearTimeout(this.#slowTimer);
     this.#queue.length = 0;
     this.#head = 0;
+    this.#queuedBytes = 0;
+    this.#link.forget?.();
     this.#d.connections.delete(this.id);
   }
 
@@ -165,8 +173,20 @@ export class Connection implements Conn {
   /** @internal The transport delivers one decoded message. */
   receive(data: MessageData): void {
     if (this.#phase === Phase.Closed) return;
-    this.#d.messagesIn++;
+    const d = this.#d;
+    if (this.#overflowed) {
+      d.messagesDropped++;
+      return;
+    }
+    d.messagesIn++;
+    this.#queuedBytes += data.length;
+    if (this.#queuedBytes > d.limits.maxQueuedBytes) return this.#overflow();
     this.#push(data);
+    // Checked after the push: a handler that keeps up (the common case) has already taken it off the queue.
+    if (!this.#readingPaused && this.#queue.length - this.#head >= d.limits.maxQueuedMessages) {
+      this.#readingPaused = true;
+      this.#link.pauseReading();
+    }
   }
 
   /** @internal The transport reports the connection gone. Called once. */
@@ -174,6 +194,9 @@ export class Connection implements Conn {
     if (this.#phase === Phase.Closed) return;
     this.#phase = Phase.Closed;
     clearTimeout(this.#slowTimer);
+    // Nobody is left to answer: what the client sent and the plugin has not handled yet is dropped, not handled
+    // (issue 9: a flooder that left kept the plugin busy with its backlog). The close event itself still runs.
+    this.#dropQueued();
     this.#push(new CloseEvent(info));
   }
 
@@ -189,6 +212,10 @@ export class Connection implements Conn {
       if (this.#head === this.#queue.length) {
         this.#queue.length = 0;
         this.#head = 0;
+      }
+      if (this.#readingPaused && this.#queue.length - this.#head <= d.limits.maxQueuedMessages >>> 1) {
+        this.#readingPaused = false;
+        this.#link.resumeReading();
       }
       this.#run(ev);
     }
@@ -215,6 +242,7 @@ export class Connection implements Conn {
       } else if (ev instanceof CloseEvent) {
         result = this.opened ? target.close(this, ev.info) : undefined;
       } else {
+        this.#queuedBytes -= ev.length;
         result = target.message(this, ev);
       }
     } catch (err) {
@@ -238,13 +266,55 @@ export class Connection implements Conn {
     }
   }
 
+  /** Drop the messages not yet dispatched, counted; a queued open event stays (its close event pairs with it). */
+  #dropQueued(): void {
+    let open = false;
+    let dropped = 0;
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      if (this.#queue[i] === OPEN) open = true;
+      else dropped++;
+    }
+    this.#queue.length = 0;
+    this.#head = 0;
+    if (open) this.#queue.push(OPEN);
+    this.#queuedBytes = 0;
+    this.#d.messagesDropped += dropped;
+  }
+
+  /**
+   * Over maxQueuedBytes. Pausing the socket (maxQueuedMessages) bounds what a fast sender queues in count; large
+   * messages can still exceed the bytes bound first, and that is a hard stop: coded close, backlog dropped.
+   */
+  #overflow(): void {
+    const max = this.#d.limits.maxQueuedBytes;
+    this.#overflowed = true;
+    this.#d.messagesDropped++;
+    this.#dropQueued();
+    this.#d.events.connectionError(
+      this,
+      new HotlineError('HOTLINE_E_INBOUND_OVERFLOW', `connection ${this.id} has more than maxQueuedBytes (${max}) of messages waiting for its handler; closing`),
+    );
+    // Read again (dropping) so the client's close frame can arrive; the grace timer bounds a client that never sends it.
+    if (this.#readingPaused) {
+      this.#readingPaused = false;
+      this.#link.resumeReading();
+    }
+    this.#closeWithGrace('inbound queue overflow');
+  }
+
   #slowConsumer(): void {
     const err = new HotlineError(
       'HOTLINE_E_SLOW_CONSUMER',
       `connection ${this.id} has ${this.#link.bufferedAmount} bytes queued, over maxSendBuffer (${this.#d.limits.maxSendBuffer})`,
     );
     this.#d.events.connectionError(this, err);
-    this.close(CLOSE_POLICY, 'slow consumer');
+    this.#closeWithGrace('slow consumer');
+  }
+
+  /** Close with 1008 and cut the socket off if the close handshake has not finished within the grace. */
+  #closeWithGrace(reason: string): void {
+    this.close(CLOSE_POLICY, reason);
+    if (this.#slowTimer !== undefined) return;
     // A consumer that does not read will not read the close frame either: bound the memory it holds.
     this.#slowTimer = setTimeout(() => this.#link.terminate(), SLOW_CONSUMER_GRACE_MS);
     this.#slowTimer.unref();

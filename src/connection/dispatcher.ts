@@ -21,6 +21,10 @@ export interface DispatchTarget {
 export interface ConnectionLimits {
   /** Bytes a connection may have queued for sending before it is closed as a slow consumer. */
   maxSendBuffer: number;
+  /** Received messages waiting for their handler, per connection, before its socket stops being read. */
+  maxQueuedMessages: number;
+  /** Payload bytes waiting for their handler, per connection, before it is closed (HOTLINE_E_INBOUND_OVERFLOW). */
+  maxQueuedBytes: number;
 }
 
 export interface DispatcherEvents {
@@ -39,6 +43,8 @@ export class Dispatcher {
   readonly connections = new Map<string, Connection>();
   messagesIn = 0;
   messagesOut = 0;
+  /** Messages received but never handled: their connection closed, or overflowed, first. */
+  messagesDropped = 0;
   #suspended = false;
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];

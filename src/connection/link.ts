@@ -18,4 +18,13 @@ export interface Link {
   readonly bufferedAmount: number;
   /** The socket behind the link, for a process upgrade (src/handoff). Absent when the link cannot move. */
   handoff?(): HandoffSource;
+  /**
+   * Stop reading from the socket: the connection has `maxQueuedMessages` waiting for its handler. The kernel's
+   * buffers then push back on the client (TCP flow control), so nothing is lost. Idempotent.
+   */
+  pauseReading(): void;
+  /** Read again once the queue is down to half. Idempotent. */
+  resumeReading(): void;
+  /** The connection moved to another process: drop every timer and budget entry this link holds. */
+  forget?(): void;
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
 import { HotlineError } from '../errors.js';
 import type { FromWorker, ToWorker, WireError } from './protocol.js';
+import { withMallocEnv } from '../host/malloc-env.js';
 
 const here = fileURLToPath(import.meta.url);
 /** worker-main.js under dist/, worker-main.ts when run from sources through tsx (tests). */
@@ -61,7 +62,7 @@ export function forkWorker(envFile: string | undefined, extraEnv: Record<string,
   // EnvironmentFile cannot do without a restart).
   const fileEnv = envFile ? (parseEnv(readFileSync(envFile, 'utf8')) as Record<string, string>) : {};
   const stdio: Array<'ignore' | 'inherit' | 'ipc' | 'pipe' | number> = ['ignore', 'inherit', 'inherit', 'ipc'];
-  const env: Record<string, string | undefined> = { ...process.env, ...fileEnv, ...extraEnv };
+  const env = withMallocEnv({ ...process.env, ...fileEnv, ...extraEnv });
   delete env[FD_RESERVE_ENV];
   if (lane) {
     stdio.push('pipe');

@@ -11,37 +11,15 @@
  */
 import type net from 'node:net';
 import { WebSocket } from 'ws';
-
-// ws 8.18.3 lib/receiver.js parse states (GET_MASK = 3 needs no case of its own here).
-const GET_INFO = 0;
-const GET_PAYLOAD_LENGTH_16 = 1;
-const GET_PAYLOAD_LENGTH_64 = 2;
-const GET_DATA = 4;
-
-interface ReceiverInternals {
-  _state: number;
-  _buffers: Buffer[];
-  _bufferedBytes: number;
-  _fragmented: number;
-  _fragments: Buffer[];
-  _fin: boolean;
-  _opcode: number;
-  _payloadLength: number;
-  _masked: boolean;
-  _mask: Buffer | undefined;
-  _compressed: boolean;
-  _errored: boolean;
-  _writableState: { length: number };
-}
-
-interface WsInternals {
-  _receiver: ReceiverInternals | null;
-  _socket: net.Socket | null;
-  _closeFrameReceived: boolean;
-  _closeFrameSent: boolean;
-  _extensions: Record<string, unknown>;
-  _protocol: string;
-}
+import {
+  GET_DATA,
+  GET_INFO,
+  GET_PAYLOAD_LENGTH_16,
+  GET_PAYLOAD_LENGTH_64,
+  type ReceiverInternals,
+  type WsInternals,
+  wsInternals,
+} from '../transport/ws-internals.js';
 
 /** Why a WebSocket cannot be captured now: `retry` may pass later, `never` will not. */
 export type CaptureRefusal = { retry: string } | { never: string };
@@ -58,7 +36,7 @@ export interface WsCapture {
  * delivered would be duplicated (DESIGN.md §6).
  */
 export function captureWs(ws: WebSocket): WsCapture | CaptureRefusal {
-  const w = ws as unknown as WsInternals;
+  const w = wsInternals(ws);
   const socket = w._socket;
   const r = w._receiver;
   if (ws.readyState !== WebSocket.OPEN || !socket || !r || w._closeFrameReceived || w._closeFrameSent) return { never: 'closing' };

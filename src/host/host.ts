@@ -17,6 +17,7 @@ import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
 import { Swapper } from '../swap/swapper.js';
 import type { Version, VersionStats } from '../swap/version.js';
+import { IncompleteFrames } from '../transport/incomplete-frames.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
@@ -67,7 +68,8 @@ export interface HostStatus {
   plugin: { name: string; version: string; hash: string; entry: string; seq: number } | undefined;
   listen: ListenAddress[];
   connections: number;
-  messages: { in: number; out: number };
+  /** `dropped`: received but never handled, because the connection closed (or overflowed) first. */
+  messages: { in: number; out: number; dropped: number };
   versions: VersionStats[];
   swaps: SwapRecord[];
   /** Sessions alive in this process, when sessions are on. */
@@ -94,6 +96,8 @@ export class Host extends EventEmitter<HostEvents> {
   #startedAt = Date.now();
   #bundler: Bundler;
   #dispatcher: Dispatcher;
+  /** Partial frames of every connection, under one budget (issue 9). */
+  #incomplete: IncompleteFrames;
   #swapper: Swapper;
   #transports: Transport[] = [];
   #watcher: PluginWatcher | undefined;
@@ -115,7 +119,9 @@ export class Host extends EventEmitter<HostEvents> {
     this.#deferListen = options.deferListen === true;
     this.log = options.logger ?? pino({ level: 'info' }, pino.destination(2));
     this.#bundler = createBundler(this.#options.plugin);
-    this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer: this.#options.limits.maxSendBuffer }, {
+    const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes } = this.#options.limits;
+    this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes });
+    this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer, maxQueuedMessages, maxQueuedBytes }, {
       connectionError: (conn, err) => this.#connectionError(err, conn),
       connectionFinished: () => {
         for (const w of this.#finishedWaiters) w();
@@ -244,7 +250,7 @@ export class Host extends EventEmitter<HostEvents> {
       plugin: v && { name: v.def.name, version: v.def.version, hash: v.bundle.hash, entry: path.relative(process.cwd(), v.bundle.entry), seq: v.stats.seq },
       listen: this.#transports.map((t) => t.address()),
       connections: d.connections.size,
-      messages: { in: d.messagesIn, out: d.messagesOut },
+      messages: { in: d.messagesIn, out: d.messagesOut, dropped: d.messagesDropped },
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size }),
@@ -277,6 +283,7 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#bundler.dispose();
     await this.#admin?.close();
     await this.#sessions?.close();
+    this.#incomplete.close();
     this.#state = 'closed';
   }
 
@@ -302,6 +309,7 @@ export class Host extends EventEmitter<HostEvents> {
     const limits = this.#options.limits;
     return {
       limits,
+      incomplete: this.#incomplete,
       canAccept: () => this.#state !== 'closing' && this.#state !== 'closed' && d.connections.size < limits.maxConnections,
       accept: (link: Link) => new Connection(link, d),
       reportError: (err, conn) => this.#connectionError(err, conn),

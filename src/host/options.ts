@@ -18,6 +18,24 @@ export interface HostLimits {
   maxSendBuffer?: number;
   /** A WebSocket upgrade must complete within this many ms on hotline's own server. Default 10 000. */
   handshakeTimeout?: number;
+  /**
+   * Received messages a connection may have waiting for its handler before hotline stops reading its socket (TCP
+   * backpressure: nothing is lost). Reading resumes when the queue is down to half. Default 1 000.
+   */
+  maxQueuedMessages?: number;
+  /** Payload bytes one connection may have waiting for its handler; over it, closed with 1008. Default 16 MiB. */
+  maxQueuedBytes?: number;
+  /**
+   * A partial TCP frame or line, or an unfinished WebSocket frame or fragmented message, that gets no new bytes for
+   * this many ms closes its connection (WS 1008, TCP destroyed). Default 30 000.
+   */
+  frameTimeout?: number;
+  /** Bytes held in partial frames and messages across all connections; the one that would exceed it is closed. Default 64 MiB. */
+  maxIncompleteBytes?: number;
+  /** Ping every WebSocket client this often, in ms; 0 turns pings off. Default 30 000. */
+  pingInterval?: number;
+  /** A WebSocket client that does not pong within this many ms of a ping is cut off. Default 10 000. */
+  pongTimeout?: number;
 }
 
 export interface HostOptions {
@@ -71,6 +89,12 @@ export const DEFAULT_LIMITS: Required<HostLimits> = {
   maxConnections: 10_000,
   maxSendBuffer: 4 * 1024 * 1024,
   handshakeTimeout: 10_000,
+  maxQueuedMessages: 1_000,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  frameTimeout: 30_000,
+  maxIncompleteBytes: 64 * 1024 * 1024,
+  pingInterval: 30_000,
+  pongTimeout: 10_000,
 };
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -79,6 +103,12 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new HotlineError('HOTLINE_E_CONFIG', `${name} must be a positive number, got ${String(value)}`);
   }
   return value;
+}
+
+/** Like positive(), but 0 is allowed: it turns the feature off. */
+function positiveOrOff(name: string, value: number | undefined, fallback: number): number {
+  if (value === 0) return 0;
+  return positive(name, value, fallback);
 }
 
 export function resolveOptions(o: HostOptions): ResolvedOptions {
@@ -117,6 +147,12 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
       maxConnections: positive('limits.maxConnections', lim.maxConnections, DEFAULT_LIMITS.maxConnections),
       maxSendBuffer: positive('limits.maxSendBuffer', lim.maxSendBuffer, DEFAULT_LIMITS.maxSendBuffer),
       handshakeTimeout: positive('limits.handshakeTimeout', lim.handshakeTimeout, DEFAULT_LIMITS.handshakeTimeout),
+      maxQueuedMessages: positive('limits.maxQueuedMessages', lim.maxQueuedMessages, DEFAULT_LIMITS.maxQueuedMessages),
+      maxQueuedBytes: positive('limits.maxQueuedBytes', lim.maxQueuedBytes, DEFAULT_LIMITS.maxQueuedBytes),
+      frameTimeout: positive('limits.frameTimeout', lim.frameTimeout, DEFAULT_LIMITS.frameTimeout),
+      maxIncompleteBytes: positive('limits.maxIncompleteBytes', lim.maxIncompleteBytes, DEFAULT_LIMITS.maxIncompleteBytes),
+      pingInterval: positiveOrOff('limits.pingInterval', lim.pingInterval, DEFAULT_LIMITS.pingInterval),
+      pongTimeout: positive('limits.pongTimeout', lim.pongTimeout, DEFAULT_LIMITS.pongTimeout),
     },
     admin: o.admin,
     sessions: resolveSessionOptions(o.sessions),

@@ -72,6 +72,8 @@ export class ServerSession implements Link {
   #ackIn: number | undefined;
   #writesInFlight = 0;
   #held: string[] = [];
+  /** Inbound backpressure (Connection): the socket is not read until the queue is down to half; a resumed socket too. */
+  #readingPaused = false;
   lastWriteAt = Date.now();
   /** TTL timer while detached; owned by the manager. */
   ttlTimer: NodeJS.Timeout | undefined;
@@ -133,6 +135,7 @@ export class ServerSession implements Link {
     this.#phase = 'attached';
     this.#held.length = 0;
     (ws as WsWithSession)[kSession] = this;
+    if (this.#readingPaused) ws.pause();
     ws.on('message', sessionOnMessage);
     ws.on('close', sessionOnClose);
     const frame: WelcomeFrame = { t: 'welcome', ...welcome, rx: this.#inStored, replay: this.#out.length };
@@ -183,6 +186,16 @@ export class ServerSession implements Link {
     }
     if (this.#ws) this.#ws.terminate();
     else this.#finish(1006, '');
+  }
+
+  pauseReading(): void {
+    this.#readingPaused = true;
+    this.#ws?.pause();
+  }
+
+  resumeReading(): void {
+    this.#readingPaused = false;
+    this.#ws?.resume();
   }
 
   /** The TTL passed while detached: the session is over. */

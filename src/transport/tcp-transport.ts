@@ -12,6 +12,7 @@ import type { MessageData } from '../plugin/contract.js';
 import type { Decoder, Framing, FramingKind } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { lines } from './framing/lines.js';
+import type { IncompleteHolder } from './incomplete-frames.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, listenUrl } from './transport.js';
 import { listen } from './listen.js';
 import { type TlsMaterial, loadTls } from './tls.js';
@@ -19,14 +20,17 @@ import { type TlsMaterial, loadTls } from './tls.js';
 // WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
 const CLOSE_NORMAL = 1000;
 const CLOSE_ABNORMAL = 1006;
+const CLOSE_POLICY = 1008;
 const CLOSE_TOO_BIG = 1009;
 
 /** The socket side of one TCP connection. */
-class TcpLink implements Link {
+class TcpLink implements Link, IncompleteHolder {
   readonly transport = 'tcp' as const;
   readonly remoteAddress: string;
   conn!: Connection;
   closeInfo = { code: CLOSE_NORMAL, reason: '' };
+  incompleteBytes = 0;
+  incompleteSince = 0;
   #socket: net.Socket;
   #framing: Framing;
   #decoder: Decoder;
@@ -59,12 +63,39 @@ class TcpLink implements Link {
     this.#socket.destroy();
   }
 
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+
+  resumeReading(): void {
+    this.#socket.resume();
+  }
+
+  forget(): void {
+    this.#host.incomplete.forget(this);
+  }
+
+  /** Its partial frame stalled or would break the budget: the stream cannot go on without those bytes. */
+  abandon(err: HotlineError): void {
+    this.#host.reportError(err, this.conn);
+    this.closeInfo = { code: CLOSE_POLICY, reason: err.code === 'HOTLINE_E_FRAME_TIMEOUT' ? 'frame timeout' : 'partial frame budget' };
+    this.#socket.destroy();
+  }
+
   handoff(): HandoffSource {
     return { kind: 'tcp', socket: this.#socket, framing: this.#framing.kind, unconsumed: () => this.#decoder.unconsumed() };
   }
 
   onData(chunk: Buffer): void {
-    if (this.#decoder.write(chunk, this.#deliver)) return;
+    if (this.#decoder.write(chunk, this.#deliver)) {
+      // Every byte of a chunk that ends inside a frame belongs to that frame: a read that leaves bytes pending is
+      // progress for it.
+      const pending = this.#decoder.pendingBytes;
+      if (pending !== this.incompleteBytes) this.#host.incomplete.update(this, pending, true);
+      else if (pending !== 0) this.incompleteSince = Date.now();
+      return;
+    }
+    this.#host.incomplete.forget(this);
     const max = this.#host.limits.maxPayload;
     this.#host.reportError(
       new HotlineError('HOTLINE_E_PAYLOAD_TOO_LARGE', `connection ${this.conn.id}: a frame exceeds maxPayload (${max} bytes); closing`),
@@ -89,6 +120,7 @@ function socketOnError(this: net.Socket): void {
 function socketOnClose(this: net.Socket, hadError: boolean): void {
   const link = (this as SocketWithLink)[kLink];
   if (hadError && link.closeInfo.code === CLOSE_NORMAL) link.closeInfo = { code: CLOSE_ABNORMAL, reason: 'socket error' };
+  link.forget();
   link.conn.closed(link.closeInfo);
 }
 

@@ -9,6 +9,7 @@ import type { Link } from '../connection/link.js';
 import type { HotlineError } from '../errors.js';
 import type { TransportKind } from '../plugin/contract.js';
 import type { FramingKind } from './framing/framing.js';
+import type { IncompleteFrames } from './incomplete-frames.js';
 import type { TlsOptions } from './tls.js';
 
 /** A WebSocket listener: its own HTTP server on `port`, or attached to an existing `server`. */
@@ -61,11 +62,16 @@ export interface TransportLimits {
   maxPayload: number;
   maxConnections: number;
   handshakeTimeout: number;
+  /** WebSocket ping period in ms; 0: no pings. */
+  pingInterval: number;
+  pongTimeout: number;
 }
 
 /** The host as a transport sees it. */
 export interface TransportHost {
   readonly limits: TransportLimits;
+  /** The partial-frame budget and timeout shared by every connection of the host (src/transport/incomplete-frames.ts). */
+  readonly incomplete: IncompleteFrames;
   /** True while the host accepts another connection. */
   canAccept(): boolean;
   accept(link: Link): Connection;

@@ -13,6 +13,8 @@ import type { HandoffSource } from '../handoff/handoff-source.js';
 import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
+import { WsGuard, type WsGuardDeps } from './ws-guard.js';
+import { WsHeartbeat } from './ws-heartbeat.js';
 import { type TlsMaterial, loadTls } from './tls.js';
 import { type ListenAddress, type Transport, type TransportHost, type WsListenOptions, listenUrl } from './transport.js';
 
@@ -24,9 +26,11 @@ class WsLink implements Link {
   readonly transport = 'ws' as const;
   readonly remoteAddress: string;
   #ws: WebSocket;
+  #guard: WsGuard;
 
-  constructor(ws: WebSocket, remoteAddress: string) {
+  constructor(ws: WebSocket, remoteAddress: string, guard: WsGuard) {
     this.#ws = ws;
+    this.#guard = guard;
     this.remoteAddress = remoteAddress;
   }
 
@@ -44,6 +48,18 @@ class WsLink implements Link {
 
   terminate(): void {
     this.#ws.terminate();
+  }
+
+  pauseReading(): void {
+    this.#ws.pause();
+  }
+
+  resumeReading(): void {
+    this.#ws.resume();
+  }
+
+  forget(): void {
+    this.#guard.dispose();
   }
 
   handoff(): HandoffSource {
@@ -70,12 +86,16 @@ export class WsTransport implements Transport {
   #accepting = false;
   #address: ListenAddress | undefined;
   #handshakes = new Map<Duplex, NodeJS.Timeout>();
+  #heartbeat: WsHeartbeat;
+  #guardDeps: WsGuardDeps;
   #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head);
 
   constructor(options: WsListenOptions, host: TransportHost) {
     this.#options = options;
     this.#host = host;
     this.#tls = options.tls && loadTls(options.tls, 'listen[].tls');
+    this.#heartbeat = new WsHeartbeat(host.limits);
+    this.#guardDeps = { incomplete: host.incomplete, heartbeat: this.#heartbeat, reportError: (err, conn) => host.reportError(err, conn) };
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: host.limits.maxPayload,
@@ -124,6 +144,7 @@ export class WsTransport implements Transport {
   async stopAccepting(): Promise<void> {
     if (!this.#accepting) return;
     this.#accepting = false;
+    this.#heartbeat.close();
     for (const timer of this.#handshakes.values()) clearTimeout(timer);
     this.#handshakes.clear();
     const server = this.#server;
@@ -178,7 +199,7 @@ export class WsTransport implements Transport {
 
   /** @internal Adopt a WebSocket rebuilt from a socket moved from another process (src/handoff). */
   adopt(ws: WebSocket, remoteAddress: string, makeConn: (link: Link) => Connection): Connection {
-    return this.#wire(ws, remoteAddress, makeConn);
+    return this.#wire(ws, remoteAddress, new WsGuard(ws, this.#guardDeps), makeConn);
   }
 
   #makeAddress(host: string, port: number): ListenAddress {
@@ -226,15 +247,18 @@ export class WsTransport implements Transport {
       return reject(socket, 503, 'Service Unavailable');
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      // Plain or session, every socket gets its partial-frame bounds and its pings.
+      const guard = new WsGuard(ws, this.#guardDeps);
       // A session client (src/session): its frames carry seqs and acks, so the session layer owns the socket.
       if (this.#host.sessions && ws.protocol === SESSION_PROTOCOL) return this.#host.sessions.attach(ws, req.socket.remoteAddress ?? '');
-      this.#wire(ws, req.socket.remoteAddress ?? '', (link) => this.#host.accept(link));
+      this.#wire(ws, req.socket.remoteAddress ?? '', guard, (link) => this.#host.accept(link));
     });
   }
 
-  #wire(ws: WebSocket, remoteAddress: string, makeConn: (link: Link) => Connection): Connection {
-    const link = new WsLink(ws, remoteAddress);
+  #wire(ws: WebSocket, remoteAddress: string, guard: WsGuard, makeConn: (link: Link) => Connection): Connection {
+    const link = new WsLink(ws, remoteAddress, guard);
     const conn = makeConn(link);
+    guard.conn = conn;
     (ws as WsWithConn)[kConn] = conn;
     ws.on('message', wsOnMessage);
     ws.on('close', wsOnClose);

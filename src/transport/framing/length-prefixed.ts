@@ -7,35 +7,92 @@ import type { Decoder, Framing } from './framing.js';
 
 const HEADER = 4;
 
+/**
+ * Assembles each frame from the chunks it arrives in, copying every byte once into its part and once into the
+ * message: the earlier decoder concatenated the whole pending buffer on every chunk, quadratic in the frame size
+ * (issue 9). Memory follows the bytes received, not the length a header claims: a 4-byte header alone must not
+ * make the host allocate maxPayload.
+ */
 class LengthDecoder implements Decoder {
-  #buf: Buffer = Buffer.alloc(0);
   #max: number;
+  #header = Buffer.alloc(HEADER);
+  /** Header bytes received of the frame under way (0..4). */
+  #headerLen = 0;
+  /** Payload size of the frame under way, once its header is complete; -1 before. */
+  #size = -1;
+  /** Payload bytes received of that frame, as copies: a partial frame must not pin whole read buffers. */
+  #parts: Buffer[] = [];
+  #got = 0;
 
   constructor(maxPayload: number) {
     this.#max = maxPayload;
   }
 
   get pendingBytes(): number {
-    return this.#buf.length;
+    return this.#headerLen + this.#got;
   }
 
   unconsumed(): Buffer {
-    return Buffer.from(this.#buf);
+    return Buffer.concat([this.#header.subarray(0, this.#headerLen), ...this.#parts], this.pendingBytes);
   }
 
   write(chunk: Buffer, onMessage: (data: MessageData) => void): boolean {
-    let buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    while (buf.length >= HEADER) {
-      const size = buf.readUInt32BE(0);
-      // Refuse on the header alone: never buffer up to 4 GiB to find out a frame is too big.
-      if (size > this.#max) return false;
-      if (buf.length < HEADER + size) break;
-      // A copy, so a plugin that keeps the message does not pin the whole read buffer.
-      onMessage(new Uint8Array(buf.subarray(HEADER, HEADER + size)));
-      buf = buf.subarray(HEADER + size);
+    const len = chunk.length;
+    let off = 0;
+    while (off < len) {
+      if (this.#size < 0) {
+        let size: number;
+        if (this.#headerLen === 0 && len - off >= HEADER) {
+          size = chunk.readUInt32BE(off);
+          // Refuse on the header alone: never buffer up to 4 GiB to find out a frame is too big.
+          if (size > this.#max) return false;
+          if (len - off - HEADER >= size) {
+            // The whole frame is in this chunk (the common case): one copy, so a plugin that keeps the message does
+            // not pin the read buffer.
+            onMessage(new Uint8Array(chunk.subarray(off + HEADER, off + HEADER + size)));
+            off += HEADER + size;
+            continue;
+          }
+          chunk.copy(this.#header, 0, off, off + HEADER);
+          off += HEADER;
+        } else {
+          const n = Math.min(HEADER - this.#headerLen, len - off);
+          chunk.copy(this.#header, this.#headerLen, off, off + n);
+          off += n;
+          if (this.#headerLen + n < HEADER) {
+            this.#headerLen += n;
+            break;
+          }
+          size = this.#header.readUInt32BE(0);
+          if (size > this.#max) return false;
+        }
+        this.#headerLen = HEADER;
+        this.#size = size;
+      }
+      const n = Math.min(this.#size - this.#got, len - off);
+      if (n > 0) {
+        this.#parts.push(Buffer.from(chunk.subarray(off, off + n)));
+        this.#got += n;
+        off += n;
+      }
+      if (this.#got === this.#size) onMessage(this.#take());
     }
-    this.#buf = buf.length === 0 ? Buffer.alloc(0) : Buffer.from(buf);
     return true;
+  }
+
+  /** The frame under way is complete: its payload as one message, and the decoder back at a boundary. */
+  #take(): Uint8Array {
+    const out = new Uint8Array(this.#size);
+    let at = 0;
+    for (const p of this.#parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    this.#parts = [];
+    this.#got = 0;
+    this.#size = -1;
+    this.#headerLen = 0;
+    return out;
   }
 }
 

@@ -1,0 +1,128 @@
+/**
+ * The bytes every connection holds in a partial frame: a TCP line or length frame not yet complete, a WebSocket frame
+ * not yet received whole, the fragments of an unfinished WebSocket message. Two bounds (issue 9, item 5: 1,000 sockets
+ * each holding a (1 MiB − 1) frame took 1.18 GB and kept it):
+ *
+ * - `frameTimeout`: a partial frame that gets no new bytes for that long is abandoned (HOTLINE_E_FRAME_TIMEOUT);
+ * - `maxIncompleteBytes`: the total across all connections; the connection whose partial frame would take the total
+ *   over it is abandoned (HOTLINE_E_INCOMPLETE_BUDGET).
+ *
+ * One sweep timer for all holders, running only while some partial frame exists: a connection at a message boundary
+ * (the common case) costs one comparison per chunk read and no timer.
+ */
+import { HotlineError } from '../errors.js';
+
+/** A connection's side of the budget. The two counters are maintained by IncompleteFrames, not by the holder. */
+export interface IncompleteHolder {
+  /** Bytes counted for this holder; 0 when it holds no partial frame. */
+  incompleteBytes: number;
+  /** When its partial frame last got new bytes (deps.now()). */
+  incompleteSince: number;
+  /** Close the connection and let its partial bytes go; the error says why. Called at most once per entry. */
+  abandon(err: HotlineError): void;
+}
+
+export interface IncompleteLimits {
+  frameTimeout: number;
+  maxIncompleteBytes: number;
+}
+
+export interface IncompleteDeps {
+  now(): number;
+}
+
+const REAL_DEPS: IncompleteDeps = { now: Date.now };
+
+export class IncompleteFrames {
+  #limits: IncompleteLimits;
+  #deps: IncompleteDeps;
+  #held = new Set<IncompleteHolder>();
+  #total = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(limits: IncompleteLimits, deps: IncompleteDeps = REAL_DEPS) {
+    this.#limits = limits;
+    this.#deps = deps;
+  }
+
+  /** Bytes in partial frames across all connections now. */
+  get totalBytes(): number {
+    return this.#total;
+  }
+
+  /** Connections holding a partial frame now. */
+  get holders(): number {
+    return this.#held.size;
+  }
+
+  /**
+   * After a read: `holder` now has `bytes` in a partial frame (0: at a message boundary). `progressed` says whether
+   * that partial frame got new bytes in this read. Returns false when the holder was abandoned for the budget.
+   */
+  update(holder: IncompleteHolder, bytes: number, progressed: boolean): boolean {
+    const prev = holder.incompleteBytes;
+    if (bytes === 0) {
+      if (prev !== 0) this.forget(holder);
+      return true;
+    }
+    if (bytes > prev && this.#total - prev + bytes > this.#limits.maxIncompleteBytes) {
+      this.forget(holder);
+      holder.abandon(
+        new HotlineError(
+          'HOTLINE_E_INCOMPLETE_BUDGET',
+          `partial frames across all connections would hold more than maxIncompleteBytes (${this.#limits.maxIncompleteBytes}); closing the connection that grew`,
+        ),
+      );
+      return false;
+    }
+    this.#total += bytes - prev;
+    holder.incompleteBytes = bytes;
+    if (progressed || prev === 0) holder.incompleteSince = this.#deps.now();
+    if (prev === 0) {
+      this.#held.add(holder);
+      this.#arm();
+    }
+    return true;
+  }
+
+  /** The holder's partial bytes are gone (closed, moved, or back at a boundary). Idempotent. */
+  forget(holder: IncompleteHolder): void {
+    if (holder.incompleteBytes === 0) return;
+    this.#total -= holder.incompleteBytes;
+    holder.incompleteBytes = 0;
+    this.#held.delete(holder);
+    if (this.#held.size === 0) this.#disarm();
+  }
+
+  /** Abandon every holder whose partial frame has had no new bytes for frameTimeout. The timer calls it. */
+  sweep(): void {
+    const timeout = this.#limits.frameTimeout;
+    const deadline = this.#deps.now() - timeout;
+    for (const h of this.#held) {
+      if (h.incompleteSince > deadline) continue;
+      this.forget(h);
+      h.abandon(new HotlineError('HOTLINE_E_FRAME_TIMEOUT', `a partial frame got no new bytes for frameTimeout (${timeout} ms); closing`));
+    }
+  }
+
+  /** Stop the sweep (host shutdown). Holders left are forgotten. */
+  close(): void {
+    for (const h of this.#held) h.incompleteBytes = 0;
+    this.#held.clear();
+    this.#total = 0;
+    this.#disarm();
+  }
+
+  #arm(): void {
+    if (this.#timer) return;
+    // A quarter of the timeout, within [10 ms, 1 s]: a stalled frame is closed between 1× and 1.25× frameTimeout.
+    const period = Math.max(10, Math.min(1000, this.#limits.frameTimeout / 4));
+    this.#timer = setInterval(() => this.sweep(), period);
+    this.#timer.unref();
+  }
+
+  #disarm(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Shared pieces of the hostile-input tests (issue 9): a plugin whose every handler awaits 10 ms, an unrelated client
+ * that pings every 50 ms and counts its replies, RSS readings, a collector of the host's coded connection errors, and
+ * a wait on a condition with a deadline.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { withMallocEnv } from '../../src/host/malloc-env.js';
+import type { HostStatus } from '../../src/host/host.js';
+import type { HostOptions } from '../../src/host/options.js';
+import type { Host } from '../../src/index.js';
+import type { ListenAddress } from '../../src/transport/transport.js';
+import WebSocket from 'ws';
+import { type WsClient, wsClient } from '../helpers/clients.js';
+
+/**
+ * Every message waits 10 ms in its handler. `ping:N` is echoed; `stats` answers at once with the global counts;
+ * anything else (the flood) is counted and not answered, so the host's outbound side stays out of the measurement.
+ */
+export const SLOW_PLUGIN = `
+import { definePlugin } from 'hotline';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export default definePlugin<{ flood: number; pings: number }>({
+  name: 'slow', version: '1.0.0', api: 1,
+  init: () => ({ flood: 0, pings: 0 }),
+  async onMessage(conn, data, ctx) {
+    if (data === 'stats') return void conn.send(JSON.stringify(ctx.state));
+    await sleep(10);
+    if (typeof data === 'string' && data.startsWith('ping:')) {
+      ctx.state.pings++;
+      conn.send(data);
+    } else {
+      ctx.state.flood++;
+    }
+  },
+});
+`;
+
+/** Resolve once `cond()` is true; reject with `what` after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resident set size in bytes: this process's, or another one's through /proc. */
+export function rss(pid?: number): number {
+  if (pid === undefined) return process.memoryUsage.rss();
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/** A full GC, twice (weak callbacks free external Buffer memory on the second), when the test runs with --expose-gc. */
+export async function collect(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 2; i++) {
+    gc?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+export const MiB = 1024 * 1024;
+
+/** Every connection-error code the host reports, in order. */
+export function errorCodes(host: Host): string[] {
+  const codes: string[] = [];
+  host.on('connection-error', (err) => codes.push(err.code));
+  return codes;
+}
+
+/** The unrelated client: sends `ping:N` every 50 ms and counts the replies. */
+export class Pinger {
+  #client: WsClient;
+  #timer: NodeJS.Timeout;
+  sent = 0;
+
+  private constructor(client: WsClient) {
+    this.#client = client;
+    this.#timer = setInterval(() => client.send(`ping:${++this.sent}`), 50);
+  }
+
+  static async start(url: string): Promise<Pinger> {
+    return new Pinger(await wsClient(url));
+  }
+
+  /** Stop pinging, wait (bounded) for the replies in flight, and return how many were never answered. */
+  async stop(timeoutMs = 10_000): Promise<number> {
+    clearInterval(this.#timer);
+    await this.#client.inbox.waitFor(this.sent, timeoutMs).catch(() => undefined);
+    this.#client.ws.close();
+    const got = new Set(this.#client.inbox.messages);
+    let lost = 0;
+    for (let i = 1; i <= this.sent; i++) if (!got.has(`ping:${i}`)) lost++;
+    return lost;
+  }
+}
+
+/** A host in a child process (host-child.ts), forked with MALLOC_ENV the way `hotline start` forks its worker. */
+export class ChildHost {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly addresses: ListenAddress[];
+  readonly codes: string[] = [];
+
+  private constructor(child: ChildProcess, ready: { addresses: ListenAddress[]; pid: number }) {
+    this.child = child;
+    this.pid = ready.pid;
+    this.addresses = ready.addresses;
+    child.on('message', (m: { type?: string; code?: string }) => {
+      if (m.type === 'error') this.codes.push(m.code!);
+    });
+  }
+
+  static async start(options: Omit<HostOptions, 'logger'>): Promise<ChildHost> {
+    const child = fork(fileURLToPath(new URL('./host-child.ts', import.meta.url)), [JSON.stringify(options)], {
+      execArgv: ['--import', 'tsx'],
+      env: withMallocEnv({ ...process.env }),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = await new Promise<{ addresses: ListenAddress[]; pid: number }>((resolve, reject) => {
+      child.on('message', (m: { type?: string }) => {
+        if (m.type === 'ready') resolve(m as { addresses: ListenAddress[]; pid: number });
+      });
+      child.once('exit', (code) => reject(new Error(`the host child exited (${code}) before it was ready`)));
+    });
+    return new ChildHost(child, ready);
+  }
+
+  count(code: string): number {
+    return this.codes.filter((c) => c === code).length;
+  }
+
+  status(): Promise<HostStatus> {
+    return new Promise((resolve) => {
+      const on = (m: { type?: string; status?: HostStatus }) => {
+        if (m.type !== 'status') return;
+        this.child.off('message', on);
+        resolve(m.status!);
+      };
+      this.child.on('message', on);
+      this.child.send('status');
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Send `frame` as fast as the socket takes it, with at most 1 MiB waiting on the client's side, for `ms`. */
+export async function floodWs(ws: WebSocket, frame: string | Buffer, ms: number): Promise<number> {
+  let sent = 0;
+  const until = Date.now() + ms;
+  while (Date.now() < until && ws.readyState === WebSocket.OPEN) {
+    for (let n = 0; n < 256 && ws.bufferedAmount < MiB; n++, sent++) ws.send(frame);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return sent;
+}

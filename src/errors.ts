@@ -46,6 +46,9 @@ export const ERROR_CODES = {
   HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
   HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
   HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
+  // issue 9 items 6-8 (sessions and admission, limits from the CLI)
+  HOTLINE_E_SESSION_EVICTED: 'a detached session was evicted: sessions.maxDetached sessions were already waiting for their clients',
+  HOTLINE_E_IP_LIMIT: 'a connection was refused: its IP address is over limits.maxConnectionsPerIp or limits.handshakeRatePerIp',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

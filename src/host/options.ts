@@ -18,6 +18,11 @@ export interface HostLimits {
   maxSendBuffer?: number;
   /** A WebSocket upgrade must complete within this many ms on hotline's own server. Default 10 000. */
   handshakeTimeout?: number;
+  // issue 9 item 6: per-IP admission (src/transport/admission.ts). 0 or absent: off, the default (see docs/reliability.md).
+  /** Sockets one IP address may hold at once; more are refused (WS 503, TCP closed), HOTLINE_E_IP_LIMIT. Default off. */
+  maxConnectionsPerIp?: number;
+  /** Handshakes one IP address may start per second (a token bucket of that size); more: WS 429, TCP closed. Default off. */
+  handshakeRatePerIp?: number;
 }
 
 export interface HostOptions {
@@ -71,7 +76,15 @@ export const DEFAULT_LIMITS: Required<HostLimits> = {
   maxConnections: 10_000,
   maxSendBuffer: 4 * 1024 * 1024,
   handshakeTimeout: 10_000,
+  maxConnectionsPerIp: Infinity,
+  handshakeRatePerIp: Infinity,
 };
+
+/** A limit where 0 (or absent) means off: resolved to Infinity. */
+function optional(name: string, value: number | undefined): number {
+  if (value === undefined || value === 0) return Infinity;
+  return positive(name, value, Infinity);
+}
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -117,6 +130,8 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
       maxConnections: positive('limits.maxConnections', lim.maxConnections, DEFAULT_LIMITS.maxConnections),
       maxSendBuffer: positive('limits.maxSendBuffer', lim.maxSendBuffer, DEFAULT_LIMITS.maxSendBuffer),
       handshakeTimeout: positive('limits.handshakeTimeout', lim.handshakeTimeout, DEFAULT_LIMITS.handshakeTimeout),
+      maxConnectionsPerIp: optional('limits.maxConnectionsPerIp', lim.maxConnectionsPerIp),
+      handshakeRatePerIp: optional('limits.handshakeRatePerIp', lim.handshakeRatePerIp),
     },
     admin: o.admin,
     sessions: resolveSessionOptions(o.sessions),

@@ -225,6 +225,8 @@ export class WsTransport implements Transport {
       );
       return reject(socket, 503, 'Service Unavailable');
     }
+    const refused = this.#host.admit?.(req.socket.remoteAddress, socket);
+    if (refused) return refused === 'rate' ? reject(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n') : reject(socket, 503, 'Service Unavailable');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // A session client (src/session): its frames carry seqs and acks, so the session layer owns the socket.
       if (this.#host.sessions && ws.protocol === SESSION_PROTOCOL) return this.#host.sessions.attach(ws, req.socket.remoteAddress ?? '');

@@ -6,25 +6,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { HotlineProcess, runHotline } from '../e2e/hotline-process.js';
-import { wsClient } from '../helpers/clients.js';
+import { upgradeStatus, wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
-
-function upgradeStatus(url: string, open: WebSocket[]): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => {
-      open.push(ws);
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-    });
-    ws.once('error', () => resolve(0));
-  });
-}
 
 test('a bad --config or flag value exits 1 with HOTLINE_E_CONFIG naming the key', async () => {
   const p = pluginDir(counterPlugin('v1'));
@@ -58,9 +43,9 @@ for (const command of ['start', 'dev']) {
     const open: WebSocket[] = [];
     try {
       // The flag's 2, not the file's 100: the third is refused.
-      assert.equal(await upgradeStatus(ready.url, open), 101);
+      assert.equal(await upgradeStatus(ready.url, { keep: open }), 101);
       const c = await wsClient(ready.url);
-      assert.equal(await upgradeStatus(ready.url, open), 503);
+      assert.equal(await upgradeStatus(ready.url, { keep: open }), 503);
       // The file's maxPayload: a 65-byte message closes the connection with 1009.
       c.send('x'.repeat(65));
       assert.equal((await c.closed).code, 1009);

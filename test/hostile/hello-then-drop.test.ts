@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { createHost } from '../../src/index.js';
 import { SESSION_PROTOCOL } from '../../src/session/protocol.js';
-import { wsClient } from '../helpers/clients.js';
+import { until, upgradeStatus, wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 
@@ -26,30 +26,6 @@ function helloThenDrop(url: string, token: string | null = null): Promise<{ toke
     ws.once('error', reject);
     ws.once('close', () => (welcome ? resolve({ token: welcome.token, resumed: welcome.resumed, lost: welcome.lost?.code }) : reject(new Error('closed before a welcome'))));
   });
-}
-
-/** An HTTP status for an upgrade: 101 when accepted (the socket is then closed), or the refusal's status. */
-function upgradeStatus(url: string, protocols?: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, protocols);
-    ws.once('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-    });
-    ws.once('error', () => resolve(0));
-  });
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test('hello-then-drop handshakes: new clients are still served, the oldest detached sessions are evicted and counted', async () => {
@@ -132,10 +108,7 @@ test('hotline.v1 sockets that never say hello hold live slots until their hello 
     assert.equal(await upgradeStatus(url), 503);
     for (const ws of silent) ws.terminate();
     await until(() => host.status().connections === 0, 'silent sockets gone');
-    let status = 0;
-    const deadline = Date.now() + 10_000;
-    while ((status = await upgradeStatus(url)) !== 101 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(status, 101, 'once they are gone, clients are served again');
+    await until(async () => (await upgradeStatus(url)) === 101, 'a client served again once they are gone');
   } finally {
     for (const ws of silent) ws.terminate();
     await host.close();

@@ -56,6 +56,9 @@ export const ERROR_CODES = {
   HOTLINE_E_FRAME_TIMEOUT: 'a partial frame or message made no progress within frameTimeout',
   HOTLINE_E_INCOMPLETE_BUDGET: 'the bytes held in partial frames across all connections would exceed maxIncompleteBytes',
   HOTLINE_E_PONG_TIMEOUT: 'a WebSocket client did not answer a ping within pongTimeout',
+  // issue 9 items 6-8 (sessions and admission, limits from the CLI)
+  HOTLINE_E_SESSION_EVICTED: 'a detached session was evicted: sessions.maxDetached sessions were already waiting for their clients',
+  HOTLINE_E_IP_LIMIT: 'a connection was refused: its IP address is over limits.maxConnectionsPerIp or limits.handshakeRatePerIp',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

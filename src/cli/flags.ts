@@ -24,6 +24,11 @@ export interface StartFlags {
   /** PEM certificate and key: the listener speaks TLS (wss://, tls://). Both or neither. */
   'tls-cert'?: string;
   'tls-key'?: string;
+  /** A JSON file of limits and timeouts (tuning.ts); the tunable flags (`--max-payload N`, ...) override it. */
+  config?: string;
+  'no-probation'?: boolean;
+  /** The tunable flags of tuning.ts, by name. */
+  [tunable: string]: string | boolean | undefined;
 }
 
 /** The listener the flags describe. */

@@ -15,17 +15,21 @@ import { runAdminCommand } from './admin-commands.js';
 import { runStart } from './start.js';
 import { runSupervised } from './supervise.js';
 import { runUpgrade } from './upgrade.js';
+import { TUNING_ARG_OPTIONS, tuningHelp } from './tuning.js';
 
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
                         [--admin PATH] [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH]
+                        [--config FILE.json] [--max-payload N ... every limit below]
   hotline dev <entry>   [same flags as start; watches and prints readable swap logs]
   hotline reload   [--admin PATH]
   hotline rollback [--admin PATH]
   hotline status   [--admin PATH] [--json]
   hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; --env-file PATH is re-read per worker)
 
---port 0 picks a free port. The admin socket defaults to .hotline/admin.sock.`;
+--port 0 picks a free port. The admin socket defaults to .hotline/admin.sock.
+
+${tuningHelp()}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -46,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...TUNING_ARG_OPTIONS,
     },
   });
   if (values.help || command === undefined || command === 'help' || command === '--help' || command === '-h') {

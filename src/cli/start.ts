@@ -10,12 +10,14 @@ import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
+import { parseTuning, tunedHostOptions } from './tuning.js';
 import { prettyDestination } from './pretty-log.js';
 import { createStaticServer } from './static-server.js';
 
 export async function runStart(mode: 'start' | 'dev', entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
   const l = parseListenFlags(flags);
+  const tuning = parseTuning(flags, flags.sessions === true);
   const logger = mode === 'dev' ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
   installLastResort('host', mode === 'dev' ? { logger } : {});
 
@@ -43,10 +45,9 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
     host = await createHost({
       plugin: entry,
       listen: [listenOpts],
-      watch: mode === 'dev' || flags.watch === true,
       admin,
       logger,
-      ...(flags.sessions && { sessions: { store: new FileSessionStore(sessionsDir(admin)) } }),
+      ...tunedHostOptions(tuning, mode === 'dev' || flags.watch === true, flags.sessions ? new FileSessionStore(sessionsDir(admin)) : undefined),
     });
   } catch (err) {
     // The page server is already listening; left open it would keep a failed start from ever exiting.

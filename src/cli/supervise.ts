@@ -11,10 +11,13 @@ import { Supervisor } from '../handoff/supervisor.js';
 import { installLastResort } from '../host/last-resort.js';
 import { formatHost, listenUrl } from '../transport/transport.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
+import { parseTuning } from './tuning.js';
 
 export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', 'hotline start needs a plugin entry, e.g. hotline start ./plugin.ts');
   const l = parseListenFlags(flags);
+  // Checked here, before anything listens; the worker gets the result in its config (and checks it again).
+  const tuning = parseTuning(flags, flags.sessions === true);
   const spec: ListenerSpec =
     l.transport === 'ws'
       ? { transport: 'ws', host: l.host, port: l.port, static: l.static, tls: l.tls }
@@ -23,7 +26,7 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
   const log = pino({ level: 'info' }, pino.destination(2));
   installLastResort('supervisor');
   const sup = new Supervisor({
-    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, ...(flags.sessions && { sessions: sessionsDir(admin) }) },
+    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, tuning, ...(flags.sessions && { sessions: sessionsDir(admin) }) },
     admin,
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
     log,

@@ -219,6 +219,9 @@ export class HotlineClient extends Emitter<ClientEvents> {
     if (resumed && rx <= this.#outSeq) {
       this.#trim(rx);
       this.#ackedSent = this.#inSeq;
+      // Every resume rotates the token (this welcome carries the next one): saying anything at once tells the server
+      // this client has it, so the token just used is refused from now on, even to a client that kept a copy.
+      ws.send(JSON.stringify({ t: 'a', a: this.#inSeq }));
       for (const [seq, data] of this.#out) ws.send(encodeMessage(seq, data));
       this.emit('resumed', { replayed: replay, resent: this.#out.length });
       return;

@@ -9,6 +9,7 @@ import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../transport/framing/framing.js';
 import type { TlsOptions } from '../transport/tls.js';
+import type { HostTuning } from '../cli/tuning.js';
 
 /** One listener the supervisor owns, as a worker sees it. */
 export interface ListenerSpec {
@@ -34,6 +35,8 @@ export interface WorkerConfig {
   lane?: boolean;
   /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
   sessions?: string;
+  /** Limits and timeouts from `--config` and the flags (src/cli/tuning.ts). */
+  tuning?: HostTuning;
 }
 
 /** One connection on its way from the old worker to the new one. */

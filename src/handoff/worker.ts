@@ -17,6 +17,7 @@ import { TcpTransport } from '../transport/tcp-transport.js';
 import { listen } from '../transport/listen.js';
 import { prettyDestination } from '../cli/pretty-log.js';
 import { createStaticServer } from '../cli/static-server.js';
+import { tunedHostOptions } from '../cli/tuning.js';
 import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
 import { HandleLane, LANE_FD } from './handle-lane.js';
@@ -118,10 +119,9 @@ export function runWorker(): void {
     const h = await createHost({
       plugin: config.entry,
       listen: listenOpts,
-      watch: config.watch,
       logger,
       deferListen: config.upgrade,
-      ...(sessionStore && { sessions: { store: sessionStore } }),
+      ...tunedHostOptions(config.tuning, config.watch, sessionStore),
     });
     host = h;
     if (config.upgrade) {

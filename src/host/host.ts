@@ -21,6 +21,7 @@ import { IncompleteFrames } from '../transport/incomplete-frames.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
+import { createAdmit } from '../transport/admission.js';
 import { PluginWatcher } from '../watch/watcher.js';
 import { type DrainBatch, drainInBatches } from '../session/drainer.js';
 import { SessionManager } from '../session/session-manager.js';
@@ -76,6 +77,9 @@ export interface HostStatus {
   sessions?: number;
   /** Exceptions and rejections that escaped to the last-resort handler of this process (last-resort.ts). */
   escaped: LastResortCounts;
+  /** When sessions are on: those waiting for their client, and those evicted since start (sessions.maxDetached). */
+  sessionsDetached?: number;
+  sessionsEvicted?: number;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -253,7 +257,7 @@ export class Host extends EventEmitter<HostEvents> {
       messages: { in: d.messagesIn, out: d.messagesOut, dropped: d.messagesDropped },
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
-      ...(this.#sessions && { sessions: this.#sessions.size }),
+      ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted }),
       escaped: lastResortCounts(),
     };
   }
@@ -307,13 +311,21 @@ export class Host extends EventEmitter<HostEvents> {
   #transportHost(): TransportHost {
     const d = this.#dispatcher;
     const limits = this.#options.limits;
+    const sessions = this.#sessions;
+    const admit = createAdmit(limits, (err) => this.#connectionError(err));
     return {
       limits,
       incomplete: this.#incomplete,
-      canAccept: () => this.#state !== 'closing' && this.#state !== 'closed' && d.connections.size < limits.maxConnections,
+      // Live sockets only: a detached session keeps its Connection for the plugin but holds no socket (it has its own
+      // bound, sessions.maxDetached); a hotline.v1 socket before its hello holds a socket but no Connection yet.
+      canAccept: () =>
+        this.#state !== 'closing' &&
+        this.#state !== 'closed' &&
+        d.connections.size - (sessions?.detachedCount ?? 0) + (sessions?.pendingHellos ?? 0) < limits.maxConnections,
       accept: (link: Link) => new Connection(link, d),
       reportError: (err, conn) => this.#connectionError(err, conn),
-      ...(this.#sessions && { sessions: this.#sessions }),
+      ...(sessions && { sessions }),
+      ...(admit && { admit }),
     };
   }
 

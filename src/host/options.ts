@@ -36,6 +36,11 @@ export interface HostLimits {
   pingInterval?: number;
   /** A WebSocket client that does not pong within this many ms of a ping is cut off. Default 10 000. */
   pongTimeout?: number;
+  // issue 9 item 6: per-IP admission (src/transport/admission.ts). 0 or absent: off, the default (see docs/reliability.md).
+  /** Sockets one IP address may hold at once; more are refused (WS 503, TCP closed), HOTLINE_E_IP_LIMIT. Default off. */
+  maxConnectionsPerIp?: number;
+  /** Handshakes one IP address may start per second (a token bucket of that size); more: WS 429, TCP closed. Default off. */
+  handshakeRatePerIp?: number;
 }
 
 export interface HostOptions {
@@ -95,7 +100,15 @@ export const DEFAULT_LIMITS: Required<HostLimits> = {
   maxIncompleteBytes: 64 * 1024 * 1024,
   pingInterval: 30_000,
   pongTimeout: 10_000,
+  maxConnectionsPerIp: Infinity,
+  handshakeRatePerIp: Infinity,
 };
+
+/** A limit where 0 (or absent) means off: resolved to Infinity. */
+function optional(name: string, value: number | undefined): number {
+  if (value === undefined || value === 0) return Infinity;
+  return positive(name, value, Infinity);
+}
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -153,6 +166,8 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
       maxIncompleteBytes: positive('limits.maxIncompleteBytes', lim.maxIncompleteBytes, DEFAULT_LIMITS.maxIncompleteBytes),
       pingInterval: positiveOrOff('limits.pingInterval', lim.pingInterval, DEFAULT_LIMITS.pingInterval),
       pongTimeout: positive('limits.pongTimeout', lim.pongTimeout, DEFAULT_LIMITS.pongTimeout),
+      maxConnectionsPerIp: optional('limits.maxConnectionsPerIp', lim.maxConnectionsPerIp),
+      handshakeRatePerIp: optional('limits.handshakeRatePerIp', lim.handshakeRatePerIp),
     },
     admin: o.admin,
     sessions: resolveSessionOptions(o.sessions),

@@ -14,6 +14,11 @@ export interface SessionOptions {
   ackInterval?: number;
   /** The delay suggested to clients in the reconnect hint at shutdown, in ms. Default 1 000. */
   reconnectDelay?: number;
+  /**
+   * Sessions waiting for their client at most; one more evicts the one detached longest (HOTLINE_E_SESSION_EVICTED).
+   * Default 10 000. Detached sessions do not count against `limits.maxConnections`, so this is their bound.
+   */
+  maxDetached?: number;
 }
 
 export interface ResolvedSessionOptions {
@@ -23,6 +28,7 @@ export interface ResolvedSessionOptions {
   ttl: number;
   ackInterval: number;
   reconnectDelay: number;
+  maxDetached: number;
 }
 
 /** How close() sends clients away: `batchSize` connections every `interval` ms (the Phoenix drainer's idea). */
@@ -32,6 +38,9 @@ export interface DrainOptions {
   /** Pause between batches, in ms. Default 250. */
   interval?: number;
 }
+
+/** Default bound on detached sessions: as many as the default `maxConnections`, so a full host can lose every socket at once and still resume them all. */
+export const DEFAULT_MAX_DETACHED = 10_000;
 
 export const DEFAULT_DRAIN: Required<DrainOptions> = { batchSize: 1000, interval: 250 };
 
@@ -52,6 +61,7 @@ export function resolveSessionOptions(o: boolean | SessionOptions | undefined): 
     ttl: positive('sessions.ttl', s.ttl, 60_000),
     ackInterval: positive('sessions.ackInterval', s.ackInterval, 20),
     reconnectDelay: positive('sessions.reconnectDelay', s.reconnectDelay, 1_000),
+    maxDetached: Math.floor(positive('sessions.maxDetached', s.maxDetached, DEFAULT_MAX_DETACHED)),
   };
 }
 

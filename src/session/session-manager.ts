@@ -2,6 +2,14 @@
  * The session layer of a host: takes each WebSocket that chose the `hotline.v1` subprotocol, reads its hello, and
  * creates, resumes (in this process) or restores (from the store, after a restart) its session. Then it owns the
  * timers every session shares: ack flushing, TTL expiry, keeping connected sessions fresh in the store.
+ *
+ * Two bounds against a client that opens sessions and drops them (issue 9 item 6): a detached session keeps its
+ * Connection open for the plugin, so the host counts it apart from live sockets (`detachedCount`), and at most
+ * `maxDetached` of them wait for their client; one more evicts the oldest (HOTLINE_E_SESSION_EVICTED).
+ *
+ * Every resume rotates the token (issue 9 item 7): the welcome carries the next generation and the store keeps it,
+ * so a token replayed after its holder resumed is refused. See {@link SessionManager.tokenRefusal} for the one
+ * exception, a welcome that never reached its client.
  */
 import type { WebSocket } from 'ws';
 import { Connection } from '../connection/connection.js';
@@ -12,7 +20,7 @@ import { decodeFrame, type LostCode, type WelcomeFrame } from './protocol.js';
 import { checkResume, ServerSession, type SessionHost } from './session.js';
 import type { SessionChange } from './store.js';
 import { DEFAULT_MAX_REPLAY } from './store.js';
-import { issueToken, newSessionId, verifyToken } from './token.js';
+import { issueToken, newSessionId, type TokenClaim, verifyToken } from './token.js';
 
 export interface SessionManagerDeps {
   dispatcher: Dispatcher;
@@ -27,7 +35,7 @@ export interface SessionManagerDeps {
 const LOST_MESSAGES: Record<LostCode, string> = {
   HOTLINE_E_SESSION_EXPIRED: 'the session expired',
   HOTLINE_E_SESSION_UNKNOWN: 'no such session (expired long ago, or kept in another store)',
-  HOTLINE_E_SESSION_TOKEN: 'the resume token signature is invalid',
+  HOTLINE_E_SESSION_TOKEN: 'the resume token is invalid, or was already used to resume (tokens are rotated at every resume)',
   HOTLINE_E_SESSION_OVERFLOW: 'the replay buffer overflowed: messages this client missed were dropped',
   HOTLINE_E_SESSION_PROTOCOL: 'the client claims messages this session never sent',
 };
@@ -42,6 +50,11 @@ export class SessionManager implements SessionHost {
   #deps: SessionManagerDeps;
   #o: ResolvedSessionOptions;
   #sessions = new Map<string, ServerSession>();
+  /** Sessions waiting for their client, oldest detach first (a Set keeps insertion order): the eviction order. */
+  #detached = new Set<ServerSession>();
+  /** hotline.v1 sockets whose hello has not been handled yet: live sockets with no Connection so far. */
+  #pendingHellos = 0;
+  #evicted = 0;
   #ackDue = new Set<ServerSession>();
   #secret: Uint8Array | undefined;
   #draining = false;
@@ -59,6 +72,21 @@ export class SessionManager implements SessionHost {
   /** Sessions alive in this process (attached or waiting for their client). */
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** Sessions whose client is away. Their Connections are open for the plugin but hold no socket. */
+  get detachedCount(): number {
+    return this.#detached.size;
+  }
+
+  /** Sockets that chose hotline.v1 and have not had their hello handled: they hold a socket but no Connection yet. */
+  get pendingHellos(): number {
+    return this.#pendingHellos;
+  }
+
+  /** Detached sessions evicted since start because `maxDetached` were waiting. */
+  get evicted(): number {
+    return this.#evicted;
   }
 
   get draining(): boolean {
@@ -95,7 +123,16 @@ export class SessionManager implements SessionHost {
     ws.on('error', () => undefined); // ws emits 'error' before 'close'; the close path handles the socket
     const timer = setTimeout(() => ws.close(1002, 'no hello'), this.#deps.helloTimeout);
     timer.unref();
-    const onClose = () => clearTimeout(timer);
+    this.#pendingHellos++;
+    let pending = true;
+    const settle = () => {
+      if (pending) this.#pendingHellos--;
+      pending = false;
+    };
+    const onClose = () => {
+      clearTimeout(timer);
+      settle();
+    };
     ws.once('close', onClose);
     // Frames after the hello wait here until the session takes the socket: a restore may read the store first.
     const early: Array<[Buffer, boolean]> = [];
@@ -110,10 +147,12 @@ export class SessionManager implements SessionHost {
       ws.off('close', onClose);
       this.#hello(ws, isBinary ? '' : data.toString(), remoteAddress).then(
         () => {
+          settle();
           ws.off('message', onMessage);
           for (const [d, b] of early) ws.emit('message', d, b);
         },
         (err: unknown) => {
+          settle();
           ws.off('message', onMessage);
           this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_STORE', `session hello failed: ${messageOf(err)}`, { cause: err }));
           ws.close(1011, 'session store error');
@@ -137,38 +176,19 @@ export class SessionManager implements SessionHost {
     }
     const secret = this.#secret!;
     let lost: LostCode | undefined;
-    if (f.token !== null) {
-      const id = verifyToken(secret, f.token);
-      if (id === undefined) {
-        lost = 'HOTLINE_E_SESSION_TOKEN';
+    const claim = f.token === null ? undefined : verifyToken(secret, f.token);
+    if (f.token !== null && claim === undefined) lost = 'HOTLINE_E_SESSION_TOKEN';
+    if (claim) {
+      const live = this.#sessions.get(claim.id);
+      if (live) {
+        lost = this.tokenRefusal(live, claim, remoteAddress) ?? live.cannotResume(f.rx);
+        // A refused token leaves the session alone: whoever holds the current token keeps it (the victim of a replay).
+        if (!lost) return this.#resume(ws, live, f.rx);
+        if (lost !== 'HOTLINE_E_SESSION_TOKEN') live.terminate();
       } else {
-        const live = this.#sessions.get(id);
-        if (live) {
-          lost = live.cannotResume(f.rx);
-          if (!lost) return live.attach(ws, f.rx, { token: f.token, resumed: true, lost: null });
-          live.terminate();
-        } else {
-          let rec = this.#o.store.get(id);
-          if (isThenable(rec)) rec = await rec;
-          if (ws.readyState !== ws.OPEN) return;
-          if (!rec) lost = 'HOTLINE_E_SESSION_UNKNOWN';
-          else if (rec.expired || rec.touchedAt < Date.now() - this.#o.ttl) lost = 'HOTLINE_E_SESSION_EXPIRED';
-          else lost = checkResume(rec.out, rec.outSeq, f.rx);
-          if (rec && !lost) {
-            const s = new ServerSession(this, id, remoteAddress, rec);
-            this.#sessions.set(id, s);
-            s.attach(ws, f.rx, { token: f.token, resumed: true, lost: null });
-            let state: unknown;
-            try {
-              state = rec.state === undefined ? undefined : JSON.parse(rec.state);
-            } catch {
-              state = undefined;
-            }
-            s.conn = new Connection(s, this.#deps.dispatcher, { resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
-            return;
-          }
-          if (rec) await this.#o.store.delete(id);
-        }
+        const outcome = await this.#restore(ws, claim, f.rx, remoteAddress);
+        if (outcome === 'done') return;
+        lost = outcome;
       }
     }
     if (lost) this.#deps.sessionLost?.(lost);
@@ -179,13 +199,90 @@ export class SessionManager implements SessionHost {
     if (ws.readyState !== ws.OPEN) return void this.#o.store.delete(id);
     this.#sessions.set(id, s);
     const welcome: Omit<WelcomeFrame, 't' | 'rx' | 'replay'> = {
-      token: issueToken(secret, id),
+      token: issueToken(secret, id, s.gen),
       resumed: false,
       lost: lost ? { code: lost, message: LOST_MESSAGES[lost] } : null,
     };
     s.attach(ws, 0, welcome);
     // After the welcome, so whatever onOpen sends follows it.
     s.conn = new Connection(s, this.#deps.dispatcher, { onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+  }
+
+  /**
+   * Why the token of `claim` may not resume `s`, or undefined when it may: it must be the current generation, or the
+   * one before while the session is detached and its client has not spoken since the last resume (that welcome,
+   * with the current token, may have been lost with its socket; the client then still holds the previous one).
+   * A session that is attached, or whose client has spoken, accepts the current token only: a replayed old token is
+   * refused and the session is left alone. Decided synchronously with the rotation in #resume/#restore, so of two
+   * hellos racing with the same token, the first resumes and the second is refused.
+   */
+  tokenRefusal(s: { gen: number; genConfirmed: boolean; phase?: string }, claim: TokenClaim, remoteAddress: string): 'HOTLINE_E_SESSION_TOKEN' | undefined {
+    if (claim.gen === s.gen) return undefined;
+    if (claim.gen === s.gen - 1 && !s.genConfirmed && s.phase !== 'attached') return undefined;
+    this.#deps.reportError(
+      new HotlineError('HOTLINE_E_SESSION_TOKEN', `session ${claim.id}: refused a resume token of generation ${claim.gen} from ${remoteAddress || 'an unknown address'} (current ${s.gen}): already used, or stolen`),
+    );
+    return 'HOTLINE_E_SESSION_TOKEN';
+  }
+
+  /** Resume a session of this process on a new socket, with a rotated token. */
+  async #resume(ws: WebSocket, s: ServerSession, rx: number): Promise<void> {
+    const gen = this.#rotate(s);
+    const w = this.write(s.id, { gen, genConfirmed: false, touchedAt: Date.now() });
+    // The welcome may name the new token only once the store has it: after a crash, the store decides.
+    if (isThenable(w)) await w;
+    if (ws.readyState !== ws.OPEN) return;
+    if (this.#sessions.get(s.id) !== s || s.phase === 'closing' || s.phase === 'closed') return void ws.close(1011, 'session ended meanwhile');
+    this.#detached.delete(s);
+    s.attach(ws, rx, { token: issueToken(this.#secret!, s.id, gen), resumed: true, lost: null });
+  }
+
+  /** Rotate the token of `s` now, synchronously, so a second hello with the same token is refused. */
+  #rotate(s: ServerSession): number {
+    s.gen++;
+    s.genConfirmed = false;
+    return s.gen;
+  }
+
+  /** Restore a session from the store into this process: 'done', or why it cannot be. */
+  async #restore(ws: WebSocket, claim: TokenClaim, rx: number, remoteAddress: string): Promise<LostCode | 'done'> {
+    const id = claim.id;
+    let rec = this.#o.store.get(id);
+    if (isThenable(rec)) rec = await rec;
+    if (ws.readyState !== ws.OPEN) return 'done';
+    // Another hello restored it while the store was read: decide against that live session instead.
+    const live = this.#sessions.get(id);
+    if (live) {
+      const refused = this.tokenRefusal(live, claim, remoteAddress) ?? live.cannotResume(rx);
+      if (refused) return refused;
+      await this.#resume(ws, live, rx);
+      return 'done';
+    }
+    let lost: LostCode | undefined;
+    if (!rec) lost = 'HOTLINE_E_SESSION_UNKNOWN';
+    else if (rec.expired || rec.touchedAt < Date.now() - this.#o.ttl) lost = 'HOTLINE_E_SESSION_EXPIRED';
+    else lost = this.tokenRefusal({ gen: rec.gen ?? 0, genConfirmed: rec.genConfirmed ?? false }, claim, remoteAddress) ?? checkResume(rec.out, rec.outSeq, rx);
+    if (!rec || lost) {
+      // A refused token leaves the record to its holder; an expired or broken one is gone.
+      if (rec && lost !== 'HOTLINE_E_SESSION_TOKEN') await this.#o.store.delete(id);
+      return lost ?? 'HOTLINE_E_SESSION_UNKNOWN';
+    }
+    const s = new ServerSession(this, id, remoteAddress, rec);
+    this.#sessions.set(id, s);
+    const gen = this.#rotate(s);
+    const w = this.write(id, { gen, genConfirmed: false, touchedAt: Date.now() });
+    if (isThenable(w)) await w;
+    let state: unknown;
+    try {
+      state = rec.state === undefined ? undefined : JSON.parse(rec.state);
+    } catch {
+      state = undefined;
+    }
+    if (ws.readyState === ws.OPEN) s.attach(ws, rx, { token: issueToken(this.#secret!, id, gen), resumed: true, lost: null });
+    s.conn = new Connection(s, this.#deps.dispatcher, { resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+    // Its socket went while the rotation was stored: it waits detached, like any session whose client is away.
+    if (s.phase === 'detached') this.detached(s);
+    return 'done';
   }
 
   // SessionHost: what each session asks of the manager.
@@ -197,6 +294,7 @@ export class SessionManager implements SessionHost {
   ended(s: ServerSession): void {
     if (this.#sessions.get(s.id) !== s) return;
     this.#sessions.delete(s.id);
+    this.#detached.delete(s);
     this.#ackDue.delete(s);
     if (s.kept) return;
     try {
@@ -213,9 +311,37 @@ export class SessionManager implements SessionHost {
       // Marked rather than deleted, so a client that comes back late hears "expired", not "unknown".
       this.write(s.id, { expired: true, touchedAt: Date.now() });
       this.#sessions.delete(s.id);
+      this.#detached.delete(s);
       s.expire();
     }, this.#o.ttl);
     s.ttlTimer.unref();
+    this.#detached.add(s);
+    if (this.#detached.size > this.#o.maxDetached) this.#evictOldest();
+  }
+
+  /**
+   * One detached session too many: the one whose client has been away longest ends now, as if its TTL had run out,
+   * and its record is dropped so the store stays bounded too (its client, if it comes back, hears "unknown").
+   */
+  #evictOldest(): void {
+    const s = this.#detached.values().next().value as ServerSession;
+    this.#detached.delete(s);
+    this.#sessions.delete(s.id);
+    this.#ackDue.delete(s);
+    if (s.ttlTimer) clearTimeout(s.ttlTimer);
+    s.ttlTimer = undefined;
+    this.#evicted++;
+    try {
+      const r = this.#o.store.delete(s.id);
+      if (isThenable(r)) r.then(undefined, (err: unknown) => this.storeError(s, err));
+    } catch (err) {
+      this.storeError(s, err);
+    }
+    this.#deps.reportError(
+      new HotlineError('HOTLINE_E_SESSION_EVICTED', `session ${s.id} evicted: ${this.#o.maxDetached} detached sessions were waiting for their clients (sessions.maxDetached); ${this.#evicted} evicted so far`),
+      s.conn,
+    );
+    s.expire();
   }
 
   ackDue(s: ServerSession): void {

@@ -77,6 +77,10 @@ export class ServerSession implements Link {
   lastWriteAt = Date.now();
   /** TTL timer while detached; owned by the manager. */
   ttlTimer: NodeJS.Timeout | undefined;
+  /** The generation of the valid resume token (token.ts); rotated by the manager at every resume. */
+  gen: number;
+  /** The client has sent a frame since `gen` was issued: it holds that token, so the previous one is dead. */
+  genConfirmed: boolean;
 
   constructor(h: SessionHost, id: string, remoteAddress: string, record?: SessionRecord) {
     this.#h = h;
@@ -85,6 +89,8 @@ export class ServerSession implements Link {
     this.#outSeq = record?.outSeq ?? 0;
     this.#out = record?.out ?? [];
     this.#inRecv = this.#inStored = record?.inSeq ?? 0;
+    this.gen = record?.gen ?? 0;
+    this.genConfirmed = record?.genConfirmed ?? false;
   }
 
   get phase(): SessionPhase {
@@ -224,6 +230,8 @@ export class ServerSession implements Link {
 
   /** @internal One text frame from the client. */
   frame(text: string): void {
+    // Clients send nothing on a socket before its welcome, so any frame proves the welcome's token arrived.
+    if (!this.genConfirmed) this.#confirmGen();
     const f = decodeFrame(text);
     if (f instanceof HotlineError) return this.fail(f.message);
     if (f.t === 'm') {
@@ -282,6 +290,11 @@ export class ServerSession implements Link {
     this.ttlTimer = undefined;
     if (!this.#keep) this.#h.ended(this);
     this.conn.closed({ code, reason });
+  }
+
+  #confirmGen(): void {
+    this.genConfirmed = true;
+    this.#store({ genConfirmed: true, touchedAt: Date.now() });
   }
 
   #trim(acked: number): void {

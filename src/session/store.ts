@@ -26,6 +26,10 @@ export interface SessionRecord {
   touchedAt: number;
   /** Its TTL ran out while its client was away: a resume reports HOTLINE_E_SESSION_EXPIRED. */
   expired?: boolean;
+  /** The generation of the one resume token that is valid now (issue 9 item 7); absent in records from before: 0. */
+  gen?: number;
+  /** The client has spoken since `gen` was issued, so it has that token: the one before it is refused outright. */
+  genConfirmed?: boolean;
 }
 
 /** A change to one session. Fields absent are unchanged. */
@@ -41,6 +45,9 @@ export interface SessionChange {
   acked?: number;
   state?: string;
   expired?: true;
+  /** A resume rotated the token to this generation. */
+  gen?: number;
+  genConfirmed?: boolean;
   touchedAt: number;
 }
 
@@ -71,7 +78,7 @@ export const DEFAULT_MAX_REPLAY = 1000;
 export function applyChange(records: Map<string, SessionRecord>, id: string, c: SessionChange, maxReplay: number): void {
   let r = records.get(id);
   if (c.create) {
-    r = { id, inSeq: 0, outSeq: 0, out: [], state: undefined, touchedAt: c.touchedAt };
+    r = { id, inSeq: 0, outSeq: 0, out: [], state: undefined, touchedAt: c.touchedAt, gen: 0, genConfirmed: false };
     records.set(id, r);
   }
   if (!r) return;
@@ -80,6 +87,8 @@ export function applyChange(records: Map<string, SessionRecord>, id: string, c: 
   if (c.outSeq !== undefined) r.outSeq = c.outSeq;
   if (c.state !== undefined) r.state = c.state;
   if (c.expired) r.expired = true;
+  if (c.gen !== undefined) r.gen = c.gen;
+  if (c.genConfirmed !== undefined) r.genConfirmed = c.genConfirmed;
   if (c.acked !== undefined) {
     let n = 0;
     while (n < r.out.length && r.out[n]![0] <= c.acked) n++;

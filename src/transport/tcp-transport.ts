@@ -210,6 +210,7 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
+    if (this.#host.admit?.(socket.remoteAddress, socket)) return void socket.destroy();
     const link = new TcpLink(socket, this.#framing, this.#host);
     (socket as SocketWithLink)[kLink] = link;
     link.conn = this.#host.accept(link);

@@ -11,6 +11,7 @@ import type { TransportKind } from '../plugin/contract.js';
 import type { FramingKind } from './framing/framing.js';
 import type { IncompleteFrames } from './incomplete-frames.js';
 import type { TlsOptions } from './tls.js';
+import type { Admit } from './admission.js';
 
 /** A WebSocket listener: its own HTTP server on `port`, or attached to an existing `server`. */
 export interface WsListenOptions {
@@ -77,6 +78,11 @@ export interface TransportHost {
   accept(link: Link): Connection;
   /** A connection-level failure with a code (payload too large, refused, handshake timeout). */
   reportError(err: HotlineError, conn?: Connection): void;
+  /**
+   * Present when a per-IP limit is on (admission.ts): asked before any work is done for a new socket; a refusal is
+   * answered WS 429 (rate) or 503 (connections) before the upgrade, TCP by closing the socket.
+   */
+  readonly admit?: Admit;
   /** Present when sessions are on: takes each WebSocket that chose the `hotline.v1` subprotocol (src/session). */
   readonly sessions?: { attach(ws: WebSocket, remoteAddress: string): void };
 }

@@ -246,6 +246,8 @@ export class WsTransport implements Transport {
       );
       return reject(socket, 503, 'Service Unavailable');
     }
+    const refused = this.#host.admit?.(req.socket.remoteAddress, socket);
+    if (refused) return refused === 'rate' ? reject(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n') : reject(socket, 503, 'Service Unavailable');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // Plain or session, every socket gets its partial-frame bounds and its pings.
       const guard = new WsGuard(ws, this.#guardDeps);

@@ -88,3 +88,32 @@ export async function tcpClient(port: number, host = '127.0.0.1', tlsOptions?: t
   });
   return { socket, inbox, closed, send: (line) => socket.write(line + '\n') };
 }
+
+/**
+ * Try one WebSocket upgrade: 101 when it is accepted (the socket is pushed to `keep`, or closed at once without it),
+ * else the refusal's HTTP status (0: no HTTP answer at all, e.g. the socket was closed).
+ */
+export function upgradeStatus(url: string, options: { protocols?: string[]; localAddress?: string; keep?: WebSocket[] } = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, options.protocols, { localAddress: options.localAddress });
+    ws.once('open', () => {
+      if (options.keep) options.keep.push(ws);
+      else ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.once('error', () => resolve(0));
+  });
+}
+
+/** Wait until `cond` holds, polling; fail after `timeoutMs`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

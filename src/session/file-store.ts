@@ -164,7 +164,7 @@ export class FileSessionStore implements SessionStore {
     const tmp = this.#logPath + '.tmp';
     const lines: string[] = [];
     for (const r of this.#mem.values()) {
-      lines.push(JSON.stringify({ i: r.id, c: { create: true, inSeq: r.inSeq, state: r.state, touchedAt: r.touchedAt } }));
+      lines.push(JSON.stringify({ i: r.id, c: { create: true, connId: r.connId, inSeq: r.inSeq, state: r.state, touchedAt: r.touchedAt } }));
       // outSeq is restored by the last out line; a session with nothing unacked keeps it through a marker line.
       if (r.out.length === 0 && r.outSeq > 0) lines.push(JSON.stringify({ i: r.id, c: { outSeq: r.outSeq, touchedAt: r.touchedAt } }));
       for (const m of r.out) lines.push(JSON.stringify({ i: r.id, c: { out: toWire(m), touchedAt: r.touchedAt } }));

@@ -58,12 +58,21 @@ test('conn.id and the message totals survive a real upgrade, with clients sendin
     });
   try {
     const [wsPort, tcpPort] = sup.addresses.map((a) => a.port);
+    // Clients that came and went leave gaps: a worker that numbered adopted connections afresh gave the survivors
+    // other connections' ids.
+    for (let i = 0; i < 3; i++) {
+      const gone = await wsClient(`ws://127.0.0.1:${wsPort}/`);
+      gone.ws.close();
+      await gone.closed;
+    }
+    for (let i = 0; i < 200 && ((await adminRequest(admin, 'status')) as Status).connections > 0; i++) await new Promise((r) => setTimeout(r, 10));
     for (let i = 0; i < 6; i++) clients.push(await wsClient(`ws://127.0.0.1:${wsPort}/`));
     for (let i = 0; i < 4; i++) clients.push(await tcpClient(tcpPort!));
     for (const c of clients) send(c);
     await Promise.all(clients.map((c) => c.inbox.waitFor(1)));
     const before = clients.map((c) => idsOf(c)[0]!);
     assert.equal(new Set(before).size, clients.length, 'ids are unique');
+    for (const id of before) assert.match(id, /^[0-9a-v]{10}-[0-9a-z]+$/, 'a per-process prefix and a counter');
     const s0 = (await adminRequest(admin, 'status')) as Status;
     assert.deepEqual(s0.messages, { in: clients.length, out: clients.length });
 

@@ -7,6 +7,7 @@
  *   connecting ──welcome──► open ──socket lost──► reconnecting ──timer──► connecting
  *        └───────────────────────── close() / server ended the session ──► closed
  */
+import { CLOSE_ABNORMAL, CLOSE_CLIENT_PROTOCOL, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR } from '../connection/close-codes.js';
 import { HotlineError, type ErrorCode } from '../errors.js';
 import { decodeFrame, encodeMessage, type Payload, SESSION_PROTOCOL } from '../session/protocol.js';
 import { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
@@ -141,7 +142,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
   }
 
   /** Close for good. Idempotent. */
-  close(code = 1000, reason = ''): void {
+  close(code = CLOSE_NORMAL, reason = ''): void {
     if (this.#state === 'closed') return;
     const ws = this.#ws;
     // Tell the server the session is over, so it ends now instead of waiting out its TTL for us.
@@ -158,7 +159,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
     try {
       ws = new this.#WS(typeof this.#url === 'function' ? this.#url() : this.#url, [SESSION_PROTOCOL]);
     } catch {
-      return this.#retry(1006, 'connect failed');
+      return this.#retry(CLOSE_ABNORMAL, 'connect failed');
     }
     this.#ws = ws;
     ws.binaryType = 'arraybuffer';
@@ -167,8 +168,8 @@ export class HotlineClient extends Emitter<ClientEvents> {
       if (ws !== this.#ws) return;
       if (ws.protocol !== SESSION_PROTOCOL) {
         const error = new HotlineError('HOTLINE_E_CLIENT_UNSUPPORTED');
-        ws.close(1000, 'no session protocol');
-        return this.#finish({ code: 1002, reason: error.message, error });
+        ws.close(CLOSE_NORMAL, 'no session protocol');
+        return this.#finish({ code: CLOSE_PROTOCOL_ERROR, reason: error.message, error });
       }
       ws.send(JSON.stringify({ t: 'hello', v: 1, token: this.#token, rx: this.#inSeq }));
     };
@@ -274,7 +275,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
   }
 
   #protocolError(ws: WebSocketLike): void {
-    ws.close(4000, 'session protocol error');
+    ws.close(CLOSE_CLIENT_PROTOCOL, 'session protocol error');
   }
 
   #trim(acked: number): void {

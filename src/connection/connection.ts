@@ -1,12 +1,15 @@
 /**
- * A client connection owned by the host. Plugins see it through the `Conn` interface only; the socket lives behind
- * `#link`, so no plugin version can keep it.
+ * A client connection owned by the host. Plugins never see it: they get its `handle` (src/plugin/conn-handle.ts),
+ * which forwards the documented `Conn` members only; the socket lives behind `#link`, so no plugin version can keep it.
  *
  * Events (open, each message, close) are dispatched to the current version in order, one at a time: a handler's
  * promise settles before the next event of the same connection runs (DESIGN.md §2).
  */
 import { HotlineError } from '../errors.js';
-import type { CloseInfo, Conn, MessageData, TransportKind } from '../plugin/contract.js';
+import { ConnHandle, type HandleTarget } from '../plugin/conn-handle.js';
+import type { CloseInfo, MessageData, TransportKind } from '../plugin/contract.js';
+import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem } from './close-codes.js';
+import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
 import type { Link } from './link.js';
 
@@ -18,9 +21,6 @@ class CloseEvent {
 
 type Inbound = MessageData | typeof OPEN | CloseEvent;
 
-// ws close codes used by the connection layer (RFC 6455 §7.4.1).
-const CLOSE_POLICY = 1008;
-
 /** How long a slow consumer gets to take its close frame before the socket is destroyed. */
 const SLOW_CONSUMER_GRACE_MS = 1000;
 
@@ -30,14 +30,14 @@ const enum Phase {
   Closed,
 }
 
-let nextId = 0;
-
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
 /** Options for a connection the session layer (src/session) creates. */
 export interface ConnectionOptions {
+  /** The id the connection already has: carried by a process upgrade or a session record (conn-id.ts). */
+  id?: string;
   /** A resumed session: restore this `conn.state` and skip onOpen, which already ran for this client. */
   resume?: { state: unknown };
   /** Called before each event's handler runs, so the session layer knows which message a send belongs to. */
@@ -46,8 +46,10 @@ export interface ConnectionOptions {
   onEventDone?: (kind: 'open' | 'message' | 'close') => void;
 }
 
-export class Connection implements Conn {
+export class Connection implements HandleTarget {
   readonly id: string;
+  /** What plugins get for this connection: made once, so every hook and `ctx.connections` see the same object. */
+  readonly handle: ConnHandle;
   readonly transport: TransportKind;
   readonly remoteAddress: string;
   /** Per-connection plugin data, carried across swaps. */
@@ -84,7 +86,8 @@ export class Connection implements Conn {
   };
 
   constructor(link: Link, dispatcher: Dispatcher, options?: ConnectionOptions) {
-    this.id = (++nextId).toString(36);
+    this.id = options?.id ?? newConnectionId();
+    this.handle = new ConnHandle(this);
     this.#link = link;
     this.#d = dispatcher;
     this.transport = link.transport;
@@ -157,7 +160,14 @@ export class Connection implements Conn {
     return true;
   }
 
-  close(code = 1000, reason = ''): void {
+  /**
+   * Close with a WebSocket close code and reason (TCP: informational, reported to onClose). An invalid code or
+   * reason throws HOTLINE_E_CLOSE_CODE before anything changes: checked after the phase, ws would throw with the
+   * connection already marked closing and its socket still open, and every later close() would do nothing.
+   */
+  close(code = CLOSE_NORMAL, reason = ''): void {
+    const problem = closeFrameProblem(code, reason);
+    if (problem) throw new HotlineError('HOTLINE_E_CLOSE_CODE', `connection ${this.id}: ${problem}`);
     if (this.#phase !== Phase.Open) return;
     this.#phase = Phase.Closing;
     this.#link.close(code, reason);

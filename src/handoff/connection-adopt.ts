@@ -5,6 +5,7 @@
  * killed) loses no byte: the old worker still holds every socket and everything it had read.
  */
 import net from 'node:net';
+import { isConnectionId } from '../connection/conn-id.js';
 import { Connection } from '../connection/connection.js';
 import { HotlineError, messageOf } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
@@ -30,6 +31,7 @@ export class ConnectionAdopter {
 
   adopt(msg: ConnTransfer, handle: unknown): void {
     if (!handle) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'a connection arrived without its socket');
+    const id = adoptedId(msg.id, this.#port.dispatcher);
     // pauseOnCreate: the socket must not read before commit (see the file comment). noDelay for a WebSocket: ws sets
     // TCP_NODELAY on every socket it takes, and the old worker's ws already did on this very socket (the descriptor
     // is another reference to it), so this spares ws' setNoDelay() its system call.
@@ -38,7 +40,7 @@ export class ConnectionAdopter {
     const head = Buffer.from(msg.head.buffer, msg.head.byteOffset, msg.head.byteLength);
     const d = this.#port.dispatcher;
     const makeConn = (link: ConstructorParameters<typeof Connection>[0]) => {
-      const conn = new Connection(link, d, msg.opened ? { resume: { state: msg.state } } : undefined);
+      const conn = new Connection(link, d, msg.opened ? { id, resume: { state: msg.state } } : { id });
       for (const m of msg.messages) conn.receive(m);
       return conn;
     };
@@ -68,6 +70,12 @@ export class ConnectionAdopter {
       throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the state is of plugin "${msg.plugin}", this worker runs "${v.def.name}"`);
     }
     const prev = { version: msg.version, state: msg.state };
+    const totals = msg.totals;
+    if (totals && Number.isSafeInteger(totals.in) && Number.isSafeInteger(totals.out) && totals.in >= 0 && totals.out >= 0) {
+      const d = this.#port.dispatcher;
+      d.messagesIn += totals.in;
+      d.messagesOut += totals.out;
+    }
     try {
       v.state = v.def.migrate ? await v.def.migrate(prev, v.ctx) : msg.state;
     } catch (err) {
@@ -92,4 +100,16 @@ export class ConnectionAdopter {
     this.#sockets = [];
     this.#port.dispatcher.resume();
   }
+}
+
+/**
+ * The id a moved connection keeps. Checked before anything is built: an id that is malformed or already taken here
+ * would break the guarantee plugins key their state by, so the connection is refused and the upgrade aborts.
+ * An older build sends none: the connection gets a new one, as every upgrade did before ids travelled.
+ */
+function adoptedId(id: unknown, d: HostHandoffPort['dispatcher']): string | undefined {
+  if (id === undefined) return undefined;
+  if (!isConnectionId(id)) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'a connection arrived with a malformed id');
+  if (d.connections.has(id)) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `a connection arrived with id ${id}, already taken in this worker`);
+  return id;
 }

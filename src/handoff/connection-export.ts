@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import v8 from 'node:v8';
+import { CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
 import type { Connection } from '../connection/connection.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
@@ -23,8 +24,6 @@ const MAX_ROUNDS = 100;
 const YIELD_EVERY = 64;
 /** How long handshakes already under way may take to finish so they can move too; those that stall are drained. */
 const HANDSHAKE_BOUND_MS = 1000;
-/** WebSocket close code for "service restart: reconnect" (RFC 6455 §7.4.1, IANA registry). */
-export const CLOSE_RESTART = 1012;
 
 type Capture = { transfer: ConnTransfer; handle: object } | { retry: string } | { never: string };
 
@@ -67,18 +66,21 @@ export class ConnectionExporter {
     }
     for (const t of port.transports) (t as { pauseAccepting?(): void }).pauseAccepting?.();
     const seen = new Set<Connection>();
-    await this.#exportRound(sink, seen);
+    let requeued = 0;
+    const count = (transfer: ConnTransfer) => void (requeued += transfer.messages.length);
+    await this.#exportRound(sink, seen, count);
     // Handshakes under way when the listener closed become connections in a moment: wait for them, bounded.
     const ws = port.transports.filter((t): t is WsTransport => t instanceof WsTransport);
     await waitFor(() => ws.every((t) => t.pendingHandshakes === 0), HANDSHAKE_BOUND_MS);
-    await this.#exportRound(sink, seen);
+    await this.#exportRound(sink, seen, count);
     // A client that sent half an upgrade request and went quiet must not hold the upgrade: it is drained.
     for (const t of ws) for (const socket of t.stalledHandshakes()) this.#stalled.push({ transport: t, socket });
     const v = port.current();
     if (v) {
       // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
       this.#stateBytes += v8.serialize(v.state).byteLength;
-      sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state });
+      const totals = { in: d.messagesIn - requeued, out: d.messagesOut };
+      sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state, totals });
     }
     return { moved: this.#moved.length, drained: this.#drained.length + this.#stalled.length, stateBytes: this.#stateBytes };
   }
@@ -95,7 +97,7 @@ export class ConnectionExporter {
     }
     this.#moved = [];
     // What could not move is told to come back: a WebSocket gets 1012, a TCP stream an end (DESIGN.md §7).
-    for (const conn of this.#drained) conn.close(CLOSE_RESTART, 'service restart: reconnect');
+    for (const conn of this.#drained) conn.close(CLOSE_SERVICE_RESTART, 'service restart: reconnect');
     this.#drained = [];
     // A stalled handshake that completed meanwhile is a connection of this worker now: its shutdown closes it (1012).
     for (const { transport, socket } of this.#stalled) transport.drainHandshake(socket);
@@ -111,7 +113,7 @@ export class ConnectionExporter {
     this.#port.dispatcher.resume();
   }
 
-  async #exportRound(sink: ExportSink, seen: Set<Connection>): Promise<void> {
+  async #exportRound(sink: ExportSink, seen: Set<Connection>, moved: (transfer: ConnTransfer) => void): Promise<void> {
     let pending = [...this.#port.dispatcher.connections.values()].filter((c) => !seen.has(c));
     for (const c of pending) seen.add(c);
     for (let round = 0; pending.length > 0; round++) {
@@ -125,6 +127,7 @@ export class ConnectionExporter {
         const sent = 'transfer' in r && trySend(sink, r.transfer, r.handle);
         if (sent !== false) {
           this.#stateBytes += sent;
+          moved(r.transfer);
           this.#moved.push({ conn, source: conn.link.handoff!() });
         } else if ('retry' in r) {
           retry.push(conn);
@@ -171,6 +174,7 @@ function capture(conn: Connection): Capture {
     handle,
     transfer: {
       t: 'conn',
+      id: conn.id,
       kind: source.kind,
       framing: source.kind === 'tcp' ? source.framing : undefined,
       remoteAddress: conn.remoteAddress,

@@ -42,6 +42,8 @@ export interface WorkerConfig {
 /** One connection on its way from the old worker to the new one. */
 export interface ConnTransfer {
   t: 'conn';
+  /** `conn.id`, kept by the new worker (conn-id.ts). Absent from an older build: the new worker then makes one. */
+  id?: string;
   kind: 'ws' | 'tcp';
   framing?: FramingKind;
   remoteAddress: string;
@@ -61,6 +63,12 @@ export interface StateTransfer {
   plugin: string;
   version: string;
   state: unknown;
+  /**
+   * The old worker's message counters, so status shows totals since start across upgrades. `in` leaves out the
+   * messages that travel queued with their connection: the new worker counts those again as it takes them.
+   * Absent from an older build.
+   */
+  totals?: { in: number; out: number };
 }
 
 export interface WireError {

@@ -13,6 +13,11 @@
  * Compact connection body: tag 1, kind u8 (0 ws, 1 tcp), framing u8 (0 none, 1 lines, 2 length), opened u8, plugin
  * data u8 (0: state undefined and no queued message; 1: v8 of [state, messages] at the end); then remoteAddress,
  * protocol and head, each a u32 LE length and its bytes (strings in UTF-8); then the plugin data.
+ *
+ * With the connection's id (issue 10): tag 2, the same five bytes, then the id as a u8 length and its ASCII bytes,
+ * then the rest as for tag 1. A receiver that reads tag 2 says so with `ids: 1` in its hello; an older sender ignores
+ * the field and keeps writing tag 1, an older receiver never says it and keeps receiving tag 1, so every pair of
+ * builds still agrees (the id is then lost, as it was before ids travelled).
  */
 import v8 from 'node:v8';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
@@ -25,17 +30,33 @@ import type { ConnTransfer, StateTransfer } from './protocol.js';
 export interface LaneHello {
   t: 'codec';
   compact: 1;
+  /** Reads tag 2 (a connection with its id). Absent from older builds. */
+  ids?: 1;
 }
+
+/** What a receiver of this build says through the lane. */
+export const LANE_HELLO: LaneHello = { t: 'codec', compact: 1, ids: 1 };
 
 export type LaneMessage = ConnTransfer | StateTransfer | LaneHello;
 
 const TAG_CONN = 1;
+const TAG_CONN_ID = 2;
+/** Connection ids are short (conn-id.ts); the u8 length bounds what a reader takes. */
+const MAX_ID_BYTES = 255;
 const FRAMINGS: ReadonlyArray<FramingKind | undefined> = [undefined, 'lines', 'length'];
 const EMPTY = new Uint8Array(0);
 
 export class TransferCodec implements LaneCodec<LaneMessage> {
   /** Set once the other end said it reads compact connection bodies. */
   compact = false;
+  /** Set once the other end said it reads connection ids (tag 2). */
+  ids = false;
+
+  /** The other end's hello: what it reads. */
+  heard(hello: LaneHello): void {
+    this.compact = true;
+    this.ids = hello.ids === 1;
+  }
 
   /** Throws at once when the plugin's data cannot be cloned, as v8.serialize does. */
   encode(msg: LaneMessage, reserve: number): Buffer {
@@ -45,13 +66,21 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
     const data = msg.state !== undefined || msg.messages.length > 0 ? v8.serialize([msg.state, msg.messages]) : undefined;
     const addressBytes = Buffer.byteLength(msg.remoteAddress);
     const protocolBytes = Buffer.byteLength(msg.protocol);
-    const out = Buffer.allocUnsafe(reserve + 17 + addressBytes + protocolBytes + msg.head.byteLength + (data?.length ?? 0));
+    const id = this.ids ? msg.id : undefined;
+    const idBytes = id === undefined ? 0 : id.length;
+    if (idBytes > MAX_ID_BYTES) return V8_CODEC.encode(msg, reserve);
+    const idField = id === undefined ? 0 : 1 + idBytes;
+    const out = Buffer.allocUnsafe(reserve + 17 + idField + addressBytes + protocolBytes + msg.head.byteLength + (data?.length ?? 0));
     let off = reserve;
-    out[off++] = TAG_CONN;
+    out[off++] = id === undefined ? TAG_CONN : TAG_CONN_ID;
     out[off++] = msg.kind === 'ws' ? 0 : 1;
     out[off++] = framing;
     out[off++] = msg.opened ? 1 : 0;
     out[off++] = data ? 1 : 0;
+    if (id !== undefined) {
+      out[off++] = idBytes;
+      off += out.write(id, off, 'latin1');
+    }
     off = out.writeUInt32LE(addressBytes, off);
     off += out.write(msg.remoteAddress, off, 'utf8');
     off = out.writeUInt32LE(protocolBytes, off);
@@ -72,7 +101,8 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
   decode(body: Buffer): LaneMessage {
     let msg: LaneMessage;
     try {
-      msg = body[0] === TAG_CONN ? decodeCompact(body) : (v8.deserialize(body) as LaneMessage);
+      // v8's output starts with its version tag (0xFF), never with TAG_CONN or TAG_CONN_ID.
+      msg = body[0] === TAG_CONN || body[0] === TAG_CONN_ID ? decodeCompact(body) : (v8.deserialize(body) as LaneMessage);
     } catch (err) {
       if (isHotlineError(err, 'HOTLINE_E_HANDOFF_FRAME')) throw err;
       throw malformed(`a transfer body does not decode: ${messageOf(err)}`, err);
@@ -97,6 +127,14 @@ function decodeCompact(body: Buffer): ConnTransfer {
   const opened = body[3] === 1;
   const hasData = body[4] === 1;
   let off = 5;
+  let id: string | undefined;
+  if (body[0] === TAG_CONN_ID) {
+    if (body.length - off < 1) throw malformed('the body ends inside the length of its connection id');
+    const idBytes = body[off++]!;
+    if (body.length - off < idBytes) throw malformed(`the connection id (${idBytes} bytes) runs past the end of the body`);
+    id = body.toString('latin1', off, off + idBytes);
+    off += idBytes;
+  }
   const field = (what: string): [number, number] => {
     if (body.length - off < 4) throw malformed(`the body ends inside the length of its ${what}`);
     const n = body.readUInt32LE(off);
@@ -121,7 +159,9 @@ function decodeCompact(body: Buffer): ConnTransfer {
   } else if (off !== body.length) {
     throw malformed(`${body.length - off} bytes follow a connection body that has no plugin data`);
   }
-  return { t: 'conn', kind, framing, remoteAddress, protocol, head, opened, state, messages };
+  const conn: ConnTransfer = { t: 'conn', kind, framing, remoteAddress, protocol, head, opened, state, messages };
+  if (id !== undefined) conn.id = id;
+  return conn;
 }
 
 const isMessage = (m: unknown): m is MessageData => typeof m === 'string' || m instanceof Uint8Array;
@@ -137,6 +177,7 @@ function checkShape(msg: unknown): asserts msg is LaneMessage {
       if (typeof m.remoteAddress !== 'string' || typeof m.protocol !== 'string') throw malformed('conn.remoteAddress and conn.protocol must be strings');
       if (!(m.head instanceof Uint8Array)) throw malformed('conn.head must be bytes');
       if (typeof m.opened !== 'boolean') throw malformed('conn.opened must be a boolean');
+      if (m.id !== undefined && typeof m.id !== 'string') throw malformed('conn.id must be a string');
       if (!Array.isArray(m.messages) || !m.messages.every(isMessage)) throw malformed('conn.messages must be strings and byte arrays');
       return;
     case 'state':

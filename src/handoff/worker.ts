@@ -24,7 +24,7 @@ import { HandleLane, LANE_FD } from './handle-lane.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import type { ConnTransfer, FromWorker, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
-import { type LaneMessage, TransferCodec } from './transfer-codec.js';
+import { LANE_HELLO, type LaneMessage, TransferCodec } from './transfer-codec.js';
 import { FD_RESERVE_ENV } from './worker-process.js';
 
 const fault = process.env.HOTLINE_FAULT ?? '';
@@ -142,7 +142,7 @@ export function runWorker(): void {
         });
         lane.onError = (err) => send({ t: 'nack', error: wire(err) }); // a malformed frame (HOTLINE_E_HANDOFF_FRAME) aborts the upgrade
         // Tell the old worker this build reads compact connection bodies (transfer-codec.ts).
-        lane.send({ t: 'codec', compact: 1 });
+        lane.send(LANE_HELLO);
       }
     }
     if (fault === 'ready-timeout') return;
@@ -195,7 +195,7 @@ export function runWorker(): void {
           lane = new HandleLane<LaneMessage>(HandleLane.fdOf(handle), handle as object, codec);
           // A new worker of this build or later says it reads compact connection bodies; an older one says nothing.
           lane.read((m) => {
-            if (m.t === 'codec') codec.compact = true;
+            if (m.t === 'codec') codec.heard(m);
           });
           // The new worker is gone or refused a descriptor: abort now rather than wait for the ack timeout.
           lane.onError = (err) => send({ t: 'nack', error: { code: 'HOTLINE_E_UPGRADE_REFUSED', message: `handle lane: ${err.message}` } });

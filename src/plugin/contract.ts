@@ -18,9 +18,15 @@ export interface CloseInfo {
   reason: string;
 }
 
-/** A client connection as a plugin sees it. It holds no socket, so a replaced version cannot keep one alive. */
+/**
+ * A client connection as a plugin sees it: a handle (src/plugin/conn-handle.ts) with these members only. It holds no
+ * socket, so a replaced version cannot keep one alive.
+ */
 export interface Conn<ConnState = unknown> {
-  /** Unique within the host process, stable across swaps. */
+  /**
+   * `<prefix>-<counter>`: unique across processes and machines, and the same for the life of the connection, across
+   * swaps, process upgrades and session resumes (src/connection/conn-id.ts).
+   */
   readonly id: string;
   readonly transport: TransportKind;
   readonly remoteAddress: string;
@@ -28,7 +34,10 @@ export interface Conn<ConnState = unknown> {
   state: ConnState;
   /** Queue a message to the client. Returns false when the connection is closed. */
   send(data: MessageData): boolean;
-  /** Close the connection (WS close code and reason; TCP ends the stream). */
+  /**
+   * Close the connection (WS close code and reason; TCP ends the stream). A code outside 1000–1003, 1007–1014 and
+   * 3000–4999, or a reason over 123 bytes of UTF-8, throws HOTLINE_E_CLOSE_CODE and leaves the connection open.
+   */
   close(code?: number, reason?: string): void;
 }
 

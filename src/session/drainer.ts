@@ -3,6 +3,7 @@
  * Phoenix drainer does. Each close is WS 1012 (service restart); session clients also get a reconnect hint first
  * (src/session/session.ts), and spread their return over it with jitter.
  */
+import { CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
 import type { Connection } from '../connection/connection.js';
 import type { DrainOptions } from './options.js';
 
@@ -29,7 +30,7 @@ export async function drainInBatches(
     if (aborted()) return;
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, options.interval));
     const slice = all.slice(i, i + options.batchSize);
-    for (const conn of slice) conn.close(1012, 'service restart');
+    for (const conn of slice) conn.close(CLOSE_SERVICE_RESTART, 'service restart');
     onBatch({ batch: ++batch, closed: slice.length, remaining: all.length - i - slice.length });
   }
 }

@@ -164,7 +164,7 @@ export class FileSessionStore implements SessionStore {
     const tmp = this.#logPath + '.tmp';
     const lines: string[] = [];
     for (const r of this.#mem.values()) {
-      const c: LogLine['c'] = { create: true, inSeq: r.inSeq, state: r.state, touchedAt: r.touchedAt, gen: r.gen ?? 0, genConfirmed: r.genConfirmed ?? false };
+      const c: LogLine['c'] = { create: true, connId: r.connId, inSeq: r.inSeq, state: r.state, touchedAt: r.touchedAt, gen: r.gen ?? 0, genConfirmed: r.genConfirmed ?? false };
       lines.push(JSON.stringify({ i: r.id, c }));
       // outSeq is restored by the last out line; a session with nothing unacked keeps it through a marker line.
       if (r.out.length === 0 && r.outSeq > 0) lines.push(JSON.stringify({ i: r.id, c: { outSeq: r.outSeq, touchedAt: r.touchedAt } }));

@@ -12,6 +12,8 @@
  * exception, a welcome that never reached its client.
  */
 import type { WebSocket } from 'ws';
+import { CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
+import { isConnectionId, newConnectionId } from '../connection/conn-id.js';
 import { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
 import { HotlineError, messageOf } from '../errors.js';
@@ -121,7 +123,7 @@ export class SessionManager implements SessionHost {
   /** A WebSocket that chose `hotline.v1`: wait for its hello. */
   attach(ws: WebSocket, remoteAddress: string): void {
     ws.on('error', () => undefined); // ws emits 'error' before 'close'; the close path handles the socket
-    const timer = setTimeout(() => ws.close(1002, 'no hello'), this.#deps.helloTimeout);
+    const timer = setTimeout(() => ws.close(CLOSE_PROTOCOL_ERROR, 'no hello'), this.#deps.helloTimeout);
     timer.unref();
     this.#pendingHellos++;
     let pending = true;
@@ -155,7 +157,7 @@ export class SessionManager implements SessionHost {
           settle();
           ws.off('message', onMessage);
           this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_STORE', `session hello failed: ${messageOf(err)}`, { cause: err }));
-          ws.close(1011, 'session store error');
+          ws.close(CLOSE_INTERNAL_ERROR, 'session store error');
         },
       );
     };
@@ -167,11 +169,11 @@ export class SessionManager implements SessionHost {
     if (f instanceof HotlineError || f.t !== 'hello') {
       const why = f instanceof HotlineError ? `: ${f.message}` : `, not ${f.t}`;
       this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_PROTOCOL', `the first frame of a hotline.v1 socket must be a hello${why}`));
-      ws.close(1002, 'expected hello');
+      ws.close(CLOSE_PROTOCOL_ERROR, 'expected hello');
       return;
     }
     if (this.#draining || this.#closed) {
-      ws.close(1012, 'service restart');
+      ws.close(CLOSE_SERVICE_RESTART, 'service restart');
       return;
     }
     const secret = this.#secret!;
@@ -194,7 +196,8 @@ export class SessionManager implements SessionHost {
     if (lost) this.#deps.sessionLost?.(lost);
     const id = newSessionId();
     const s = new ServerSession(this, id, remoteAddress);
-    const created = this.write(id, { create: true, touchedAt: Date.now() });
+    const connId = newConnectionId();
+    const created = this.write(id, { create: true, connId, touchedAt: Date.now() });
     if (isThenable(created)) await created;
     if (ws.readyState !== ws.OPEN) return void this.#o.store.delete(id);
     this.#sessions.set(id, s);
@@ -205,7 +208,7 @@ export class SessionManager implements SessionHost {
     };
     s.attach(ws, 0, welcome);
     // After the welcome, so whatever onOpen sends follows it.
-    s.conn = new Connection(s, this.#deps.dispatcher, { onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+    s.conn = new Connection(s, this.#deps.dispatcher, { id: connId, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
   }
 
   /**
@@ -232,7 +235,7 @@ export class SessionManager implements SessionHost {
     // The welcome may name the new token only once the store has it: after a crash, the store decides.
     if (isThenable(w)) await w;
     if (ws.readyState !== ws.OPEN) return;
-    if (this.#sessions.get(s.id) !== s || s.phase === 'closing' || s.phase === 'closed') return void ws.close(1011, 'session ended meanwhile');
+    if (this.#sessions.get(s.id) !== s || s.phase === 'closing' || s.phase === 'closed') return void ws.close(CLOSE_INTERNAL_ERROR, 'session ended meanwhile');
     this.#detached.delete(s);
     s.attach(ws, rx, { token: issueToken(this.#secret!, s.id, gen), resumed: true, lost: null });
   }
@@ -279,7 +282,16 @@ export class SessionManager implements SessionHost {
       state = undefined;
     }
     if (ws.readyState === ws.OPEN) s.attach(ws, rx, { token: issueToken(this.#secret!, id, gen), resumed: true, lost: null });
-    s.conn = new Connection(s, this.#deps.dispatcher, { resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+    // The connection keeps the id it had in the process that wrote the record (a malformed or taken one is replaced:
+    // the store is a file anyone with access can edit).
+    const d = this.#deps.dispatcher;
+    const connId = isConnectionId(rec.connId) && !d.connections.has(rec.connId) ? rec.connId : undefined;
+    s.conn = new Connection(s, d, { id: connId, resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+    if (connId === undefined) {
+      // Written once, so the id holds from this resume on (a record from an older build had none).
+      const cw = this.write(id, { connId: s.conn.id, touchedAt: Date.now() });
+      if (isThenable(cw)) cw.then(undefined, (err: unknown) => this.storeError(s, err));
+    }
     // Its socket went while the rotation was stored: it waits detached, like any session whose client is away.
     if (s.phase === 'detached') this.detached(s);
     return 'done';

@@ -8,6 +8,7 @@
  *      └──plugin close / drain──► closing ──socket closed──► closed ◄──┘
  */
 import type { WebSocket } from 'ws';
+import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import { HotlineError } from '../errors.js';
@@ -170,10 +171,10 @@ export class ServerSession implements Link {
     if (this.#h.draining) {
       this.#keep = true;
       this.#phase = 'closing';
-      if (!ws) return this.#finish(1012, 'service restart');
+      if (!ws) return this.#finish(CLOSE_SERVICE_RESTART, 'service restart');
       this.flushAck();
       ws.send(JSON.stringify({ t: 'reconnect', delay: this.#h.reconnectDelay }));
-      ws.close(1012, 'service restart');
+      ws.close(CLOSE_SERVICE_RESTART, 'service restart');
       return;
     }
     this.#phase = 'closing';
@@ -191,7 +192,7 @@ export class ServerSession implements Link {
       else this.#h.ended(this);
     }
     if (this.#ws) this.#ws.terminate();
-    else this.#finish(1006, '');
+    else this.#finish(CLOSE_ABNORMAL, '');
   }
 
   pauseReading(): void {
@@ -208,7 +209,7 @@ export class ServerSession implements Link {
   expire(): void {
     if (this.#phase !== 'detached') return;
     this.#phase = 'closing';
-    this.#finish(1001, 'session expired');
+    this.#finish(CLOSE_GOING_AWAY, 'session expired');
   }
 
   /** Send the cumulative ack if it moved. */
@@ -251,7 +252,7 @@ export class ServerSession implements Link {
       if (this.#phase !== 'attached') return;
       this.#phase = 'closing';
       this.#h.ended(this);
-      this.#ws?.close(1000, 'client ended the session');
+      this.#ws?.close(CLOSE_NORMAL, 'client ended the session');
     } else {
       this.fail(`unexpected ${f.t} frame`);
     }
@@ -260,7 +261,7 @@ export class ServerSession implements Link {
   /** A protocol violation: drop the socket; the client resumes from what the server has stored. */
   fail(message: string): void {
     this.#h.protocolError(this, message);
-    this.#ws?.close(1002, 'session protocol error');
+    this.#ws?.close(CLOSE_PROTOCOL_ERROR, 'session protocol error');
   }
 
   /** @internal The socket closed. */

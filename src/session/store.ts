@@ -22,6 +22,8 @@ export interface SessionRecord {
   out: StoredMessage[];
   /** `conn.state` as JSON, or undefined before the plugin set it. */
   state: string | undefined;
+  /** The `conn.id` of the session's connection, kept when it resumes in another process. Absent from older stores. */
+  connId?: string;
   /** Wall-clock ms of the last write: a session untouched for longer than its TTL is expired. */
   touchedAt: number;
   /** Its TTL ran out while its client was away: a resume reports HOTLINE_E_SESSION_EXPIRED. */
@@ -36,6 +38,8 @@ export interface SessionRecord {
 export interface SessionChange {
   /** Create the session (the other fields then start from zero). */
   create?: true;
+  /** The id of the session's connection: set at create, or by a restore that had to give it a new one. */
+  connId?: string;
   inSeq?: number;
   /** Restore the last assigned seq when no message is buffered (compaction). */
   outSeq?: number;
@@ -86,6 +90,7 @@ export function applyChange(records: Map<string, SessionRecord>, id: string, c: 
   if (c.inSeq !== undefined) r.inSeq = c.inSeq;
   if (c.outSeq !== undefined) r.outSeq = c.outSeq;
   if (c.state !== undefined) r.state = c.state;
+  if (c.connId !== undefined) r.connId = c.connId;
   if (c.expired) r.expired = true;
   if (c.gen !== undefined) r.gen = c.gen;
   if (c.genConfirmed !== undefined) r.genConfirmed = c.genConfirmed;

@@ -77,18 +77,18 @@ export class Version implements DispatchTarget {
 
   open(conn: Connection): unknown {
     if (this.#retired) return undefined;
-    return this.def.onOpen?.(conn, this.ctx);
+    return this.def.onOpen?.(conn.handle, this.ctx);
   }
 
   message(conn: Connection, data: MessageData): unknown {
     if (this.#retired) return undefined;
     this.stats.messages++;
-    return this.def.onMessage(conn, data, this.ctx);
+    return this.def.onMessage(conn.handle, data, this.ctx);
   }
 
   close(conn: Connection, info: CloseInfo): unknown {
     if (this.#retired) return undefined;
-    return this.def.onClose?.(conn, info, this.ctx);
+    return this.def.onClose?.(conn.handle, info, this.ctx);
   }
 
   handlerError(err: unknown, conn?: Connection): void {
@@ -126,9 +126,10 @@ export class Version implements DispatchTarget {
 
 function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginContext {
   const timers = module.timers.api;
+  // Plugins get handles (src/plugin/conn-handle.ts), never the host's Connection: in hooks, here and in filters.
   const connections: Iterable<Conn> = {
     *[Symbol.iterator]() {
-      for (const conn of d.connections.values()) if (conn.isOpen) yield conn;
+      for (const conn of d.connections.values()) if (conn.isOpen) yield conn.handle;
     },
   };
   return {
@@ -147,7 +148,7 @@ function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginC
       if (v.retired) return 0;
       let n = 0;
       for (const conn of d.connections.values()) {
-        if (conn.isOpen && (!filter || filter(conn)) && conn.send(data)) n++;
+        if (conn.isOpen && (!filter || filter(conn.handle)) && conn.send(data)) n++;
       }
       return n;
     },

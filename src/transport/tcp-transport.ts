@@ -15,13 +15,10 @@ import { lines } from './framing/lines.js';
 import type { IncompleteHolder } from './incomplete-frames.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, listenUrl } from './transport.js';
 import { listen } from './listen.js';
+// WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
+import { CLOSE_ABNORMAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG } from '../connection/close-codes.js';
 import { type TlsMaterial, loadTls } from './tls.js';
 
-// WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
-const CLOSE_NORMAL = 1000;
-const CLOSE_ABNORMAL = 1006;
-const CLOSE_POLICY = 1008;
-const CLOSE_TOO_BIG = 1009;
 
 /** The socket side of one TCP connection. */
 class TcpLink implements Link, IncompleteHolder {

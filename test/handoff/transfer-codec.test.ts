@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import v8 from 'node:v8';
 import type { ConnTransfer } from '../../src/handoff/protocol.js';
-import { TransferCodec } from '../../src/handoff/transfer-codec.js';
+import { LANE_HELLO, TransferCodec } from '../../src/handoff/transfer-codec.js';
 
 const conns: ConnTransfer[] = [
   { t: 'conn', kind: 'ws', framing: undefined, remoteAddress: '127.0.0.1', protocol: '', head: new Uint8Array(0), opened: true, state: undefined, messages: [] },
@@ -75,4 +75,37 @@ test('state that cannot be cloned throws at encode, so the exporter drains that 
   codec.compact = true;
   assert.throws(() => codec.encode({ ...conns[0]!, state: () => 1 }, 5));
   assert.throws(() => codec.encode({ ...conns[0]!, state: { f: Symbol('x') } }, 5));
+});
+
+test('a connection id travels in the compact form once the receiver says it reads ids (tag 2)', () => {
+  const codec = new TransferCodec();
+  codec.heard(LANE_HELLO);
+  for (const msg of conns) {
+    const withId: ConnTransfer = { ...msg, id: 'k3j9x0q2ab-1z' };
+    const { body, decoded } = roundTrip(codec, withId);
+    assert.equal(body[0], 2, 'tag 2: with the id');
+    assert.deepEqual({ ...decoded, head: Buffer.from((decoded as ConnTransfer).head) }, { ...withId, head: Buffer.from(msg.head) });
+  }
+  // A transfer without an id (none to carry) keeps tag 1.
+  assert.equal(roundTrip(codec, conns[0]!).body[0], 1);
+});
+
+test('ids and older builds: each pair of sender and receiver agrees, in both directions', () => {
+  const withId: ConnTransfer = { ...conns[1]!, id: 'k3j9x0q2ab-2' };
+  // An older receiver's hello has no `ids`: this sender keeps writing tag 1, which that build reads (the id is lost,
+  // as it was before ids travelled).
+  const toOld = new TransferCodec();
+  toOld.heard({ t: 'codec', compact: 1 });
+  const { body } = roundTrip(toOld, withId);
+  assert.equal(body[0], 1);
+  const { id: _dropped, ...withoutId } = withId;
+  assert.deepEqual({ ...toOld.decode(body), head: withId.head }, { ...withoutId, head: withId.head });
+  // An older sender ignores `ids` and writes tag 1 (or v8 before any hello): this receiver reads both, id absent.
+  const fromOld = new TransferCodec();
+  fromOld.compact = true;
+  const oldBody = roundTrip(fromOld, conns[2]!).body;
+  assert.equal(new TransferCodec().decode(oldBody).t, 'conn');
+  assert.equal((new TransferCodec().decode(oldBody) as ConnTransfer).id, undefined);
+  // Before the hello, the whole transfer goes through v8, id included: any build reads that.
+  assert.deepEqual(new TransferCodec().decode(roundTrip(new TransferCodec(), withId).body), withId);
 });

@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
   HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
   HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
+  // issue 10, fault 6: the host's one operation lock (src/host/operation-lock.ts).
+  HOTLINE_E_OPERATION_TIMEOUT: 'an operation waited too long for the one holding the host operation lock',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -22,6 +22,7 @@ import { WsTransport } from '../transport/ws-transport.js';
 import { PluginWatcher } from '../watch/watcher.js';
 import { type DrainBatch, drainInBatches } from '../session/drainer.js';
 import { SessionManager } from '../session/session-manager.js';
+import { type LockState, OperationLock } from './operation-lock.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /** The host's lifecycle. */
@@ -53,6 +54,10 @@ export interface HostHandoffPort {
   swapPhase(): SwapPhase;
   /** Start the listeners of a host created with `deferListen`. */
   startListening(): Promise<void>;
+  /** The host's one operation lock: the export and the adoption hold it (operation-lock.ts). */
+  lock: OperationLock;
+  /** The host's hookTimeout, which bounds the adoption's `migrate` as it bounds a swap's. */
+  hookTimeout: number;
   /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (upgrade drain). */
   drainSessions(): void;
 }
@@ -71,6 +76,8 @@ export interface HostStatus {
   swaps: SwapRecord[];
   /** Sessions alive in this process, when sessions are on. */
   sessions?: number;
+  /** Which operation (swap, export, adopt, shutdown) holds the host's operation lock, and how many were refused. */
+  lock: LockState;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -99,6 +106,8 @@ export class Host extends EventEmitter<HostEvents> {
   #finishedWaiters = new Set<() => void>();
   #sessions: SessionManager | undefined;
   #deferListen: boolean;
+  /** One operation at a time: swap, upgrade export or adoption, shutdown (operation-lock.ts). */
+  #lock = new OperationLock();
   /**
    * True after a swap failed: the failed build's inputs are unknown (esbuild gives no metafile on failure), so a fix
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
@@ -135,6 +144,7 @@ export class Host extends EventEmitter<HostEvents> {
         hookTimeout: this.#options.hookTimeout,
         probation: this.#options.probation,
         builtins: { hotline: pluginApi },
+        lock: this.#lock,
       },
       {
         phase: (phase, trigger) => this.emit('phase', phase, trigger),
@@ -209,6 +219,8 @@ export class Host extends EventEmitter<HostEvents> {
       transports: this.#transports,
       current: () => this.#swapper.current,
       swapPhase: () => this.#swapper.phase,
+      lock: this.#lock,
+      hookTimeout: this.#options.hookTimeout,
       drainSessions: () => this.#sessions?.beginDrain(),
       startListening: async () => {
         if (!this.#deferListen) return;
@@ -245,6 +257,7 @@ export class Host extends EventEmitter<HostEvents> {
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size }),
+      lock: this.#lock.state,
     };
   }
 
@@ -259,6 +272,8 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #shutdown(): Promise<void> {
     this.#state = 'closing';
+    // A running swap or upgrade step finishes first, bounded: past shutdownTimeout the shutdown takes the lock anyway.
+    const hold = await this.#lock.acquire('shutdown', this.#options.shutdownTimeout);
     await this.#watcher?.close();
     await Promise.all(this.#transports.map((t) => t.stopAccepting()));
     const d = this.#dispatcher;
@@ -274,6 +289,7 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#admin?.close();
     await this.#sessions?.close();
     this.#state = 'closed';
+    hold.release();
   }
 
   #whenNoConnections(timeoutMs: number): Promise<boolean> {

@@ -6,10 +6,10 @@ import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
-import type { AdminCommand, AdminRequest, AdminResponse } from './protocol.js';
+import type { AdminCommand, AdminOptions, AdminRequest, AdminResponse } from './protocol.js';
 import { adminRequest } from './admin-client.js';
 
-export type AdminHandler = (cmd: AdminCommand) => Promise<unknown>;
+export type AdminHandler = (cmd: AdminCommand, options: AdminOptions) => Promise<unknown>;
 
 /** Longest request line accepted; a request is a few dozen bytes. */
 const MAX_LINE = 64 * 1024;
@@ -109,7 +109,7 @@ export class AdminServer {
       return write(socket, { id: req.id, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: `unknown command ${String(req.cmd)}` } });
     }
     try {
-      write(socket, { id: req.id, ok: true, result: await this.#handler(req.cmd) });
+      write(socket, { id: req.id, ok: true, result: await this.#handler(req.cmd, { force: req.force === true }) });
     } catch (err) {
       const error = isHotlineError(err) ? err.toJSON() : { code: 'HOTLINE_E_ADMIN', message: messageOf(err) };
       write(socket, { id: req.id, ok: false, error });

@@ -10,6 +10,13 @@ export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade';
 export interface AdminRequest {
   id: number;
   cmd: AdminCommand;
+  /** `reload` only: swap even when the build is identical to the running version (`hotline reload --force`). */
+  force?: boolean;
+}
+
+/** What a handler gets beside the command (issue 10: `force` on reload). */
+export interface AdminOptions {
+  force: boolean;
 }
 
 export type AdminResponse =

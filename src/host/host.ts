@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { AdminServer } from '../admin/admin-server.js';
-import type { AdminCommand } from '../admin/protocol.js';
+import type { AdminCommand, AdminOptions } from '../admin/protocol.js';
 import { type Bundler, createBundler } from '../build/bundler.js';
 import { Connection } from '../connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
@@ -60,6 +60,12 @@ export interface HostHandoffPort {
   hookTimeout: number;
   /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (upgrade drain). */
   drainSessions(): void;
+}
+
+/** Options of {@link Host.reload}. */
+export interface ReloadOptions {
+  /** Keep the running version if the new build is identical to it (same bundle hash). Default false. */
+  ifChanged?: boolean;
 }
 
 /** A snapshot for `hotline status`. */
@@ -199,7 +205,7 @@ export class Host extends EventEmitter<HostEvents> {
         await w.ready();
       }
       if (this.#options.admin) {
-        this.#admin = new AdminServer(this.#options.admin, (cmd) => this.#adminCommand(cmd));
+        this.#admin = new AdminServer(this.#options.admin, (cmd, options) => this.#adminCommand(cmd, options));
         await this.#admin.start();
       }
       this.#state = 'running';
@@ -230,10 +236,14 @@ export class Host extends EventEmitter<HostEvents> {
     };
   }
 
-  /** Build the plugin from disk and swap to it. Rejects with a coded error; the old version keeps serving. */
-  reload(trigger: SwapTrigger = 'reload'): Promise<SwapRecord> {
+  /**
+   * Build the plugin from disk and swap to it. Rejects with a coded error; the old version keeps serving. With
+   * `{ ifChanged: true }` (what `hotline reload` and SIGHUP use unless `--force`), a build identical to the running
+   * one (same bundle hash) swaps nothing and resolves with outcome `unchanged`.
+   */
+  reload(trigger: SwapTrigger = 'reload', options: ReloadOptions = {}): Promise<SwapRecord> {
     if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
-    return this.#swapper.reload(trigger);
+    return this.#swapper.reload(trigger, options.ifChanged === true);
   }
 
   /** Swap back to the previous build, migrating state down. Rejects HOTLINE_E_NO_PREVIOUS if there is none. */
@@ -336,10 +346,10 @@ export class Host extends EventEmitter<HostEvents> {
     });
   }
 
-  async #adminCommand(cmd: AdminCommand): Promise<unknown> {
+  async #adminCommand(cmd: AdminCommand, options: AdminOptions): Promise<unknown> {
     switch (cmd) {
       case 'reload':
-        return this.reload('admin');
+        return this.reload('admin', { ifChanged: !options.force });
       case 'rollback':
         return this.rollback();
       case 'status':

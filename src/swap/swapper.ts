@@ -49,6 +49,8 @@ type JobKind = 'build' | 'rollback';
 interface Job {
   kind: JobKind;
   trigger: SwapTrigger;
+  /** Keep the running version when the build's hash is its own (a coalesced job: only if every request said so). */
+  ifChanged: boolean;
   waiters: Array<{ resolve: (r: SwapRecord) => void; reject: (e: HotlineError) => void }>;
 }
 
@@ -97,9 +99,12 @@ export class Swapper {
     return this.#previous !== undefined;
   }
 
-  /** Build from disk and swap. Resolves with the record of the swap that served this request. */
-  reload(trigger: SwapTrigger): Promise<SwapRecord> {
-    return this.#request('build', trigger);
+  /**
+   * Build from disk and swap. Resolves with the record of the swap that served this request. With `ifChanged`, a
+   * build whose hash is the running version's swaps nothing: the record's outcome is `unchanged`.
+   */
+  reload(trigger: SwapTrigger, ifChanged = false): Promise<SwapRecord> {
+    return this.#request('build', trigger, ifChanged);
   }
 
   /** Swap back to the previous build, migrating the state down. */
@@ -120,7 +125,7 @@ export class Swapper {
     if (v) await this.#dispose(v);
   }
 
-  #request(kind: JobKind, trigger: SwapTrigger): Promise<SwapRecord> {
+  #request(kind: JobKind, trigger: SwapTrigger, ifChanged = false): Promise<SwapRecord> {
     if (this.#closed) return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
     try {
       this.#options.lock.check('swap');
@@ -129,8 +134,12 @@ export class Swapper {
     }
     return new Promise((resolve, reject) => {
       const last = this.#queue.at(-1);
-      if (kind === 'build' && last?.kind === 'build') last.waiters.push({ resolve, reject });
-      else this.#queue.push({ kind, trigger, waiters: [{ resolve, reject }] });
+      if (kind === 'build' && last?.kind === 'build') {
+        last.waiters.push({ resolve, reject });
+        last.ifChanged &&= ifChanged;
+      } else {
+        this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }] });
+      }
       this.#running ??= this.#drain();
     });
   }
@@ -191,6 +200,12 @@ export class Swapper {
         bundle = await this.#bundler.build();
       }
       record.hash = bundle.hash;
+      if (job.ifChanged && prev && bundle.hash === prev.bundle.hash) {
+        record.outcome = 'unchanged';
+        record.to = prev.label;
+        this.#finishRecord(record, t0, mark);
+        return record;
+      }
 
       enter('loading');
       next = this.#load(bundle);

@@ -63,7 +63,7 @@ export interface TransportLimits {
   handshakeTimeout: number;
 }
 
-/** The host as a transport sees it. */
+/** @internal The host as a transport sees it (kept out of the published .d.ts: it names `ws` types). */
 export interface TransportHost {
   readonly limits: TransportLimits;
   /** True while the host accepts another connection. */
@@ -75,6 +75,7 @@ export interface TransportHost {
   readonly sessions?: { attach(ws: WebSocket, remoteAddress: string): void };
 }
 
+/** @internal A listener the host runs. */
 export interface Transport {
   start(): Promise<void>;
   address(): ListenAddress;

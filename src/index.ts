@@ -1,5 +1,5 @@
 export { createHost, Host } from './host/host.js';
-export type { HostEvents, HostState, HostStatus } from './host/host.js';
+export type { HostEvents, HostState, HostStatus, ReloadOptions } from './host/host.js';
 export type { HostLimits, HostOptions } from './host/options.js';
 export { definePlugin, HOST_API } from './plugin/contract.js';
 export type {

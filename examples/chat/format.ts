@@ -24,3 +24,13 @@ export function cleanNick(raw: string, fallback: string): string {
   const nick = raw.replace(/\s+/g, ' ').trim().slice(0, MAX_NICK);
   return nick.length > 0 ? nick : fallback;
 }
+
+/**
+ * The notice the chat posts when new server code goes live. Editing the plugin without bumping `version` is the usual
+ * case in this demo, so "v1.0.0 (was v1.0.0)" said nothing: this names what changed (the code, or the version) and
+ * what the swap kept, which is the point of the demo.
+ */
+export function updateNotice(fromVersion: string, toVersion: string, build: number): string {
+  const what = fromVersion === toVersion ? `new code for v${toVersion}` : `v${fromVersion} → v${toVersion}`;
+  return `server updated live: ${what} (build ${build}); no one was disconnected, history and nicknames kept`;
+}

@@ -13,7 +13,7 @@
  *                    {"type":"nick","you"}            (your nickname changed)
  */
 import { definePlugin, type PluginContext } from 'hotline';
-import { HISTORY_LIMIT, MAX_TEXT, cleanNick, formatText } from './format.js';
+import { HISTORY_LIMIT, MAX_TEXT, cleanNick, formatText, updateNotice } from './format.js';
 
 /** One line of the chat, as stored in the history and sent to clients. */
 export interface Line {
@@ -89,7 +89,7 @@ export default definePlugin<ChatState, ConnState>({
     };
     // Announce once this version is live. A tracked timer: if the swap aborts after migrate, the host clears it with
     // the rejected version, so no notice is ever sent for code that never served.
-    ctx.setTimeout(() => record(ctx, undefined, `server code updated: v${ctx.version}, generation ${ctx.state.generation} (was v${prev.version})`), 0);
+    ctx.setTimeout(() => record(ctx, undefined, updateNotice(prev.version, ctx.version, ctx.state.generation)), 0);
     return state;
   },
 

@@ -8,9 +8,9 @@
  */
 import type net from 'node:net';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
-import { type AdminCommand, type AdminResponse, MAX_ADMIN_LINE, parseAdminRequest } from './protocol.js';
+import { type AdminCommand, type AdminOptions, type AdminResponse, MAX_ADMIN_LINE, parseAdminRequest } from './protocol.js';
 
-export type AdminHandler = (cmd: AdminCommand) => Promise<unknown>;
+export type AdminHandler = (cmd: AdminCommand, options: AdminOptions) => Promise<unknown>;
 
 /** Lines read and not yet answered past which the socket stops reading; one read of 64 KiB can hold thousands. */
 export const MAX_PENDING_REQUESTS = 64;
@@ -90,7 +90,7 @@ export class AdminConnection {
     const req = parseAdminRequest(line);
     if ('error' in req) return { id: req.id, ok: false, error: req.error.toJSON() };
     try {
-      return { id: req.id, ok: true, result: await this.#handler(req.cmd) };
+      return { id: req.id, ok: true, result: await this.#handler(req.cmd, { force: req.force === true }) };
     } catch (err) {
       return { id: req.id, ok: false, error: isHotlineError(err) ? err.toJSON() : { code: 'HOTLINE_E_ADMIN', message: messageOf(err) } };
     }

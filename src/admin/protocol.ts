@@ -11,6 +11,13 @@ export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade';
 export interface AdminRequest {
   id: number;
   cmd: AdminCommand;
+  /** `reload` only: swap even when the build is identical to the running version (`hotline reload --force`). */
+  force?: boolean;
+}
+
+/** What a handler gets beside the command (issue 10: `force` on reload). */
+export interface AdminOptions {
+  force: boolean;
 }
 
 /** Every command a request may name. */
@@ -34,7 +41,7 @@ function refuse(id: number, message: string): AdminRequestError {
  * the line holds (issue 9: the line `null` killed the supervisor, which read `req.cmd` of it). Every server of this
  * protocol (the host's AdminServer, and so the supervisor's) reads its lines through here and nothing else.
  *
- * The only keys a request may have are `id` and `cmd`: an unknown key, `__proto__` included (JSON.parse makes it an
+ * The only keys a request may have are `id`, `cmd` and (for `reload`) `force`: an unknown key, `__proto__` included (JSON.parse makes it an
  * own key), is refused rather than ignored, so a typo is an error and not a silent default.
  */
 export function parseAdminRequest(line: string): AdminRequest | AdminRequestError {
@@ -52,13 +59,15 @@ export function parseAdminRequest(line: string): AdminRequest | AdminRequestErro
   const idOk = typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0;
   const id = idOk ? rawId : 0;
   if (!idOk) return refuse(0, 'the request id must be an integer >= 0');
-  const extra = Object.keys(o).find((k) => k !== 'id' && k !== 'cmd');
+  const extra = Object.keys(o).find((k) => k !== 'id' && k !== 'cmd' && k !== 'force');
   if (extra !== undefined) return refuse(id, `unknown request field ${JSON.stringify(extra.slice(0, 64))}`);
   const cmd = has('cmd') ? o.cmd : undefined;
   if (typeof cmd !== 'string' || !ADMIN_COMMANDS.has(cmd)) {
     return refuse(id, `unknown command ${typeof cmd === 'string' ? JSON.stringify(cmd.slice(0, 64)) : String(typeof cmd)}; expected one of ${[...ADMIN_COMMANDS].join(', ')}`);
   }
-  return { id, cmd: cmd as AdminCommand };
+  const force = has('force') ? o.force : undefined;
+  if (force !== undefined && (typeof force !== 'boolean' || cmd !== 'reload')) return refuse(id, '`force` is a boolean, and only for reload');
+  return force === true ? { id, cmd: cmd as AdminCommand, force } : { id, cmd: cmd as AdminCommand };
 }
 
 export type AdminResponse =

@@ -64,7 +64,8 @@ export function createBundler(entry: string): Bundler {
       try {
         result = await (await context()).rebuild();
       } catch (err) {
-        throw new HotlineError('HOTLINE_E_BUILD', formatBuildError(err), { cause: err });
+        // No cause: esbuild's error is this message again, and its stack is esbuild's and hotline's, not the user's.
+        throw new HotlineError('HOTLINE_E_BUILD', formatBuildError(err));
       }
       const js = result.outputFiles.find((f) => f.path.endsWith('.js'));
       const map = result.outputFiles.find((f) => f.path.endsWith('.js.map'));
@@ -88,13 +89,29 @@ export function createBundler(entry: string): Bundler {
   };
 }
 
-function formatBuildError(err: unknown): string {
+/** How many of esbuild's errors a build error shows; the first is usually the cause of the rest. */
+const ERRORS_SHOWN = 5;
+
+/**
+ * The whole of what a user needs from a failed build: each error as `file:line:column: text` with a code frame under
+ * it. esbuild's own message ("Build failed with 1 error: …") repeats this, so it is not kept as the cause.
+ */
+export function formatBuildError(err: unknown): string {
   const failure = err as Partial<esbuild.BuildFailure>;
   if (Array.isArray(failure.errors) && failure.errors.length > 0) {
-    return failure.errors
-      .slice(0, 5)
-      .map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text))
-      .join('\n');
+    const shown = failure.errors.slice(0, ERRORS_SHOWN).map(formatMessage);
+    const more = failure.errors.length - ERRORS_SHOWN;
+    return shown.join('\n') + (more > 0 ? `\n(${more} more error${more === 1 ? '' : 's'})` : '');
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+function formatMessage(m: esbuild.Message): string {
+  const loc = m.location;
+  if (!loc) return m.text;
+  const head = `${loc.file}:${loc.line}:${loc.column + 1}: ${m.text}`;
+  if (!loc.lineText) return head;
+  const gutter = String(loc.line);
+  const caret = '^'.repeat(Math.max(1, Math.min(loc.length, loc.lineText.length - loc.column)));
+  return `${head}\n  ${gutter} | ${loc.lineText}\n  ${' '.repeat(gutter.length)} | ${' '.repeat(loc.column)}${caret}`;
 }

@@ -8,16 +8,17 @@ import type { SwapRecord } from '../swap/history.js';
 
 export async function runAdminCommand(
   cmd: 'reload' | 'rollback' | 'status',
-  flags: { admin?: string; json?: boolean },
+  flags: { admin?: string; json?: boolean; force?: boolean },
 ): Promise<number> {
   const socket = flags.admin ?? defaultAdminPath();
-  const result = await adminRequest(socket, cmd);
+  const result = await adminRequest(socket, cmd, 60_000, { force: cmd === 'reload' && flags.force === true });
   if (cmd === 'status') {
     process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result as HostStatus));
     return 0;
   }
   const record = result as SwapRecord;
   if (flags.json) process.stdout.write(JSON.stringify(record) + '\n');
+  else if (record.outcome === 'unchanged') process.stdout.write(`unchanged: still serving ${record.to} (hash ${record.hash}); --force loads it again\n`);
   else process.stdout.write(`${cmd === 'reload' ? 'reloaded' : 'rolled back'}: now serving ${record.to} (hash ${record.hash}, ${record.totalMs} ms)\n`);
   return 0;
 }
@@ -55,7 +56,8 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
     const phases = Object.entries(r.durations)
       .map(([k, ms]) => `${k} ${ms}`)
       .join(', ');
-    const outcome = r.outcome === 'switched' ? `switched to ${r.to}` : `aborted in ${r.phase}: ${r.error?.code} ${r.error?.message ?? ''}`;
+    const outcome =
+      r.outcome === 'switched' ? `switched to ${r.to}` : r.outcome === 'unchanged' ? `unchanged (${r.to})` : `aborted in ${r.phase}: ${r.error?.code} ${r.error?.message ?? ''}`;
     lines.push(`  ${r.startedAt} ${r.trigger.padEnd(9)} ${outcome} (${r.totalMs} ms: ${phases})`);
   }
   return lines.join('\n') + '\n';

@@ -4,11 +4,13 @@
  *   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch] [--admin PATH]
  *                         [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH] [--env-file PATH]
  *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
- *   hotline reload   [--admin PATH]         swap to what is on disk now
- *   hotline rollback [--admin PATH]         swap back to the previous build
+ *   hotline reload   [--admin PATH] [--json] [--force]   swap to what is on disk now ("unchanged" unless it changed)
+ *   hotline rollback [--admin PATH] [--json]            swap back to the previous build
  *   hotline status   [--admin PATH] [--json]
-  hotline upgrade  [--admin PATH] [--json]   replace the worker process, handing live connections over
+ *   hotline upgrade  [--admin PATH] [--json]            replace the worker process, handing live connections over
+ *   hotline version | --version | -v
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
 import { runAdminCommand } from './admin-commands.js';
@@ -21,18 +23,30 @@ const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
                         [--admin PATH] [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH]
                         [--config FILE.json] [--max-payload N ... every limit below]
-  hotline dev <entry>   [same flags as start; watches and prints readable swap logs]
-  hotline reload   [--admin PATH]
-  hotline rollback [--admin PATH]
+                        [--env-file PATH]   (KEY=VALUE lines, re-read at every worker start)
+  hotline dev <entry>   [same flags as start but --env-file; watches and prints readable swap logs]
+  hotline reload   [--admin PATH] [--json] [--force]   an identical build is "unchanged" unless --force
+  hotline rollback [--admin PATH] [--json]
   hotline status   [--admin PATH] [--json]
-  hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; --env-file PATH is re-read per worker)
+  hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; replaces its worker process)
+  hotline --version | -v | version
 
 --port 0 picks a free port. The admin socket defaults to .hotline/admin.sock.
 
 ${tuningHelp()}`;
 
+/** The version of this package, from its package.json (two levels up from src/cli and from dist/cli). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`hotline ${packageVersion()}\n`);
+    return 0;
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -46,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       static: { type: 'string' },
       sessions: { type: 'boolean' },
       json: { type: 'boolean' },
+      force: { type: 'boolean' },
       'env-file': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -57,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? 2 : 0;
   }
+  if (values.force && command !== 'reload') throw new HotlineError('HOTLINE_E_CONFIG', '--force belongs to `hotline reload` only');
   switch (command) {
     case 'start':
       // A supervisor with a stable PID runs the host in a worker process it can upgrade (src/handoff).

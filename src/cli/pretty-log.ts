@@ -23,7 +23,7 @@ function paint(format: Format, text: string, colour: boolean): string {
 
 /** Format one pino JSON line. Exported for tests. */
 export function formatLine(line: string, colour = false): string {
-  let rec: { level?: number; time?: number; msg?: string; code?: string; swap?: SwapRecord; err?: { stack?: string } };
+  let rec: { level?: number; time?: number; msg?: string; code?: string; swap?: SwapRecord; err?: { type?: string; stack?: string } };
   try {
     rec = JSON.parse(line);
   } catch {
@@ -41,7 +41,9 @@ export function formatLine(line: string, colour = false): string {
       .join(' → ');
     out += '\n      ' + paint('cyan', phases, colour);
   }
-  if (rec.level !== undefined && rec.level >= 50 && rec.err?.stack) {
+  // A coded error's message is the whole story (a build error carries file:line:column and a code frame); its stack
+  // is hotline's own. Stacks are for what no code explains, and for a plugin's errors, mapped to its sources.
+  if (rec.level !== undefined && rec.level >= 50 && rec.err?.stack && rec.err.type !== 'HotlineError') {
     out += '\n' + paint('gray', rec.err.stack.split('\n').slice(0, 6).join('\n'), colour);
   }
   return out + '\n';

@@ -66,7 +66,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
 function waitForSignals(host: Host, staticListen: ListenOptions | undefined, reloadNow: boolean): Promise<number> {
   return new Promise((resolve) => {
     const onHup = () => {
-      host.reload('signal').catch((err: unknown) => {
+      host.reload('signal', { ifChanged: true }).catch((err: unknown) => {
         if (!isHotlineError(err)) host.log.error({ err }, 'SIGHUP reload failed');
       });
     };

@@ -2,6 +2,10 @@
  * The dispatch gate shared by every connection: which version handles events now, whether dispatch is suspended
  * for a swap, and how many handlers are in flight. A swap suspends the gate, waits until it is idle, switches the
  * target with one assignment, and resumes: events that arrived meanwhile are queued per connection, in order.
+ *
+ * Suspension is counted, never one shared boolean: each suspend() returns its own hold, and dispatch resumes only
+ * when the last hold is released. With a boolean, a swap that resumed its own suspension lifted an upgrade's too
+ * (issue 10, fault 6).
  */
 import type { CloseInfo, MessageData } from '../plugin/contract.js';
 import type { HotlineError } from '../errors.js';
@@ -34,6 +38,12 @@ export interface DispatcherEvents {
   connectionFinished(conn: Connection): void;
 }
 
+/** One reason dispatch is suspended. `release()` is idempotent: a second call never lifts another holder's. */
+export interface SuspendHold {
+  readonly reason: string;
+  release(): void;
+}
+
 export class Dispatcher {
   /** The version events go to. Replaced by one assignment at a swap's switch. */
   target: DispatchTarget;
@@ -45,7 +55,8 @@ export class Dispatcher {
   messagesOut = 0;
   /** Messages received but never handled: their connection closed, or overflowed, first. */
   messagesDropped = 0;
-  #suspended = false;
+  /** Live suspensions; dispatch runs only when this is empty. */
+  #holds = new Set<SuspendHold>();
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   /** Connections that queued events while suspended; pumped on resume. */
@@ -58,7 +69,12 @@ export class Dispatcher {
   }
 
   get suspended(): boolean {
-    return this.#suspended;
+    return this.#holds.size > 0;
+  }
+
+  /** Why dispatch is suspended now (one entry per hold), for status and tests. */
+  get suspensions(): string[] {
+    return [...this.#holds].map((h) => h.reason);
   }
 
   /** Handlers running now, across all connections. */
@@ -66,14 +82,23 @@ export class Dispatcher {
     return this.#inflight;
   }
 
-  /** Stop dispatching new events. Arrivals are queued per connection. */
-  suspend(): void {
-    this.#suspended = true;
+  /**
+   * Stop dispatching new events until the returned hold is released. Arrivals are queued per connection. Once the
+   * last hold is released, dispatch resumes with what was queued, in arrival order per connection.
+   */
+  suspend(reason: string): SuspendHold {
+    const hold: SuspendHold = {
+      reason,
+      release: () => {
+        if (!this.#holds.delete(hold) || this.#holds.size > 0) return;
+        this.#resume();
+      },
+    };
+    this.#holds.add(hold);
+    return hold;
   }
 
-  /** Dispatch again, starting with what was queued while suspended, in arrival order per connection. */
-  resume(): void {
-    this.#suspended = false;
+  #resume(): void {
     const parked = [...this.#parked];
     this.#parked.clear();
     for (const conn of parked) conn.pump();

@@ -7,8 +7,11 @@
 import net from 'node:net';
 import { isConnectionId } from '../connection/conn-id.js';
 import { Connection } from '../connection/connection.js';
-import { HotlineError, messageOf } from '../errors.js';
+import type { SuspendHold } from '../connection/dispatcher.js';
+import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
+import type { OperationHold } from '../host/operation-lock.js';
+import { migrateState } from '../swap/migrate-state.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
@@ -18,11 +21,16 @@ export class ConnectionAdopter {
   #port: HostHandoffPort;
   #sockets: net.Socket[] = [];
   #adopted: Connection[] = [];
+  /** Held until commit: no swap (a watched save in this worker) runs while connections arrive. */
+  #hold: OperationHold;
+  #suspension: SuspendHold;
 
   constructor(port: HostHandoffPort) {
     this.#port = port;
+    // Taken at once: the lane delivers the first connection right after this. A swap running now refuses it.
+    this.#hold = port.lock.tryAcquire('adopt');
     // Adopted connections queue their events until commit.
-    port.dispatcher.suspend();
+    this.#suspension = port.dispatcher.suspend('adopt');
   }
 
   get adopted(): number {
@@ -69,28 +77,17 @@ export class ConnectionAdopter {
     if (v.def.name !== msg.plugin) {
       throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the state is of plugin "${msg.plugin}", this worker runs "${v.def.name}"`);
     }
-    const prev = { version: msg.version, state: msg.state };
     const totals = msg.totals;
     if (totals && Number.isSafeInteger(totals.in) && Number.isSafeInteger(totals.out) && totals.in >= 0 && totals.out >= 0) {
       const d = this.#port.dispatcher;
       d.messagesIn += totals.in;
       d.messagesOut += totals.out;
     }
-    try {
-      v.state = v.def.migrate ? await v.def.migrate(prev, v.ctx) : msg.state;
-    } catch (err) {
-      throw new HotlineError('HOTLINE_E_MIGRATE', `migrate() refused the state of ${msg.plugin}@${msg.version}: ${messageOf(v.mapError(err))}`, { cause: err });
-    }
-    const mc = v.def.migrateConnection;
-    if (!mc) return;
-    for (const conn of this.#adopted) {
-      if (!conn.opened) continue;
-      try {
-        conn.state = mc(conn.state, prev);
-      } catch (err) {
-        throw new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', `migrateConnection() threw for connection ${conn.id}: ${messageOf(v.mapError(err))}`, { cause: err });
-      }
-    }
+    // The same migration as a swap's (swap/migrate-state.ts), with the same hookTimeout; committed only if it all
+    // succeeds, so a refusal leaves this worker's state as init() made it (the upgrade aborts anyway).
+    const { state, connStates } = await migrateState(v, { version: msg.version, state: msg.state }, this.#adopted, this.#port.hookTimeout);
+    v.state = state;
+    for (const [conn, cs] of connStates) conn.state = cs;
   }
 
   /** Listen, read, dispatch. */
@@ -98,7 +95,8 @@ export class ConnectionAdopter {
     await this.#port.startListening();
     for (const s of this.#sockets) s.resume();
     this.#sockets = [];
-    this.#port.dispatcher.resume();
+    this.#suspension.release();
+    this.#hold.release();
   }
 }
 

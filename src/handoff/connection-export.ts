@@ -10,8 +10,10 @@ import tls from 'node:tls';
 import v8 from 'node:v8';
 import { CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
 import type { Connection } from '../connection/connection.js';
+import type { SuspendHold } from '../connection/dispatcher.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
+import type { OperationHold } from '../host/operation-lock.js';
 import type { HandoffSource } from './handoff-source.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
 import { startReading, stopReading } from './socket-reading.js';
@@ -45,6 +47,9 @@ export class ConnectionExporter {
   /** Sockets whose WebSocket handshake stalled past the bound: sent away with a 503 at release. */
   #stalled: Array<{ transport: WsTransport; socket: Duplex }> = [];
   #stateBytes = 0;
+  /** The host's operation lock, held from export() to release() or resume(): no swap runs while connections move. */
+  #hold: OperationHold | undefined;
+  #suspension: SuspendHold | undefined;
 
   constructor(port: HostHandoffPort) {
     this.#port = port;
@@ -54,15 +59,22 @@ export class ConnectionExporter {
     return this.#moved.length;
   }
 
-  /** Export every connection and the global state. Resolves with counts once everything is queued on the channel. */
+  /**
+   * Export every connection and the global state. Resolves with counts once everything is queued on the channel.
+   * `drainTimeout` bounds the whole wait before anything moves: for a running swap to finish, then for in-flight
+   * handlers to settle. Before, the swap wait was a fixed 10 s whose timeout was ignored (the export went on beside
+   * the swap) and came on top of drainTimeout, so the supervisor's ack timeout fired first.
+   */
   async export(sink: ExportSink, drainTimeout: number): Promise<{ moved: number; drained: number; stateBytes: number }> {
     const port = this.#port;
     const d = port.dispatcher;
-    await waitFor(() => port.swapPhase() === 'idle', 10_000);
-    d.suspend();
-    if (!(await d.whenIdle(drainTimeout))) {
-      d.resume();
-      throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `in-flight handlers did not settle within ${drainTimeout} ms; the upgrade was not started`);
+    const deadline = Date.now() + drainTimeout;
+    this.#hold = await port.lock.acquire('export', drainTimeout);
+    this.#suspension = d.suspend('export');
+    if (!(await d.whenIdle(Math.max(0, deadline - Date.now())))) {
+      const inflight = d.inflight;
+      this.#letGo();
+      throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `${inflight} in-flight handler(s) did not settle within drainTimeout (${drainTimeout} ms); the upgrade was not started`);
     }
     for (const t of port.transports) (t as { pauseAccepting?(): void }).pauseAccepting?.();
     const seen = new Set<Connection>();
@@ -87,6 +99,9 @@ export class ConnectionExporter {
 
   /** The upgrade committed: forget the moved connections without closing them (the new worker owns them now). */
   release(): void {
+    // The suspension stays: what is left here only closes. The lock goes, so the shutdown that follows can take it.
+    this.#hold?.release();
+    this.#hold = undefined;
     for (const { conn, source } of this.#moved) {
       conn.detach();
       const socket = source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
@@ -110,7 +125,15 @@ export class ConnectionExporter {
     this.#moved = [];
     this.#drained = [];
     this.#stalled = [];
-    this.#port.dispatcher.resume();
+    this.#letGo();
+  }
+
+  /** Dispatch again and free the lock. Idempotent: an abort after a failed export releases nothing twice. */
+  #letGo(): void {
+    this.#suspension?.release();
+    this.#suspension = undefined;
+    this.#hold?.release();
+    this.#hold = undefined;
   }
 
   async #exportRound(sink: ExportSink, seen: Set<Connection>, moved: (transfer: ConnTransfer) => void): Promise<void> {

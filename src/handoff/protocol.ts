@@ -81,7 +81,7 @@ export type ToWorker =
   /** The old worker's end of the new worker's handle lane (+handle): send connections through it. */
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
-  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal' }
+  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal'; force?: boolean }
   | { t: 'export'; drainTimeout: number }
   | ConnTransfer
   | StateTransfer

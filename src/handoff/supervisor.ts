@@ -93,7 +93,7 @@ export class Supervisor {
       this.#handles.push(b.handle);
       this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port, tls: spec.tls !== undefined });
     }
-    this.#admin = new AdminServer(this.#o.admin, (cmd) => this.#command(cmd));
+    this.#admin = new AdminServer(this.#o.admin, (cmd, options) => this.#command(cmd, options.force));
     try {
       await this.#admin.start();
       const w = this.#spawn(false);
@@ -252,14 +252,14 @@ export class Supervisor {
     }, delay);
   }
 
-  async #command(cmd: AdminCommand): Promise<unknown> {
+  async #command(cmd: AdminCommand, force = false): Promise<unknown> {
     if (cmd === 'upgrade') return this.upgrade();
     if (cmd !== 'status' && this.#state === 'upgrading') {
       throw new HotlineError('HOTLINE_E_UPGRADE_IN_PROGRESS', `cannot ${cmd} during a process upgrade`);
     }
     const w = this.#worker;
     if (!w?.alive) throw new HotlineError('HOTLINE_E_WORKER_EXIT', 'the worker is restarting; try again');
-    const result = await w.request(cmd);
+    const result = await w.request(cmd, undefined, force);
     if (cmd !== 'status') return result;
     return { ...(result as object), supervisor: this.#status() };
   }

@@ -182,7 +182,7 @@ export function runWorker(): void {
         if (!host) return send({ t: 'res', id: msg.id, ok: false, error: { code: 'HOTLINE_E_ADMIN', message: 'the worker is starting' } });
         try {
           const result =
-            msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload(msg.trigger ?? 'admin') : await host.rollback();
+            msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload(msg.trigger ?? 'admin', { ifChanged: msg.force !== true }) : await host.rollback();
           send({ t: 'res', id: msg.id, ok: true, result });
         } catch (err) {
           send({ t: 'res', id: msg.id, ok: false, error: wire(err) });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { AdminServer } from '../admin/admin-server.js';
 import { type LastResortCounts, lastResortCounts } from './last-resort.js';
-import type { AdminCommand } from '../admin/protocol.js';
+import type { AdminCommand, AdminOptions } from '../admin/protocol.js';
 import { type Bundler, createBundler } from '../build/bundler.js';
 import { Connection } from '../connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
@@ -25,6 +25,7 @@ import { createAdmit } from '../transport/admission.js';
 import { PluginWatcher } from '../watch/watcher.js';
 import { type DrainBatch, drainInBatches } from '../session/drainer.js';
 import { SessionManager } from '../session/session-manager.js';
+import { type LockState, OperationLock } from './operation-lock.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /** The host's lifecycle. */
@@ -56,8 +57,18 @@ export interface HostHandoffPort {
   swapPhase(): SwapPhase;
   /** Start the listeners of a host created with `deferListen`. */
   startListening(): Promise<void>;
+  /** The host's one operation lock: the export and the adoption hold it (operation-lock.ts). */
+  lock: OperationLock;
+  /** The host's hookTimeout, which bounds the adoption's `migrate` as it bounds a swap's. */
+  hookTimeout: number;
   /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (upgrade drain). */
   drainSessions(): void;
+}
+
+/** Options of {@link Host.reload}. */
+export interface ReloadOptions {
+  /** Keep the running version if the new build is identical to it (same bundle hash). Default false. */
+  ifChanged?: boolean;
 }
 
 /** A snapshot for `hotline status`. */
@@ -80,6 +91,8 @@ export interface HostStatus {
   /** When sessions are on: those waiting for their client, and those evicted since start (sessions.maxDetached). */
   sessionsDetached?: number;
   sessionsEvicted?: number;
+  /** Which operation (swap, export, adopt, shutdown) holds the host's operation lock, and how many were refused. */
+  lock: LockState;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -110,6 +123,8 @@ export class Host extends EventEmitter<HostEvents> {
   #finishedWaiters = new Set<() => void>();
   #sessions: SessionManager | undefined;
   #deferListen: boolean;
+  /** One operation at a time: swap, upgrade export or adoption, shutdown (operation-lock.ts). */
+  #lock = new OperationLock();
   /**
    * True after a swap failed: the failed build's inputs are unknown (esbuild gives no metafile on failure), so a fix
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
@@ -148,6 +163,7 @@ export class Host extends EventEmitter<HostEvents> {
         hookTimeout: this.#options.hookTimeout,
         probation: this.#options.probation,
         builtins: { hotline: pluginApi },
+        lock: this.#lock,
       },
       {
         phase: (phase, trigger) => this.emit('phase', phase, trigger),
@@ -202,7 +218,7 @@ export class Host extends EventEmitter<HostEvents> {
         await w.ready();
       }
       if (this.#options.admin) {
-        this.#admin = new AdminServer(this.#options.admin, (cmd) => this.#adminCommand(cmd));
+        this.#admin = new AdminServer(this.#options.admin, (cmd, options) => this.#adminCommand(cmd, options));
         await this.#admin.start();
       }
       this.#state = 'running';
@@ -222,6 +238,8 @@ export class Host extends EventEmitter<HostEvents> {
       transports: this.#transports,
       current: () => this.#swapper.current,
       swapPhase: () => this.#swapper.phase,
+      lock: this.#lock,
+      hookTimeout: this.#options.hookTimeout,
       drainSessions: () => this.#sessions?.beginDrain(),
       startListening: async () => {
         if (!this.#deferListen) return;
@@ -231,10 +249,14 @@ export class Host extends EventEmitter<HostEvents> {
     };
   }
 
-  /** Build the plugin from disk and swap to it. Rejects with a coded error; the old version keeps serving. */
-  reload(trigger: SwapTrigger = 'reload'): Promise<SwapRecord> {
+  /**
+   * Build the plugin from disk and swap to it. Rejects with a coded error; the old version keeps serving. With
+   * `{ ifChanged: true }` (what `hotline reload` and SIGHUP use unless `--force`), a build identical to the running
+   * one (same bundle hash) swaps nothing and resolves with outcome `unchanged`.
+   */
+  reload(trigger: SwapTrigger = 'reload', options: ReloadOptions = {}): Promise<SwapRecord> {
     if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
-    return this.#swapper.reload(trigger);
+    return this.#swapper.reload(trigger, options.ifChanged === true);
   }
 
   /** Swap back to the previous build, migrating state down. Rejects HOTLINE_E_NO_PREVIOUS if there is none. */
@@ -259,6 +281,7 @@ export class Host extends EventEmitter<HostEvents> {
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted }),
       escaped: lastResortCounts(),
+      lock: this.#lock.state,
     };
   }
 
@@ -273,6 +296,8 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #shutdown(): Promise<void> {
     this.#state = 'closing';
+    // A running swap or upgrade step finishes first, bounded: past shutdownTimeout the shutdown takes the lock anyway.
+    const hold = await this.#lock.acquire('shutdown', this.#options.shutdownTimeout);
     await this.#watcher?.close();
     await Promise.all(this.#transports.map((t) => t.stopAccepting()));
     const d = this.#dispatcher;
@@ -289,6 +314,7 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#sessions?.close();
     this.#incomplete.close();
     this.#state = 'closed';
+    hold.release();
   }
 
   #whenNoConnections(timeoutMs: number): Promise<boolean> {
@@ -344,10 +370,10 @@ export class Host extends EventEmitter<HostEvents> {
     });
   }
 
-  async #adminCommand(cmd: AdminCommand): Promise<unknown> {
+  async #adminCommand(cmd: AdminCommand, options: AdminOptions): Promise<unknown> {
     switch (cmd) {
       case 'reload':
-        return this.reload('admin');
+        return this.reload('admin', { ifChanged: !options.force });
       case 'rollback':
         return this.rollback();
       case 'status':

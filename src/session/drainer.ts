@@ -15,7 +15,7 @@ export interface DrainBatch {
 }
 
 /**
- * Close every connection in `conns`, in batches. Resolves after the last batch was sent its close; it does not wait
+ * @internal Close every connection in `conns`, in batches. Resolves after the last batch was sent its close; it does not wait
  * for the clients to leave (the host does). `aborted()` stops it between batches.
  */
 export async function drainInBatches(

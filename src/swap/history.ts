@@ -17,7 +17,8 @@ export type SwapPhase =
 /** What started a swap. */
 export type SwapTrigger = 'start' | 'watch' | 'reload' | 'signal' | 'admin' | 'rollback' | 'probation';
 
-export type SwapOutcome = 'switched' | 'aborted';
+/** `unchanged`: a reload asked to skip an identical build found the same bundle hash; the running version stays. */
+export type SwapOutcome = 'switched' | 'aborted' | 'unchanged';
 
 /** One swap attempt. Durations are milliseconds per phase that ran. */
 export interface SwapRecord {

@@ -8,13 +8,16 @@
 import type { Logger } from 'pino';
 import type { Bundle, Bundler } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
-import type { Dispatcher } from '../connection/dispatcher.js';
+import type { Dispatcher, SuspendHold } from '../connection/dispatcher.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
+import type { OperationLock } from '../host/operation-lock.js';
 import { loadBundle } from '../load/loader.js';
 import type { PreviousVersion } from '../plugin/contract.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
 import { type SwapPhase, type SwapRecord, type SwapTrigger, SwapHistory } from './history.js';
+import { migrateState } from './migrate-state.js';
 import { Probation, type ProbationOptions } from './probation.js';
+import { runHook } from './run-hook.js';
 import { Version, type VersionStats } from './version.js';
 
 export interface SwapperOptions {
@@ -25,6 +28,11 @@ export interface SwapperOptions {
   probation: ProbationOptions | false;
   /** Modules served to the plugin's `require` ahead of node_modules (`hotline` itself). */
   builtins: Record<string, unknown>;
+  /**
+   * The host's operation lock (host/operation-lock.ts): a swap holds it from build to drain. A request made while an
+   * upgrade holds it is refused at once (HOTLINE_E_UPGRADE_IN_PROGRESS), never queued behind it.
+   */
+  lock: OperationLock;
 }
 
 /** Callbacks the host turns into its public events. */
@@ -41,6 +49,8 @@ type JobKind = 'build' | 'rollback';
 interface Job {
   kind: JobKind;
   trigger: SwapTrigger;
+  /** Keep the running version when the build's hash is its own (a coalesced job: only if every request said so). */
+  ifChanged: boolean;
   waiters: Array<{ resolve: (r: SwapRecord) => void; reject: (e: HotlineError) => void }>;
 }
 
@@ -89,9 +99,12 @@ export class Swapper {
     return this.#previous !== undefined;
   }
 
-  /** Build from disk and swap. Resolves with the record of the swap that served this request. */
-  reload(trigger: SwapTrigger): Promise<SwapRecord> {
-    return this.#request('build', trigger);
+  /**
+   * Build from disk and swap. Resolves with the record of the swap that served this request. With `ifChanged`, a
+   * build whose hash is the running version's swaps nothing: the record's outcome is `unchanged`.
+   */
+  reload(trigger: SwapTrigger, ifChanged = false): Promise<SwapRecord> {
+    return this.#request('build', trigger, ifChanged);
   }
 
   /** Swap back to the previous build, migrating the state down. */
@@ -112,12 +125,21 @@ export class Swapper {
     if (v) await this.#dispose(v);
   }
 
-  #request(kind: JobKind, trigger: SwapTrigger): Promise<SwapRecord> {
+  #request(kind: JobKind, trigger: SwapTrigger, ifChanged = false): Promise<SwapRecord> {
     if (this.#closed) return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
+    try {
+      this.#options.lock.check('swap');
+    } catch (err) {
+      return Promise.reject(err as HotlineError);
+    }
     return new Promise((resolve, reject) => {
       const last = this.#queue.at(-1);
-      if (kind === 'build' && last?.kind === 'build') last.waiters.push({ resolve, reject });
-      else this.#queue.push({ kind, trigger, waiters: [{ resolve, reject }] });
+      if (kind === 'build' && last?.kind === 'build') {
+        last.waiters.push({ resolve, reject });
+        last.ifChanged &&= ifChanged;
+      } else {
+        this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }] });
+      }
       this.#running ??= this.#drain();
     });
   }
@@ -163,7 +185,10 @@ export class Swapper {
       if (phase !== 'idle') this.#events.phase(phase, job.trigger);
     };
     let next: Version | undefined;
-    let suspended = false;
+    let suspension: SuspendHold | undefined;
+    // A job queued before an upgrade took the lock is refused here, by the same rule as a new request. The wait
+    // bound only matters for a swap meeting a swap, which the queue above already serialises.
+    const hold = await this.#options.lock.acquire('swap', this.#options.drainTimeout);
     try {
       if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
       enter('building');
@@ -175,6 +200,12 @@ export class Swapper {
         bundle = await this.#bundler.build();
       }
       record.hash = bundle.hash;
+      if (job.ifChanged && prev && bundle.hash === prev.bundle.hash) {
+        record.outcome = 'unchanged';
+        record.to = prev.label;
+        this.#finishRecord(record, t0, mark);
+        return record;
+      }
 
       enter('loading');
       next = this.#load(bundle);
@@ -188,8 +219,7 @@ export class Swapper {
       if (def.check) await this.#hook(next, () => def.check!(next!.ctx), 'HOTLINE_E_CHECK', 'HOTLINE_E_CHECK', 'check()');
 
       enter('suspending');
-      d.suspend();
-      suspended = true;
+      suspension = d.suspend('swap');
       if (!(await d.whenIdle(this.#options.drainTimeout))) {
         throw new HotlineError(
           'HOTLINE_E_SWAP_TIMEOUT',
@@ -199,29 +229,10 @@ export class Swapper {
 
       enter('migrating');
       let state = next.state;
-      const connStates: Array<[Connection, unknown]> = [];
+      let connStates: Array<[Connection, unknown]> = [];
       if (prev) {
         const from: PreviousVersion = { version: prev.def.version, state: prev.state };
-        state = def.migrate
-          ? await this.#hook(next, () => def.migrate!(from, next!.ctx), 'HOTLINE_E_MIGRATE', 'HOTLINE_E_MIGRATE', 'migrate()')
-          : prev.state;
-        for (const conn of d.connections.values()) {
-          if (!conn.opened) continue;
-          if (!def.migrateConnection) {
-            connStates.push([conn, conn.state]);
-            continue;
-          }
-          try {
-            connStates.push([conn, def.migrateConnection(conn.state, from)]);
-          } catch (err) {
-            next.mapError(err);
-            throw new HotlineError(
-              'HOTLINE_E_MIGRATE_CONNECTION',
-              `migrateConnection() threw for connection ${conn.id}: ${messageOf(err)}`,
-              { cause: err },
-            );
-          }
-        }
+        ({ state, connStates } = await migrateState(next, from, d.connections.values(), this.#options.hookTimeout));
       }
 
       // Nothing above touched the old version or any connection: everything below commits.
@@ -232,8 +243,7 @@ export class Swapper {
       this.#current = next;
       if (prev) this.#previous = prev.bundle;
       this.#pushStats(next.stats);
-      d.resume();
-      suspended = false;
+      suspension.release();
 
       enter('draining');
       if (prev) await this.#dispose(prev);
@@ -243,13 +253,15 @@ export class Swapper {
       this.#events.swapped(record, next.stats);
       return record;
     } catch (err) {
-      if (suspended) d.resume();
+      suspension?.release();
       if (next && next !== this.#current) next.retire();
       const coded = isHotlineError(err) ? err : new HotlineError('HOTLINE_E_BUILD', messageOf(err), { cause: err });
       record.error = coded.toJSON();
       this.#finishRecord(record, t0, mark);
       this.#events.swapFailed(record, coded);
       throw coded;
+    } finally {
+      hold.release();
     }
   }
 
@@ -273,24 +285,9 @@ export class Swapper {
     }
   }
 
-  /** Run a plugin hook with a timeout and turn its failure into `code`. */
-  async #hook<T>(v: Version, fn: () => T | Promise<T>, code: ErrorCode, timeoutCode: ErrorCode, name: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = fn();
-      if (!(result instanceof Promise)) return result;
-      const ms = this.#options.hookTimeout;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new HotlineError(timeoutCode, `${v.label}: ${name} did not settle within ${ms} ms`)), ms);
-      });
-      return await Promise.race([result, timeout]);
-    } catch (err) {
-      if (isHotlineError(err)) throw err;
-      v.mapError(err);
-      throw new HotlineError(code, `${v.label}: ${name} failed: ${messageOf(err)}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Run a plugin hook with hookTimeout and turn its failure into `code` (run-hook.ts). */
+  #hook<T>(v: Version, fn: () => T | Promise<T>, code: ErrorCode, timeoutCode: ErrorCode, name: string): Promise<T> {
+    return runHook(v, fn, { name, code, timeoutCode, timeoutMs: this.#options.hookTimeout });
   }
 
   async #dispose(v: Version): Promise<void> {

@@ -23,11 +23,13 @@ export interface VersionStats {
   lastError?: { code: string; message: string };
 }
 
+/** @internal */
 export interface VersionHooks {
   /** A handler of this version failed. */
   onHandlerError(version: Version, err: HotlineError, conn?: Connection): void;
 }
 
+/** @internal A loaded version (see the file comment); only its VersionStats are public. */
 export class Version implements DispatchTarget {
   readonly def: PluginDefinition;
   readonly bundle: Bundle;

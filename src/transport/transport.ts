@@ -68,7 +68,7 @@ export interface TransportLimits {
   pongTimeout: number;
 }
 
-/** The host as a transport sees it. */
+/** @internal The host as a transport sees it (kept out of the published .d.ts: it names `ws` types). */
 export interface TransportHost {
   readonly limits: TransportLimits;
   /** The partial-frame budget and timeout shared by every connection of the host (src/transport/incomplete-frames.ts). */
@@ -87,6 +87,7 @@ export interface TransportHost {
   readonly sessions?: { attach(ws: WebSocket, remoteAddress: string): void };
 }
 
+/** @internal A listener the host runs. */
 export interface Transport {
   start(): Promise<void>;
   address(): ListenAddress;

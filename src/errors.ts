@@ -46,6 +46,10 @@ export const ERROR_CODES = {
   HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
   HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
   HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
+  // issue 11 (inline containment): what plugin code may not do to the host, and errors that escaped it.
+  HOTLINE_E_PLUGIN_FORBIDDEN: 'plugin code called something that would end or damage the host process (process.exit, abort, kill)',
+  HOTLINE_E_PLUGIN_ESCAPE: 'an error of plugin code escaped every handler (an unhandled rejection or uncaught exception)',
+  HOTLINE_E_PLUGIN_POLLUTED: 'plugin code changed a built-in prototype or global the host relies on; it was repaired',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

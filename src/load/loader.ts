@@ -16,7 +16,7 @@ import type { Bundle } from '../build/bundler.js';
 import { guardedProcess } from './guarded-process.js';
 import { intrinsics } from './intrinsics.js';
 import { liveVersions, pluginFilename, type LiveModule } from './live-versions.js';
-import { pollutionError, sweepIntrinsics } from './pollution-sweep.js';
+import { pollutionError, sweepIntrinsics, sweepLiveVersions } from './pollution-sweep.js';
 import { type ResourceCounts, VersionResources } from './resources.js';
 import { StackMapper } from './source-map.js';
 import type { TimerTracker } from './timers.js';
@@ -80,7 +80,7 @@ const PARAMS = [
 export function loadBundle(bundle: Bundle, options: LoadOptions): LoadedModule {
   // The snapshot is taken before the first plugin runs; the running version's pollution must not break this load.
   intrinsics.arm();
-  sweepIntrinsics(liveVersions.all());
+  sweepLiveVersions();
 
   const label = options.label;
   const filename = pluginFilename(label, path.basename(bundle.entry));

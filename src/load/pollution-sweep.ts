@@ -2,7 +2,8 @@
  * When the intrinsics guard runs, and whom a pollution is counted against. Checking after every message would cost
  * the message path (a check reads ~900 property descriptors, about 0.1 ms), so the guard runs at the points where a
  * pollution does its damage, plus a slow sweep:
- * - before a new version's module is evaluated (a pollution by the running version would break its load);
+ * - when a swap starts building, and before a new version's module is evaluated (a pollution by the running version
+ *   breaks esbuild, which parses JSON, and the load: `__export` iterates the polluted key);
  * - right after it is evaluated (a version whose module body pollutes is refused: HOTLINE_E_PLUGIN_POLLUTED);
  * - when a version is retired;
  * - every SWEEP_INTERVAL_MS while any version is live, so `Object.prototype.then` from a handler hangs the host's own
@@ -23,10 +24,15 @@ liveVersions.watch((anyLive) => {
   clearInterval(sweeper);
   sweeper = undefined;
   if (!anyLive) return;
-  sweeper = setInterval(() => sweepIntrinsics(liveVersions.all()), SWEEP_INTERVAL_MS);
+  sweeper = setInterval(sweepLiveVersions, SWEEP_INTERVAL_MS);
   // The sweep protects a running host; it must never keep an idle one alive.
   sweeper.unref();
 });
+
+/** Repair any pollution and count it against every live version. */
+export function sweepLiveVersions(): Pollution[] {
+  return sweepIntrinsics(liveVersions.all());
+}
 
 /** Repair any pollution and count it against `blame`. Returns what was found. Never throws. */
 export function sweepIntrinsics(blame: LiveModule[], when = 'while it was running'): Pollution[] {

@@ -48,7 +48,8 @@ export default definePlugin({
 function lastResort(): { unattributed: unknown[]; restore: () => void } {
   const unattributed: unknown[] = [];
   const events = ['uncaughtException', 'unhandledRejection'] as const;
-  const saved = events.map((e) => [e, process.listeners(e)] as const);
+  const emitter = process as NodeJS.EventEmitter;
+  const saved = events.map((e) => [e, emitter.listeners(e)] as const);
   for (const e of events) process.removeAllListeners(e);
   const onError = (kind: string) => (err: unknown) => {
     if (!reportEscape(err, kind)) unattributed.push(err);
@@ -59,7 +60,7 @@ function lastResort(): { unattributed: unknown[]; restore: () => void } {
     unattributed,
     restore: () => {
       for (const e of events) process.removeAllListeners(e);
-      for (const [e, ls] of saved) for (const l of ls) process.on(e, l as (...args: unknown[]) => void);
+      for (const [e, ls] of saved) for (const l of ls) emitter.on(e, l as (...args: unknown[]) => void);
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * When the intrinsics guard runs, and whom a pollution is counted against. Checking after every message would cost
- * the message path (a check reads ~900 property descriptors, about 0.1 ms), so the guard runs at the points where a
- * pollution does its damage, plus a slow sweep:
+ * the message path (a check reads every own property descriptor of ~30 built-ins: 0.47 ms measured here), so the
+ * guard runs at the points where a pollution does its damage, plus a slow sweep:
  * - when a swap starts building, and before a new version's module is evaluated (a pollution by the running version
  *   breaks esbuild, which parses JSON, and the load: `__export` iterates the polluted key);
  * - right after it is evaluated (a version whose module body pollutes is refused: HOTLINE_E_PLUGIN_POLLUTED);

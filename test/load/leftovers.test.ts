@@ -10,8 +10,10 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { createHost } from '../../src/index.js';
 import { wsClient } from '../helpers/clients.js';
+import { mb, heapOverSwaps } from '../helpers/heap.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
+import { until } from '../helpers/until.js';
 
 const SHARED = 'hotline.test.leftovers';
 const EVENT = 'hotline-test-leftover';
@@ -60,14 +62,6 @@ export default definePlugin({
   },
 });
 `;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function alive(pid: number): boolean {
@@ -138,20 +132,6 @@ test('timers, process listeners, a child process, servers and their connections 
   delete (globalThis as Record<symbol, unknown>)[Symbol.for(SHARED)];
 });
 
-function gc(): void {
-  const fn = (globalThis as { gc?: () => void }).gc;
-  assert.ok(fn, 'run the tests with node --expose-gc');
-  fn();
-}
-
-async function settledHeap(): Promise<number> {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-  }
-  return process.memoryUsage().heapUsed;
-}
-
 /** Each version holds ~2 MB through the listener and the intervals it forgets. */
 function heavyPlugin(n: number): string {
   return `
@@ -177,16 +157,12 @@ test('200 swaps of a plugin adding a process.on listener and real intervals: hea
   const ticks = () => (globalThis as Record<symbol, Record<string, number>>)[Symbol.for(`${SHARED}.heavy`)]!;
   try {
     const ws = await wsClient(host.addresses()[0]!.url);
-    let heap10 = 0;
-    for (let i = 1; i <= 200; i++) {
+    const { heap10, heapLast: heap200 } = await heapOverSwaps(200, async (i) => {
       p.write(heavyPlugin(i));
       await host.reload();
       ws.send('x');
       assert.equal(await ws.inbox.next(), `v${i}:50000`);
-      if (i === 10) heap10 = await settledHeap();
-    }
-    const heap200 = await settledHeap();
-    const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+    });
     const bound = Math.max(heap10 * 1.25, heap10 + 20 * 1024 * 1024);
     const figures = `heap after 10 swaps ${mb(heap10)} MB, after 200 swaps ${mb(heap200)} MB (bound ${mb(bound)} MB)`;
     t.diagnostic(figures);

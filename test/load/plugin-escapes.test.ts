@@ -11,6 +11,7 @@ import { attributeError, reportEscape } from '../../src/load/live-versions.js';
 import { wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
+import { until } from '../helpers/until.js';
 
 const ESCAPING = `
 import { definePlugin } from 'hotline';
@@ -63,14 +64,6 @@ function lastResort(): { unattributed: unknown[]; restore: () => void } {
       for (const [e, ls] of saved) for (const l of ls) emitter.on(e, l as (...args: unknown[]) => void);
     },
   };
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const CASES: Array<[string, string, RegExp]> = [

@@ -10,6 +10,7 @@ import { IntrinsicsGuard } from '../../src/load/intrinsics.js';
 import { wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
+import { until } from '../helpers/until.js';
 
 const nativeParse = JSON.parse;
 
@@ -37,14 +38,6 @@ function hostIsClean(): void {
   assert.equal(({} as Record<string, unknown>).polluted, undefined, 'host Object.prototype');
   assert.equal(({} as Record<string, unknown>).then, undefined, 'host Object.prototype.then');
   assert.equal(JSON.parse, nativeParse, 'host JSON.parse');
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 test('a pollution and a replaced JSON.parse by v1 are repaired: the swap works, v2 and the host see the built-ins', async () => {

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { createHost, type HotlineError } from '../../src/index.js';
 import { attributeError, reportEscape } from '../../src/load/live-versions.js';
 import { wsClient } from '../helpers/clients.js';
+import { switchedTo } from '../helpers/host-events.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
@@ -144,5 +145,36 @@ export default definePlugin({
     await host.close();
     p.remove();
     delete (globalThis as Record<symbol, unknown>)[key];
+  }
+});
+
+test('probation sees escapes: a new version whose microtasks throw is rolled back to the old one', async () => {
+  const good = `
+import { definePlugin } from 'hotline';
+export default definePlugin({ name: 'p', version: 'good', api: 1, onMessage(conn) { conn.send('good'); } });
+`;
+  const bad = `
+import { definePlugin } from 'hotline';
+export default definePlugin({
+  name: 'p', version: 'bad', api: 1,
+  onMessage(conn) { queueMicrotask(() => { throw new Error('late boom'); }); conn.send('bad'); },
+});
+`;
+  const p = pluginDir(good);
+  const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: { windowMs: 30_000, minErrors: 3, maxErrorRate: 0.5 } });
+  try {
+    const ws = await wsClient(host.addresses()[0]!.url);
+    p.write(bad);
+    await host.reload();
+    const rolledBack = switchedTo(host, 'p@good');
+    for (let i = 0; i < 3; i++) ws.send('x');
+    await rolledBack;
+    ws.send('y');
+    await until(() => ws.inbox.messages.at(-1) === 'good', 'the good version to answer');
+    assert.equal(host.status().versions.find((v) => v.version === 'bad')!.errors, 3);
+    ws.ws.close();
+  } finally {
+    await host.close();
+    p.remove();
   }
 });

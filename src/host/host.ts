@@ -13,6 +13,7 @@ import { Connection } from '../connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
 import type { Link } from '../connection/link.js';
 import { HotlineError, isHotlineError } from '../errors.js';
+import { sweepLiveVersions } from '../load/pollution-sweep.js';
 import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
 import { Swapper } from '../swap/swapper.js';
@@ -166,7 +167,11 @@ export class Host extends EventEmitter<HostEvents> {
         lock: this.#lock,
       },
       {
-        phase: (phase, trigger) => this.emit('phase', phase, trigger),
+        phase: (phase, trigger) => {
+          // issue 11: a pollution left by the running version would break the build (esbuild parses JSON): repair first.
+          if (phase === 'building') sweepLiveVersions();
+          this.emit('phase', phase, trigger);
+        },
         swapped: (record, version) => {
           this.log.info({ swap: record }, `swapped to ${version.name}@${version.version} (${record.trigger}, ${record.totalMs} ms)`);
           this.#lastSwapFailed = false;

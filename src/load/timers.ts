@@ -20,10 +20,13 @@ export class TimerTracker {
   #cleared = false;
   /** Called when a timer callback throws, so the error is counted against the version instead of crashing. */
   #onError: (err: unknown) => void;
+  /** Called after every `clearAll()`: the loader releases a module no version took (the swapper's failure path). */
+  #onCleared: (() => void) | undefined;
   readonly api: TimerApi;
 
-  constructor(onError: (err: unknown) => void) {
+  constructor(onError: (err: unknown) => void, onCleared?: () => void) {
     this.#onError = onError;
+    this.#onCleared = onCleared;
     this.api = {
       setTimeout: (fn, ms, ...args) => this.#timeout(fn, ms, args, false),
       setInterval: (fn, ms, ...args) => this.#timeout(fn, ms, args, true),
@@ -50,6 +53,7 @@ export class TimerTracker {
     for (const t of this.#immediates) clearImmediate(t);
     this.#timeouts.clear();
     this.#immediates.clear();
+    this.#onCleared?.();
   }
 
   #timeout(fn: (...args: unknown[]) => void, ms: number | undefined, args: unknown[], repeat: boolean): NodeJS.Timeout {

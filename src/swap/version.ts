@@ -7,8 +7,11 @@ import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
 import type { DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
-import { HotlineError, messageOf } from '../errors.js';
+import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { LoadedModule } from '../load/loader.js';
+import { liveVersions } from '../load/live-versions.js';
+import { sweepIntrinsics } from '../load/pollution-sweep.js';
+import type { ResourceCounts } from '../load/resources.js';
 import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition } from '../plugin/contract.js';
 
 /** Counters kept per version, shown in status. */
@@ -28,6 +31,19 @@ export interface VersionHooks {
   /** A handler of this version failed. */
   onHandlerError(version: Version, err: HotlineError, conn?: Connection): void;
 }
+
+/** Codes plugin containment reports with (issue 11): kept as they are instead of becoming HOTLINE_E_HANDLER. */
+const CONTAINMENT_CODES: ReadonlySet<ErrorCode> = new Set([
+  'HOTLINE_E_PLUGIN_FORBIDDEN',
+  'HOTLINE_E_PLUGIN_ESCAPE',
+  'HOTLINE_E_PLUGIN_POLLUTED',
+]);
+
+/**
+ * Errors already counted. A forbidden call is counted where it is refused, and then usually thrown through a handler,
+ * which reports it again: it must count once.
+ */
+const counted = new WeakSet<object>();
 
 /** @internal A loaded version (see the file comment); only its VersionStats are public. */
 export class Version implements DispatchTarget {
@@ -54,6 +70,7 @@ export class Version implements DispatchTarget {
     this.def = def;
     this.bundle = bundle;
     this.#module = module;
+    module.claim();
     this.#hooks = hooks;
     this.log = log.child({ plugin: def.name, version: def.version, seq });
     this.stats = { seq, name: def.name, version: def.version, hash: bundle.hash, loadedAt: Date.now(), messages: 0, errors: 0 };
@@ -77,6 +94,11 @@ export class Version implements DispatchTarget {
     return this.#module.timers.size;
   }
 
+  /** What the version still holds through tracked APIs: timers, process listeners, children, servers, … */
+  get resources(): ResourceCounts {
+    return this.#module.resources.counts();
+  }
+
   open(conn: Connection): unknown {
     if (this.#retired) return undefined;
     return this.def.onOpen?.(conn.handle, this.ctx);
@@ -94,8 +116,18 @@ export class Version implements DispatchTarget {
   }
 
   handlerError(err: unknown, conn?: Connection): void {
-    this.#module.stack.mapError(err);
-    const coded = new HotlineError('HOTLINE_E_HANDLER', `${this.label}: ${messageOf(err)}`, { cause: err });
+    if (typeof err === 'object' && err !== null) {
+      if (counted.has(err)) return;
+      counted.add(err);
+    }
+    let coded: HotlineError;
+    if (isHotlineError(err) && CONTAINMENT_CODES.has(err.code)) {
+      this.#module.stack.mapError(err.cause);
+      coded = new HotlineError(err.code, `${this.label}: ${err.message}`, { cause: err.cause ?? err });
+    } else {
+      this.#module.stack.mapError(err);
+      coded = new HotlineError('HOTLINE_E_HANDLER', `${this.label}: ${messageOf(err)}`, { cause: err });
+    }
     this.stats.errors++;
     this.stats.lastError = { code: coded.code, message: coded.message };
     this.#hooks.onHandlerError(this, coded, conn);
@@ -107,21 +139,29 @@ export class Version implements DispatchTarget {
   }
 
   /**
-   * Clear every timer of the version and refuse new ones. Called at the switch, before `dispose()`, so an async
-   * dispose cannot leave an old timer firing next to the new version.
+   * Stop everything of the version that runs by itself: its timers (refusing new ones) and its `process` listeners.
+   * Called at the switch, before `dispose()`, so an async dispose cannot leave old code firing next to the new version.
    */
   stopTimers(): void {
-    this.#module.timers.clearAll();
+    this.#module.resources.stop();
   }
 
   /**
-   * Retire the version: clear its timers, abort its signal, and refuse further plugin calls. `dispose()` of the
-   * plugin, if any, is the caller's job, before this.
+   * Retire the version: stop it, abort its signal, close the child processes, servers, sockets and workers it left
+   * open, repair any pollution of the built-ins (counted against it), and refuse further plugin calls. `dispose()` of
+   * the plugin, if any, is the caller's job, before this.
    */
   retire(): void {
     if (this.#retired) return;
     this.#retired = true;
-    this.#module.timers.clearAll();
+    const module = this.#module;
+    const live = liveVersions.get(module.label);
+    const left = module.release();
+    const leftOpen = left.child + left.server + left.socket + left.worker;
+    if (leftOpen > 0) {
+      this.log.info({ left }, `${this.label}: closed ${leftOpen} resource(s) the version left open`);
+    }
+    if (live) sweepIntrinsics([live], 'by the retired version');
     this.#abort.abort(new HotlineError('HOTLINE_E_SWAP_CLOSED', `${this.label} was disposed`));
   }
 }

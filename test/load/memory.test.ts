@@ -7,36 +7,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createHost } from '../../src/index.js';
 import { wsClient } from '../helpers/clients.js';
+import { collectUntil, mb, heapOverSwaps } from '../helpers/heap.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 
 const WEAK = 'hotline.test.weak';
-
-function gc(): () => void {
-  const fn = (globalThis as { gc?: () => void }).gc;
-  assert.ok(fn, 'run the tests with node --expose-gc');
-  return fn;
-}
-
-/** Collect until `cond` holds, yielding between rounds: a WeakRef target lives until the current job ends. */
-async function collectUntil(cond: () => boolean, rounds = 20): Promise<boolean> {
-  const collect = gc();
-  for (let i = 0; i < rounds; i++) {
-    collect();
-    await new Promise((r) => setImmediate(r));
-    if (cond()) return true;
-  }
-  return false;
-}
-
-async function settledHeap(): Promise<number> {
-  const collect = gc();
-  for (let i = 0; i < 4; i++) {
-    collect();
-    await new Promise((r) => setImmediate(r));
-  }
-  return process.memoryUsage().heapUsed;
-}
 
 /** A plugin that leaves WeakRefs to its exports, its definition and a module-level object under a global symbol. */
 function weakPlugin(tag: string): string {
@@ -111,16 +86,12 @@ test('heap after 200 swaps of a ~200 KB plugin stays within a bound of the heap 
   const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: false });
   try {
     const ws = await wsClient(host.addresses()[0]!.url);
-    let heap10 = 0;
-    for (let i = 1; i <= 200; i++) {
+    const { heap10, heapLast: heap200 } = await heapOverSwaps(200, async (i) => {
       p.write(bigPlugin(i));
       await host.reload();
       ws.send('x');
       assert.match(await ws.inbox.next(), new RegExp(`^v${i}-f\\d+-`));
-      if (i === 10) heap10 = await settledHeap();
-    }
-    const heap200 = await settledHeap();
-    const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+    });
     const bound = Math.max(heap10 * 1.25, heap10 + 20 * 1024 * 1024);
     const figures = `heap after 10 swaps ${mb(heap10)} MB, after 200 swaps ${mb(heap200)} MB (bound ${mb(bound)} MB, ${source.length} B plugin)`;
     t.diagnostic(figures);

@@ -8,6 +8,7 @@ import { createHost } from '../../src/index.js';
 import { wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
+import { until } from '../helpers/until.js';
 
 const TICKS = 'hotline.test.ticks';
 
@@ -42,15 +43,6 @@ export default definePlugin({
 
 function ticks(): Ticks {
   return (globalThis as Record<symbol, Ticks>)[Symbol.for(TICKS)]!;
-}
-
-/** Wait until `cond` holds, polling an observable value; fail after a bound. */
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 test('the old version\'s timers (top-level and ctx) are cleared by the swap; none of its code runs after', async () => {

@@ -33,8 +33,8 @@ export interface LoadedModule {
   /** The label in the bundle's filename, as given in LoadOptions. */
   label: string;
   /**
-   * The Version that owns this module calls it. A module nobody claimed is released as soon as its timers are cleared:
-   * that is the swapper's failure path after a load (`module.timers.clearAll()`).
+   * The Version that owns this module calls it. A module nobody claimed is released by the swapper when its shape is
+   * refused, and also as soon as its timers are cleared, whichever comes first.
    */
   claim(): void;
   /** Close everything the module left open and forget it in the live registry. Idempotent. */

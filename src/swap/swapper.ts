@@ -280,7 +280,8 @@ export class Swapper {
       });
       return version;
     } catch (err) {
-      module.timers.clearAll();
+      // Nothing will own this module: close whatever its body opened and forget it in the live registry.
+      module.release();
       throw err;
     }
   }

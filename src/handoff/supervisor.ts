@@ -9,7 +9,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import type { AdminCommand } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
 import { loadTls } from '../transport/tls.js';
-import { type BoundHandle, bindListener } from './listeners.js';
+import { type BoundListener, bindListener } from './listeners.js';
 import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
 import { Upgrade, type UpgradeProgress, type UpgradeSummary } from './upgrade.js';
 import { WorkerProcess, forkWorker, fromWire } from './worker-process.js';
@@ -47,7 +47,7 @@ const BACKOFF_RESET_MS = 10_000;
 export class Supervisor {
   #o: SupervisorOptions;
   #state: SupervisorState = 'starting';
-  #handles: BoundHandle[] = [];
+  #listeners: BoundListener[] = [];
   #addresses: SupervisorAddress[] = [];
   #worker: WorkerProcess | undefined;
   #workerStartedAt = 0;
@@ -89,8 +89,15 @@ export class Supervisor {
     // Each worker reads the certificate itself; checked here too, so a bad one fails before anything is bound.
     for (const spec of this.#o.config.listen) if (spec.tls) loadTls(spec.tls, `listener ${spec.host}:${spec.port}`);
     for (const spec of this.#o.config.listen) {
-      const b = await bindListener(spec.host, spec.port);
-      this.#handles.push(b.handle);
+      let b: BoundListener;
+      try {
+        b = await bindListener(spec.host, spec.port);
+      } catch (err) {
+        for (const l of this.#listeners) l.handle.close();
+        this.#state = 'stopped';
+        throw err;
+      }
+      this.#listeners.push(b);
       this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port, tls: spec.tls !== undefined });
     }
     this.#admin = new AdminServer(this.#o.admin, (cmd) => this.#command(cmd));
@@ -103,7 +110,7 @@ export class Supervisor {
       this.#state = 'running';
     } catch (err) {
       await this.#admin.close();
-      for (const h of this.#handles) h.close();
+      for (const l of this.#listeners) l.handle.close();
       this.#state = 'stopped';
       throw err;
     }
@@ -118,7 +125,7 @@ export class Supervisor {
     const up = new Upgrade({
       old,
       spawn: () => this.#spawn(true),
-      handles: this.#handles,
+      listeners: this.#listeners,
       readyTimeout: this.#o.readyTimeout ?? 30_000,
       ackTimeout: this.#o.ackTimeout ?? 10_000,
       drainTimeout: this.#o.drainTimeout ?? 5_000,
@@ -184,7 +191,7 @@ export class Supervisor {
       code = exit.code ?? 1;
     }
     await this.#admin?.close();
-    for (const h of this.#handles) h.close();
+    for (const l of this.#listeners) l.handle.close();
     this.#state = 'stopped';
     this.#exitWaiter?.(code);
     return code;
@@ -193,7 +200,7 @@ export class Supervisor {
   #spawn(upgrade: boolean): WorkerProcess {
     // An upgrade worker takes over the old worker's descriptors: its table is sized like the old one (worker-process.ts).
     const w = new WorkerProcess(forkWorker(this.#o.envFile, {}, upgrade, upgrade ? this.#worker?.pid : undefined));
-    this.#handles.forEach((h, index) => w.send({ t: 'listener', index }, h));
+    this.#listeners.forEach((l, index) => w.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
     w.send({ t: 'start', config: { ...this.#o.config, upgrade, lane: upgrade } });
     return w;
   }

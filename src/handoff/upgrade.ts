@@ -13,7 +13,7 @@
 import type net from 'node:net';
 import { HotlineError } from '../errors.js';
 import { HandlePipeline } from './handle-pipeline.js';
-import type { BoundHandle } from './listeners.js';
+import type { BoundListener } from './listeners.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { stopReading } from './socket-reading.js';
 import { type WorkerProcess, fromWire } from './worker-process.js';
@@ -66,7 +66,7 @@ export interface UpgradeDeps {
   old: WorkerProcess;
   /** Fork the new worker and send it its listener handles and config (upgrade mode). */
   spawn(): WorkerProcess;
-  handles: readonly BoundHandle[];
+  listeners: readonly BoundListener[];
   readyTimeout: number;
   ackTimeout: number;
   drainTimeout: number;
@@ -270,7 +270,7 @@ export class Upgrade {
     const old = this.#deps.old;
     if (old.alive && this.#exportSent) {
       // The old worker closed its listeners for the handoff: give it copies again, then tell it to resume.
-      this.#deps.handles.forEach((h, index) => old.send({ t: 'listener', index }, h));
+      this.#deps.listeners.forEach((l, index) => old.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
       old.send({ t: 'abort' });
     }
     const toPid = this.#next?.pid ?? 0;

@@ -73,7 +73,10 @@ export function forkWorker(envFile: string | undefined, extraEnv: Record<string,
       env[FD_RESERVE_ENV] = String(fd);
     }
   }
-  return fork(WORKER_MAIN, [], { serialization: 'advanced', stdio, env, execArgv: process.execArgv });
+  // A process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) reaches only the supervisor,
+  // which stops the worker gracefully over IPC. The worker ignores such signals anyway (worker-signals.ts: systemd
+  // signals a whole cgroup, whatever the groups) and exits when the IPC channel closes, so it is never orphaned.
+  return fork(WORKER_MAIN, [], { serialization: 'advanced', stdio, env, execArgv: process.execArgv, detached: true });
 }
 
 export class WorkerProcess {

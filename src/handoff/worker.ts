@@ -21,7 +21,8 @@ import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
 import { HandleLane, LANE_FD } from './handle-lane.js';
 import { HandlePipeline } from './handle-pipeline.js';
-import type { ConnTransfer, FromWorker, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
+import { checkListenerHandle } from './listeners.js';
+import type { ConnTransfer, FromWorker, ListenerSpec, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
 import { type LaneMessage, TransferCodec } from './transfer-codec.js';
 import { FD_RESERVE_ENV } from './worker-process.js';
@@ -66,6 +67,13 @@ export function runWorker(): void {
     }
   }
   const handles: object[] = [];
+  const bounds: Array<{ host: string; port: number } | undefined> = [];
+  // A listener's handle, checked before any listen() on it: never serve anywhere but where the supervisor bound it.
+  const handleFor = (i: number, spec: ListenerSpec): object => {
+    const why = checkListenerHandle(handles[i], bounds[i]);
+    if (why !== undefined) throw new HotlineError('HOTLINE_E_LISTEN', `cannot listen on ${spec.host}:${spec.port}: ${why}`);
+    return handles[i]!;
+  };
   let host: Host | undefined;
   let staticServers: http.Server[] = [];
   let exporter: ConnectionExporter | undefined;
@@ -97,11 +105,13 @@ export function runWorker(): void {
   // The supervisor is gone (killed, crashed): nobody can hand these connections on, so leave at once.
   process.on('disconnect', () => process.exit(1));
 
+  let workerConfig: WorkerConfig | undefined;
   const start = async (config: WorkerConfig) => {
+    workerConfig = config;
     const logger = config.dev ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
     const listenOpts: ListenOptions[] = [];
     for (const [i, spec] of config.listen.entries()) {
-      const handle = handles[i];
+      const handle = handleFor(i, spec);
       if (spec.static) {
         const server = createStaticServer(spec.static, spec.tls);
         staticServers.push(server);
@@ -167,6 +177,7 @@ export function runWorker(): void {
     switch (msg.t) {
       case 'listener':
         handles[msg.index] = handle as object;
+        bounds[msg.index] = msg.bound;
         return;
       case 'start':
         try {
@@ -247,7 +258,7 @@ export function runWorker(): void {
         // The supervisor re-sent the listener handles just before this message: listen on them again.
         const port = host!.handoffPort();
         for (const [i, t] of port.transports.entries()) {
-          if (t instanceof WsTransport || t instanceof TcpTransport) await t.resumeAccepting(handles[i]!);
+          if (t instanceof WsTransport || t instanceof TcpTransport) await t.resumeAccepting(handleFor(i, workerConfig!.listen[i]!));
         }
         exporter?.resume();
         exporter = undefined;

@@ -66,15 +66,26 @@ async function startDetached(extra: string[] = []) {
   return { p, admin, proc, ready, workerPid: status.supervisor.workerPid };
 }
 
-const stops: Array<{ name: string; signal: NodeJS.Signals; group: boolean }> = [
-  { name: 'Ctrl-C (SIGINT to the process group)', signal: 'SIGINT', group: true },
-  { name: 'systemd KillMode=control-group (SIGTERM to every process)', signal: 'SIGTERM', group: true },
-  { name: 'SIGTERM to the supervisor PID', signal: 'SIGTERM', group: false },
+/**
+ * How each way of stopping is sent. `everyProcess`: also to the worker's PID, as a cgroup-wide signal reaches it
+ * whatever process group it is in (systemd's KillMode=control-group, `systemctl kill`).
+ */
+const stops: Array<{ name: string; signal: NodeJS.Signals; group: boolean; everyProcess: boolean }> = [
+  { name: 'Ctrl-C (SIGINT to the process group)', signal: 'SIGINT', group: true, everyProcess: false },
+  { name: 'kill -TERM -<pgid>', signal: 'SIGTERM', group: true, everyProcess: false },
+  { name: 'systemd KillMode=control-group (SIGTERM to every process)', signal: 'SIGTERM', group: true, everyProcess: true },
+  { name: 'SIGTERM to the supervisor PID', signal: 'SIGTERM', group: false, everyProcess: false },
 ];
+
+/** Send `signal` to the supervisor's group (or PID), and to the worker too with `everyProcess`. */
+function signal(supervisorPid: number, workerPid: number, sig: NodeJS.Signals, group: boolean, everyProcess: boolean): void {
+  process.kill(group ? -supervisorPid : supervisorPid, sig);
+  if (everyProcess) process.kill(workerPid, sig);
+}
 
 for (const s of stops) {
   test(`${s.name}: clients get 1012 (session clients a reconnect hint first), the drain, exit 0`, { timeout: 60_000 }, async () => {
-    const { p, proc, ready } = await startDetached();
+    const { p, proc, ready, workerPid } = await startDetached();
     try {
       // Where the process tree listens: exactly the address it printed, nowhere else.
       const port = Number(new URL(ready.url).port);
@@ -86,7 +97,7 @@ for (const s of stops) {
       assert.match(await plain.inbox.next(), /^v1:1:/);
       const session = await sessionClient(ready.url);
 
-      process.kill(s.group ? -proc.child.pid! : proc.child.pid!, s.signal);
+      signal(proc.child.pid!, workerPid, s.signal, s.group, s.everyProcess);
 
       const [pc, sc, exit] = await Promise.all([plain.closed, session.closed, proc.exited]);
       assert.equal(pc.code, 1012, 'the plain client is told the service restarts');
@@ -104,14 +115,14 @@ for (const s of stops) {
   });
 }
 
-test('SIGUSR2 and SIGHUP to the whole group (systemctl kill): an upgrade that moves every client, a reload; the worker ignores both', { timeout: 90_000 }, async () => {
+test('SIGUSR2 and SIGHUP to every process (systemctl kill): an upgrade that moves every client, a reload; the worker ignores both', { timeout: 90_000 }, async () => {
   const { p, admin, proc, ready, workerPid } = await startDetached();
   try {
     const client = await wsClient(ready.url);
     client.send('a');
     assert.match(await client.inbox.next(), /^v1:1:/);
 
-    process.kill(-proc.child.pid!, 'SIGUSR2');
+    signal(proc.child.pid!, workerPid, 'SIGUSR2', true, true);
     let status = await adminStatus<Status>(admin, p.dir);
     for (let i = 0; i < 400 && status.supervisor.upgrades.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -128,7 +139,7 @@ test('SIGUSR2 and SIGHUP to the whole group (systemctl kill): an upgrade that mo
 
     const from = proc.logs.length;
     p.write(counterPlugin('v2'));
-    process.kill(-proc.child.pid!, 'SIGHUP');
+    signal(proc.child.pid!, status.supervisor.workerPid, 'SIGHUP', true, true);
     await proc.waitForSwap('counter@v2', from);
     client.send('c');
     assert.match(await client.inbox.next(), /^v2:3:/, 'reloaded, still the same connection');

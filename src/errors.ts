@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   HOTLINE_E_UPGRADE_REFUSED: 'the new worker refused a connection or the state; the old worker keeps serving',
   HOTLINE_E_UPGRADE_TIMEOUT: 'the handoff did not complete in time; the old worker keeps serving',
   HOTLINE_E_WORKER_EXIT: 'the worker process exited unexpectedly and is being restarted',
+  // issue 10 (supervisor and worker state machines)
+  HOTLINE_E_WORKER_PHASE: 'the worker refused a supervisor message that does not belong to its current phase',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

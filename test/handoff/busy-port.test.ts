@@ -6,15 +6,14 @@
  * anywhere but where the supervisor bound it. Real sockets, the real bin, a real worker process.
  */
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { bindListener } from '../../src/handoff/listeners.js';
-import type { FromWorker, ToWorker } from '../../src/handoff/protocol.js';
 import { HotlineProcess } from '../e2e/hotline-process.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 import { listeningSockets } from '../helpers/listening-sockets.js';
+import { forkWorkerMain } from './worker-child.js';
 
 /** A real listener holding 127.0.0.1:<port>. */
 async function holdPort(): Promise<{ server: net.Server; port: number }> {
@@ -80,22 +79,17 @@ test('a worker handed a listener that is not bound where the supervisor said ref
   const p = pluginDir(counterPlugin('v1'));
   // What the old supervisor handed down: bind failed (deferred by libuv), so the socket is bound to nothing.
   const unbound = (net as unknown as { _createServerHandle(a: string, p: number, t: number): object })._createServerHandle('127.0.0.1', port, 4);
-  const main = path.join(import.meta.dirname, '../../src/handoff/worker-main.ts');
-  const child = fork(main, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--import', 'tsx'] });
+  const w = forkWorkerMain();
   try {
-    const send = (m: ToWorker, handle?: object) => child.send(m, handle as never);
-    send({ t: 'listener', index: 0, bound: { host: '127.0.0.1', port } }, unbound);
-    send({ t: 'start', config: { entry: p.entry, listen: [{ transport: 'ws', host: '127.0.0.1', port }], watch: false, dev: false, upgrade: false } });
-    const first = await new Promise<FromWorker>((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('exit', (code) => reject(new Error(`the worker exited (${code}) without a word`)));
-    });
-    if (first.t === 'ready') assert.fail(`the worker serves, on ${JSON.stringify(listeningSockets(child.pid!))}`);
+    w.send({ t: 'listener', index: 0, bound: { host: '127.0.0.1', port } }, unbound);
+    w.send({ t: 'start', config: { entry: p.entry, listen: [{ transport: 'ws', host: '127.0.0.1', port }], watch: false, dev: false, upgrade: false } });
+    const first = await w.next();
+    if (first.t === 'ready') assert.fail(`the worker serves, on ${JSON.stringify(listeningSockets(w.child.pid!))}`);
     assert.equal(first.t, 'fatal');
     assert.equal(first.t === 'fatal' && first.error.code, 'HOTLINE_E_LISTEN');
-    assert.deepEqual(listeningSockets(child.pid!), []);
+    assert.deepEqual(listeningSockets(w.child.pid!), []);
   } finally {
-    child.kill('SIGKILL');
+    w.child.kill('SIGKILL');
     server.close();
     p.remove();
   }

@@ -1,6 +1,7 @@
 /**
- * One worker child process as the supervisor sees it: fork, typed messages, and awaitable replies. Forking goes
- * through `deps.fork` so the supervisor's logic does not depend on how a process is started.
+ * One worker child process as the supervisor sees it: typed messages and awaitable replies, over a child that the
+ * supervisor's `env.fork` started (supervisor-env.ts: `forkWorker` below, or a scripted fake in the unit tests), so
+ * its logic does not depend on how a process is started.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -60,6 +60,8 @@ export class Supervisor {
   #lastRestartDelay: number | undefined;
   #admin: { start(): Promise<void>; close(): Promise<void> } | undefined;
   #upgrade: Upgrade | undefined;
+  /** The running upgrade, up to the adoption of its outcome (a stop waits for it). */
+  #upgradeDone: Promise<UpgradeSummary> | undefined;
   #history: UpgradeSummary[] = [];
   #plugin: { name: string; version: string } | undefined;
   #stopped: Promise<number> | undefined;
@@ -136,8 +138,15 @@ export class Supervisor {
       clock: this.#env.clock,
     });
     this.#upgrade = up;
+    const done = this.#runUpgrade(up);
+    this.#upgradeDone = done;
+    return done;
+  }
+
+  async #runUpgrade(up: Upgrade): Promise<UpgradeSummary> {
     const summary = await up.run();
     this.#upgrade = undefined;
+    this.#upgradeDone = undefined;
     this.#history.push(summary);
     if (summary.outcome === 'committed') {
       this.#adopt(up.next!);
@@ -190,6 +199,12 @@ export class Supervisor {
   async #stop(): Promise<number> {
     this.#state = 'stopping';
     this.#env.clock.clearTimeout(this.#restartTimer);
+    // An upgrade ends first: aborted, or committed if it is past its commit point; then whichever worker serves is
+    // the one told to shut down. Otherwise a new worker committing meanwhile would outlive the stop.
+    if (this.#upgrade) {
+      this.#upgrade.cancel(new HotlineError('HOTLINE_E_SWAP_CLOSED', 'the supervisor is stopping'));
+      await this.#upgradeDone;
+    }
     let code = 0;
     const w = this.#worker;
     if (w?.alive) {

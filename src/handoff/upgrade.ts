@@ -142,6 +142,11 @@ export class Upgrade {
     this.#deps.old.child.on('message', this.#onOld);
   }
 
+  /** End the upgrade now with `err` (the supervisor stops): aborted, or finished if past its commit point. */
+  cancel(err: HotlineError): void {
+    this.#abort(err);
+  }
+
   #onNext = (msg: FromWorker) => {
     if (this.#done) return;
     switch (msg.t) {

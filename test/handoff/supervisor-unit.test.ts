@@ -344,3 +344,31 @@ test('stop: the worker is told to shut down, the supervisor ends with its exit c
   assert.equal(r.closedHandles, 1);
   assert.equal(r.sup.state, 'stopped');
 });
+
+test('a stop during an upgrade: the old worker shuts down, the new one is killed, no restart follows', async () => {
+  const r = await upgrading(() => undefined);
+  const up = r.sup.upgrade();
+  await settle();
+  const code = await r.sup.stop();
+  assert.equal(code, 0);
+  assert.equal(r.old.kinds.at(-1), 'shutdown');
+  const s = await up;
+  assert.equal(s.outcome, 'aborted');
+  assert.equal(s.error?.code, 'HOTLINE_E_SWAP_CLOSED');
+  assert.deepEqual(r.forks[1]!.signals, ['SIGKILL']);
+  await settle();
+  assert.deepEqual(r.clock.pending, [], 'no restart timer');
+  assert.equal(r.forks.length, 2);
+});
+
+test('a stop past the commit point: the upgrade finishes, and the new worker is the one shut down (none outlives the stop)', async () => {
+  // The new worker never confirms the commit; the old one exits at release, as a real one does.
+  const r = await upgrading(readyThen((w) => w.on('sent', (m: ToWorker) => m.t === 'shutdown' && w.exit(0))));
+  const up = r.sup.upgrade();
+  await settle();
+  assert.equal(r.forks[1]!.kinds.at(-1), 'commit');
+  assert.equal(await r.sup.stop(), 0);
+  assert.equal((await up).outcome, 'committed');
+  assert.equal(r.forks[1]!.kinds.at(-1), 'shutdown');
+  assert.ok(!r.forks[1]!.connected && !r.old.connected, 'both workers are gone');
+});

@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   HOTLINE_E_PLUGIN_FORBIDDEN: 'plugin code called something that would end or damage the host process (process.exit, abort, kill)',
   HOTLINE_E_PLUGIN_ESCAPE: 'an error of plugin code escaped every handler (an unhandled rejection or uncaught exception)',
   HOTLINE_E_PLUGIN_POLLUTED: 'plugin code changed a built-in prototype or global the host relies on; it was repaired',
+  // issue 10 (supervisor and worker state machines)
+  HOTLINE_E_WORKER_PHASE: 'the worker refused a supervisor message that does not belong to its current phase',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

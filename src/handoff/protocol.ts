@@ -77,7 +77,8 @@ export interface WireError {
 }
 
 export type ToWorker =
-  | { t: 'listener'; index: number }
+  /** A listener's bound socket (+handle) and where it is bound (absent from an older supervisor): the worker checks it. */
+  | { t: 'listener'; index: number; bound?: { host: string; port: number } }
   /** The old worker's end of the new worker's handle lane (+handle): send connections through it. */
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }

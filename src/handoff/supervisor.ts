@@ -2,17 +2,18 @@
  * The supervisor: the process `hotline start` runs, whose PID never changes (systemd, Docker and PM2 watch it). It
  * owns the listening sockets and the admin socket, runs the host in a worker process, forwards signals, restarts a
  * crashed worker with backoff, and runs upgrades (upgrade.ts). Modelled on cloudflare/tableflip: one upgrade at a
- * time, a concurrent request is refused by name, a new worker that never becomes ready is killed.
+ * time, a concurrent request is refused by name, a new worker that never becomes ready is killed, and every side
+ * effect (fork, bind, admin socket, clock, signals, exit) comes in through one `env` (supervisor-env.ts).
  */
 import type { Logger } from 'pino';
-import { AdminServer } from '../admin/admin-server.js';
 import type { AdminCommand } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
 import { loadTls } from '../transport/tls.js';
-import { type BoundHandle, bindListener } from './listeners.js';
+import type { BoundListener } from './listeners.js';
 import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
+import { type SupervisorEnv, systemEnv } from './supervisor-env.js';
 import { Upgrade, type UpgradeProgress, type UpgradeSummary } from './upgrade.js';
-import { WorkerProcess, forkWorker, fromWire } from './worker-process.js';
+import { WorkerProcess, fromWire } from './worker-process.js';
 
 export interface SupervisorOptions {
   config: Omit<WorkerConfig, 'upgrade'>;
@@ -40,31 +41,36 @@ export interface SupervisorAddress {
 export type SupervisorState = 'starting' | 'running' | 'upgrading' | 'stopping' | 'stopped';
 
 /** Restart backoff for a crashed worker: 100 ms doubling to 5 s; reset after a worker lived 10 s. */
-const BACKOFF_MIN_MS = 100;
-const BACKOFF_MAX_MS = 5_000;
-const BACKOFF_RESET_MS = 10_000;
+export const BACKOFF_MIN_MS = 100;
+export const BACKOFF_MAX_MS = 5_000;
+export const BACKOFF_RESET_MS = 10_000;
 
 export class Supervisor {
   #o: SupervisorOptions;
+  #env: SupervisorEnv;
   #state: SupervisorState = 'starting';
-  #handles: BoundHandle[] = [];
+  #listeners: BoundListener[] = [];
   #addresses: SupervisorAddress[] = [];
   #worker: WorkerProcess | undefined;
   #workerStartedAt = 0;
   #backoff = BACKOFF_MIN_MS;
-  #restartTimer: NodeJS.Timeout | undefined;
+  #restartTimer: unknown;
   #restarts = 0;
   /** The wait before the latest restart, reported in status so the backoff can be seen (and tested) without timing. */
   #lastRestartDelay: number | undefined;
-  #admin: AdminServer | undefined;
+  #admin: { start(): Promise<void>; close(): Promise<void> } | undefined;
   #upgrade: Upgrade | undefined;
+  /** The running upgrade, up to the adoption of its outcome (a stop waits for it). */
+  #upgradeDone: Promise<UpgradeSummary> | undefined;
   #history: UpgradeSummary[] = [];
   #plugin: { name: string; version: string } | undefined;
   #stopped: Promise<number> | undefined;
   #exitWaiter: ((code: number) => void) | undefined;
 
-  constructor(options: SupervisorOptions) {
+  /** `env`: the real processes, sockets, timers and signals unless a test scripts them. */
+  constructor(options: SupervisorOptions, env: SupervisorEnv = systemEnv()) {
     this.#o = options;
+    this.#env = env;
   }
 
   get state(): SupervisorState {
@@ -89,11 +95,18 @@ export class Supervisor {
     // Each worker reads the certificate itself; checked here too, so a bad one fails before anything is bound.
     for (const spec of this.#o.config.listen) if (spec.tls) loadTls(spec.tls, `listener ${spec.host}:${spec.port}`);
     for (const spec of this.#o.config.listen) {
-      const b = await bindListener(spec.host, spec.port);
-      this.#handles.push(b.handle);
+      let b: BoundListener;
+      try {
+        b = await this.#env.bind(spec.host, spec.port);
+      } catch (err) {
+        for (const l of this.#listeners) l.handle.close();
+        this.#state = 'stopped';
+        throw err;
+      }
+      this.#listeners.push(b);
       this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port, tls: spec.tls !== undefined });
     }
-    this.#admin = new AdminServer(this.#o.admin, (cmd, options) => this.#command(cmd, options.force));
+    this.#admin = this.#env.admin(this.#o.admin, (cmd, options) => this.#command(cmd, options.force));
     try {
       await this.#admin.start();
       const w = this.#spawn(false);
@@ -103,7 +116,7 @@ export class Supervisor {
       this.#state = 'running';
     } catch (err) {
       await this.#admin.close();
-      for (const h of this.#handles) h.close();
+      for (const l of this.#listeners) l.handle.close();
       this.#state = 'stopped';
       throw err;
     }
@@ -118,14 +131,22 @@ export class Supervisor {
     const up = new Upgrade({
       old,
       spawn: () => this.#spawn(true),
-      handles: this.#handles,
+      listeners: this.#listeners,
       readyTimeout: this.#o.readyTimeout ?? 30_000,
       ackTimeout: this.#o.ackTimeout ?? 10_000,
       drainTimeout: this.#o.drainTimeout ?? 5_000,
+      clock: this.#env.clock,
     });
     this.#upgrade = up;
+    const done = this.#runUpgrade(up);
+    this.#upgradeDone = done;
+    return done;
+  }
+
+  async #runUpgrade(up: Upgrade): Promise<UpgradeSummary> {
     const summary = await up.run();
     this.#upgrade = undefined;
+    this.#upgradeDone = undefined;
     this.#history.push(summary);
     if (summary.outcome === 'committed') {
       this.#adopt(up.next!);
@@ -153,29 +174,37 @@ export class Supervisor {
 
   /** SIGHUP reloads, SIGUSR2 upgrades, SIGTERM/SIGINT stop (twice: kill the worker and exit 1). */
   handleSignals(): void {
-    process.on('SIGHUP', () => {
+    const on = this.#env.onSignal;
+    on('SIGHUP', () => {
       this.#worker?.request('reload', 'signal').catch((err: unknown) => this.#o.log.error({ err }, 'SIGHUP reload failed'));
     });
-    process.on('SIGUSR2', () => {
+    on('SIGUSR2', () => {
       this.upgrade().catch((err: unknown) => this.#o.log.error({ err }, 'SIGUSR2 upgrade refused'));
     });
     let stopping = false;
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
         this.#worker?.kill('SIGKILL');
-        process.exit(1);
+        this.#env.exit(1);
+        return;
       }
       stopping = true;
       this.#o.log.info(`${signal}: shutting down gracefully`);
       void this.stop();
     };
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
+    on('SIGTERM', onStop);
+    on('SIGINT', onStop);
   }
 
   async #stop(): Promise<number> {
     this.#state = 'stopping';
-    clearTimeout(this.#restartTimer);
+    this.#env.clock.clearTimeout(this.#restartTimer);
+    // An upgrade ends first: aborted, or committed if it is past its commit point; then whichever worker serves is
+    // the one told to shut down. Otherwise a new worker committing meanwhile would outlive the stop.
+    if (this.#upgrade) {
+      this.#upgrade.cancel(new HotlineError('HOTLINE_E_SWAP_CLOSED', 'the supervisor is stopping'));
+      await this.#upgradeDone;
+    }
     let code = 0;
     const w = this.#worker;
     if (w?.alive) {
@@ -184,7 +213,7 @@ export class Supervisor {
       code = exit.code ?? 1;
     }
     await this.#admin?.close();
-    for (const h of this.#handles) h.close();
+    for (const l of this.#listeners) l.handle.close();
     this.#state = 'stopped';
     this.#exitWaiter?.(code);
     return code;
@@ -192,32 +221,33 @@ export class Supervisor {
 
   #spawn(upgrade: boolean): WorkerProcess {
     // An upgrade worker takes over the old worker's descriptors: its table is sized like the old one (worker-process.ts).
-    const w = new WorkerProcess(forkWorker(this.#o.envFile, {}, upgrade, upgrade ? this.#worker?.pid : undefined));
-    this.#handles.forEach((h, index) => w.send({ t: 'listener', index }, h));
+    const w = new WorkerProcess(this.#env.fork({ envFile: this.#o.envFile, lane: upgrade, oldPid: upgrade ? this.#worker?.pid : undefined }));
+    this.#listeners.forEach((l, index) => w.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
     w.send({ t: 'start', config: { ...this.#o.config, upgrade, lane: upgrade } });
     return w;
   }
 
   #waitReady(w: WorkerProcess, timeoutMs: number): Promise<{ name: string; version: string }> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const clock = this.#env.clock;
+      const timer = clock.setTimeout(() => {
         w.kill('SIGKILL');
         reject(new HotlineError('HOTLINE_E_UPGRADE_READY_TIMEOUT', `the worker was not ready within ${timeoutMs} ms`));
       }, timeoutMs);
       const onMessage = (msg: FromWorker) => {
         if (msg.t === 'ready') {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           w.child.off('message', onMessage);
           resolve(msg.plugin);
         } else if (msg.t === 'fatal') {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           w.child.off('message', onMessage);
           reject(fromWire(msg.error));
         }
       };
       w.child.on('message', onMessage);
       void w.exited.then(({ code, signal }) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         reject(new HotlineError('HOTLINE_E_WORKER_EXIT', `the worker exited before it was ready (${signal ?? `code ${code}`})`));
       });
     });
@@ -226,7 +256,7 @@ export class Supervisor {
   /** Make `w` the serving worker and watch it for crashes. */
   #adopt(w: WorkerProcess): void {
     this.#worker = w;
-    this.#workerStartedAt = Date.now();
+    this.#workerStartedAt = this.#env.clock.now();
     void w.exited.then(({ code, signal }) => {
       if (this.#worker !== w || this.#state === 'stopping' || this.#state === 'stopped') return;
       if (this.#state === 'upgrading') return; // the running upgrade sees it and aborts; upgrade() restarts.
@@ -236,11 +266,11 @@ export class Supervisor {
   }
 
   #scheduleRestart(): void {
-    if (Date.now() - this.#workerStartedAt > BACKOFF_RESET_MS) this.#backoff = BACKOFF_MIN_MS;
+    if (this.#env.clock.now() - this.#workerStartedAt > BACKOFF_RESET_MS) this.#backoff = BACKOFF_MIN_MS;
     const delay = this.#backoff;
     this.#lastRestartDelay = delay;
     this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
-    this.#restartTimer = setTimeout(() => {
+    this.#restartTimer = this.#env.clock.setTimeout(() => {
       if (this.#state !== 'running') return;
       const w = this.#spawn(false);
       this.#restarts++;

@@ -13,8 +13,9 @@
 import type net from 'node:net';
 import { HotlineError } from '../errors.js';
 import { HandlePipeline } from './handle-pipeline.js';
-import type { BoundHandle } from './listeners.js';
+import type { BoundListener } from './listeners.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import { type Clock, systemClock } from './clock.js';
 import { stopReading } from './socket-reading.js';
 import { type WorkerProcess, fromWire } from './worker-process.js';
 
@@ -66,18 +67,21 @@ export interface UpgradeDeps {
   old: WorkerProcess;
   /** Fork the new worker and send it its listener handles and config (upgrade mode). */
   spawn(): WorkerProcess;
-  handles: readonly BoundHandle[];
+  listeners: readonly BoundListener[];
   readyTimeout: number;
   ackTimeout: number;
   drainTimeout: number;
+  /** Timeouts and step times (the supervisor's env clock). Default: the real one. */
+  clock?: Clock;
 }
 
 export class Upgrade {
   readonly progress: UpgradeProgress = { phase: 'spawning', moved: 0, sent: 0, total: undefined, nextPid: 0 };
   #deps: UpgradeDeps;
-  #startedAt = Date.now();
+  #clock: Clock;
+  #startedAt: number;
   #next: WorkerProcess | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: unknown;
   /** Our copies of socket handles on their way to the new worker; closed once sent (or on abort). */
   #inFlight = new Set<{ close(): void }>();
   #drained = 0;
@@ -94,6 +98,8 @@ export class Upgrade {
 
   constructor(deps: UpgradeDeps) {
     this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#startedAt = this.#clock.now();
   }
 
   /** The new worker, once committed. */
@@ -134,6 +140,11 @@ export class Upgrade {
     });
     next.child.on('message', this.#onNext);
     this.#deps.old.child.on('message', this.#onOld);
+  }
+
+  /** End the upgrade now with `err` (the supervisor stops): aborted, or finished if past its commit point. */
+  cancel(err: HotlineError): void {
+    this.#abort(err);
   }
 
   #onNext = (msg: FromWorker) => {
@@ -221,17 +232,17 @@ export class Upgrade {
   }
 
   #mark(step: keyof UpgradeTimings): void {
-    this.#timings[step] ??= Date.now() - this.#startedAt;
+    this.#timings[step] ??= this.#clock.now() - this.#startedAt;
   }
 
   #arm(ms: number, fn: () => void): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(fn, ms);
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = this.#clock.setTimeout(fn, ms);
   }
 
   #cleanup(): void {
     this.#done = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#next?.child.off('message', this.#onNext);
     this.#deps.old.child.off('message', this.#onOld);
     // Forwards not yet handed to the channel are dropped; their handles are among those closed below.
@@ -254,7 +265,7 @@ export class Upgrade {
       moved: this.progress.moved,
       drained: this.#drained,
       failed: Math.max(0, this.progress.sent - this.progress.moved),
-      durationMs: Date.now() - this.#startedAt,
+      durationMs: this.#clock.now() - this.#startedAt,
       timings: this.#timings,
       stateBytes: this.#stateBytes,
     });
@@ -270,7 +281,7 @@ export class Upgrade {
     const old = this.#deps.old;
     if (old.alive && this.#exportSent) {
       // The old worker closed its listeners for the handoff: give it copies again, then tell it to resume.
-      this.#deps.handles.forEach((h, index) => old.send({ t: 'listener', index }, h));
+      this.#deps.listeners.forEach((l, index) => old.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
       old.send({ t: 'abort' });
     }
     const toPid = this.#next?.pid ?? 0;
@@ -282,7 +293,7 @@ export class Upgrade {
       moved: 0,
       drained: 0,
       failed: 0,
-      durationMs: Date.now() - this.#startedAt,
+      durationMs: this.#clock.now() - this.#startedAt,
       timings: this.#timings,
       stateBytes: this.#stateBytes,
       error: err.toJSON(),

@@ -1,4 +1,6 @@
 /** The entry point the supervisor forks: a worker process (see worker.ts). */
+// First: from here on, only the supervisor's IPC stops this process (worker-signals.ts).
+import './worker-signals.js';
 import { installLastResort } from '../host/last-resort.js';
 import { runWorker } from './worker.js';
 

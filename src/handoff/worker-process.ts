@@ -1,6 +1,7 @@
 /**
- * One worker child process as the supervisor sees it: fork, typed messages, and awaitable replies. Forking goes
- * through `deps.fork` so the supervisor's logic does not depend on how a process is started.
+ * One worker child process as the supervisor sees it: typed messages and awaitable replies, over a child that the
+ * supervisor's `env.fork` started (supervisor-env.ts: `forkWorker` below, or a scripted fake in the unit tests), so
+ * its logic does not depend on how a process is started.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -74,7 +75,10 @@ export function forkWorker(envFile: string | undefined, extraEnv: Record<string,
       env[FD_RESERVE_ENV] = String(fd);
     }
   }
-  return fork(WORKER_MAIN, [], { serialization: 'advanced', stdio, env, execArgv: process.execArgv });
+  // A process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) reaches only the supervisor,
+  // which stops the worker gracefully over IPC. The worker ignores such signals anyway (worker-signals.ts: systemd
+  // signals a whole cgroup, whatever the groups) and exits when the IPC channel closes, so it is never orphaned.
+  return fork(WORKER_MAIN, [], { serialization: 'advanced', stdio, env, execArgv: process.execArgv, detached: true });
 }
 
 export class WorkerProcess {

@@ -38,8 +38,9 @@ export class HotlineProcess {
   #waiters = new Set<() => void>();
   #exitedNow = false;
 
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, [HOTLINE_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `detached`: in a process group of its own, so a test can signal the whole group (`process.kill(-pid, sig)`). */
+  constructor(args: string[], cwd: string, options: { detached?: boolean } = {}) {
+    this.child = spawn(process.execPath, [HOTLINE_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true });
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
         this.#exitedNow = true;
@@ -63,8 +64,8 @@ export class HotlineProcess {
   }
 
   /** Spawn `hotline <args>` and wait for its ready line. Rejects with its stderr if it exits first. */
-  static async start(args: string[], cwd: string, timeoutMs = 20_000): Promise<{ proc: HotlineProcess; ready: ReadyLine }> {
-    const proc = new HotlineProcess(args, cwd);
+  static async start(args: string[], cwd: string, timeoutMs = 20_000, options: { detached?: boolean } = {}): Promise<{ proc: HotlineProcess; ready: ReadyLine }> {
+    const proc = new HotlineProcess(args, cwd, options);
     try {
       const line = await proc.waitFor(() => proc.stdoutLines.find((l) => READY.test(l)), timeoutMs, 'the ready line');
       const m = READY.exec(line)!;

@@ -1,0 +1,374 @@
+/**
+ * The supervisor's logic with a scripted env (src/handoff/supervisor-env.ts): fake worker processes that answer the
+ * IPC protocol as each test scripts them, a bind that can fail, a clock advanced by hand, signals delivered by the
+ * test. So every abort path of an upgrade, the start failures, the stop signals and the restart backoff are checked
+ * step by step, with no process, socket or timer. The real-process tests (upgrade.test.ts, crash-restart.test.ts,
+ * stop-signals.test.ts) check the same paths end to end.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import pino from 'pino';
+import { HotlineError } from '../../src/errors.js';
+import type { Clock } from '../../src/handoff/clock.js';
+import type { FromWorker, ToWorker } from '../../src/handoff/protocol.js';
+import { BACKOFF_MAX_MS, Supervisor } from '../../src/handoff/supervisor.js';
+import type { SupervisorEnv } from '../../src/handoff/supervisor-env.js';
+
+/** A clock whose timers fire only when the test advances it. */
+class FakeClock implements Clock {
+  #t = 0;
+  #id = 0;
+  #timers = new Map<number, { at: number; ms: number; fn: () => void }>();
+
+  now(): number {
+    return this.#t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    this.#timers.set(++this.#id, { at: this.#t + ms, ms, fn });
+    return this.#id;
+  }
+  clearTimeout(timer: unknown): void {
+    this.#timers.delete(timer as number);
+  }
+  /** The delays of the timers pending now. */
+  get pending(): number[] {
+    return [...this.#timers.values()].map((t) => t.ms);
+  }
+  /** Move time on by `ms`, firing each timer due on the way, in order. */
+  async advance(ms: number): Promise<void> {
+    const end = this.#t + ms;
+    for (;;) {
+      const due = [...this.#timers.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.#timers.delete(due[0]);
+      this.#t = due[1].at;
+      due[1].fn();
+      await settle();
+    }
+    this.#t = end;
+  }
+}
+
+/** Let promise callbacks and the fake channel's callbacks run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A worker process as the supervisor sees one: what it was sent, and a script for what it says. */
+class FakeWorker extends EventEmitter {
+  static #nextPid = 1000;
+  readonly pid = FakeWorker.#nextPid++;
+  readonly stdio: unknown[] = [];
+  readonly received: ToWorker[] = [];
+  readonly signals: string[] = [];
+  connected = true;
+
+  constructor(readonly lane: boolean) {
+    super();
+  }
+
+  send(msg: ToWorker, _handle: unknown, _options: unknown, written?: (err: Error | null) => void): boolean {
+    this.received.push(msg);
+    queueMicrotask(() => {
+      written?.(null);
+      this.emit('sent', msg);
+    });
+    return true;
+  }
+  kill(signal: string): boolean {
+    this.signals.push(signal);
+    this.exit(null, signal);
+    return true;
+  }
+  exit(code: number | null, signal: string | null = null): void {
+    if (!this.connected) return;
+    this.connected = false;
+    this.emit('exit', code, signal);
+  }
+  say(msg: FromWorker, handle?: unknown): void {
+    this.emit('message', msg, handle);
+  }
+  /** The kinds of message received, in order. */
+  get kinds(): string[] {
+    return this.received.map((m) => m.t);
+  }
+}
+
+/** A worker that does what a healthy one does: ready at start, exported/committed, exits at shutdown or release. */
+function healthy(w: FakeWorker): void {
+  w.on('sent', (m: ToWorker) => {
+    if (m.t === 'start') w.say({ t: 'ready', plugin: { name: 'p', version: w.lane ? '2' : '1' } });
+    else if (m.t === 'export') w.say({ t: 'exported', moved: 0, drained: 0, stateBytes: 0 });
+    else if (m.t === 'commit') w.say({ t: 'committed' });
+    else if (m.t === 'shutdown' || m.t === 'release') w.exit(0);
+    else if (m.t === 'req') w.say({ t: 'res', id: m.id, ok: true, result: {} });
+  });
+}
+
+interface Rig {
+  sup: Supervisor;
+  clock: FakeClock;
+  forks: FakeWorker[];
+  signals: Map<string, (s: NodeJS.Signals) => void>;
+  exits: number[];
+  closedHandles: number;
+  admin: { started: number; closed: number };
+}
+
+function rig(o: { script?: (w: FakeWorker, n: number) => void; bindFailsAt?: number; listeners?: number } = {}): Rig {
+  const clock = new FakeClock();
+  const forks: FakeWorker[] = [];
+  const signals = new Map<string, (s: NodeJS.Signals) => void>();
+  const exits: number[] = [];
+  const r = { closedHandles: 0, admin: { started: 0, closed: 0 } };
+  let binds = 0;
+  const env: SupervisorEnv = {
+    fork: ({ lane }) => {
+      const w = new FakeWorker(lane);
+      forks.push(w);
+      (o.script ?? healthy)(w, forks.length);
+      return w as unknown as ChildProcess;
+    },
+    bind: async (host, port) => {
+      if (++binds === o.bindFailsAt) throw new HotlineError('HOTLINE_E_LISTEN', `cannot listen on ${host}:${port}: EADDRINUSE`);
+      return { handle: { close: () => void r.closedHandles++ }, host, port: port || 40_000 + binds };
+    },
+    admin: () => ({
+      start: async () => void r.admin.started++,
+      close: async () => void r.admin.closed++,
+    }),
+    clock,
+    onSignal: (s, fn) => signals.set(s, fn),
+    exit: (code) => void exits.push(code),
+  };
+  const listen = Array.from({ length: o.listeners ?? 1 }, () => ({ transport: 'ws' as const, host: '127.0.0.1', port: 0 }));
+  const sup = new Supervisor(
+    { config: { entry: 'plugin.ts', listen, watch: false, dev: false }, admin: 'admin.sock', readyTimeout: 1_000, ackTimeout: 500, drainTimeout: 100, log: pino({ level: 'silent' }) },
+    env,
+  );
+  return Object.assign(r, { sup, clock, forks, signals, exits }) as Rig;
+}
+
+test('start: a busy port fails with HOTLINE_E_LISTEN before any worker is forked or the admin socket opened', async () => {
+  const r = rig({ bindFailsAt: 2, listeners: 2 });
+  await assert.rejects(r.sup.start(), { code: 'HOTLINE_E_LISTEN' });
+  assert.equal(r.forks.length, 0);
+  assert.equal(r.admin.started, 0);
+  assert.equal(r.closedHandles, 1, 'the listener bound before the failure is closed');
+  assert.equal(r.sup.state, 'stopped');
+});
+
+test('start: a worker that reports fatal fails the start with its code; admin socket and listeners closed', async () => {
+  const r = rig({ script: (w) => w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'fatal', error: { code: 'HOTLINE_E_BUILD', message: 'x' } })) });
+  await assert.rejects(r.sup.start(), { code: 'HOTLINE_E_BUILD' });
+  assert.deepEqual(r.forks[0]!.kinds, ['listener', 'start']);
+  assert.deepEqual(r.forks[0]!.received[0], { t: 'listener', index: 0, bound: { host: '127.0.0.1', port: 40_001 } });
+  assert.equal(r.admin.closed, 1);
+  assert.equal(r.closedHandles, 1);
+});
+
+test('start: a worker never ready is killed at the ready timeout', async () => {
+  const r = rig({ script: () => undefined });
+  const started = assert.rejects(r.sup.start(), { code: 'HOTLINE_E_UPGRADE_READY_TIMEOUT' });
+  await settle();
+  assert.deepEqual(r.clock.pending, [1_000]);
+  await r.clock.advance(1_000);
+  await started;
+  assert.deepEqual(r.forks[0]!.signals, ['SIGKILL']);
+});
+
+test('restart backoff: 100 ms doubling to the cap for workers that crash at once; back to 100 after one lived 10 s', async () => {
+  const r = rig();
+  await r.sup.start();
+  const delays: number[] = [];
+  for (let crash = 0; crash < 8; crash++) {
+    r.forks.at(-1)!.exit(1);
+    await settle();
+    assert.equal(r.clock.pending.length, 1, 'one restart timer');
+    const delay = r.clock.pending[0]!;
+    delays.push(delay);
+    await r.clock.advance(delay);
+    assert.equal(r.forks.length, crash + 2, 'a new worker after the wait, not before');
+  }
+  assert.deepEqual(delays, [100, 200, 400, 800, 1_600, 3_200, BACKOFF_MAX_MS, BACKOFF_MAX_MS]);
+  await r.clock.advance(10_001);
+  r.forks.at(-1)!.exit(1);
+  await settle();
+  assert.deepEqual(r.clock.pending, [100]);
+  // A stop while a restart waits: no worker is started any more.
+  assert.equal(await r.sup.stop(), 0);
+  await r.clock.advance(1_000);
+  assert.equal(r.forks.length, 9);
+});
+
+/** Start a supervisor whose later workers (the upgrade's new one) follow `next`; the first is healthy. */
+async function upgrading(next: (w: FakeWorker) => void): Promise<Rig & { old: FakeWorker }> {
+  const r = rig({ script: (w, n) => (n === 1 ? healthy(w) : next(w)) });
+  await r.sup.start();
+  return Object.assign(r, { old: r.forks[0]! });
+}
+
+test('upgrade abort: the new worker is never ready: killed, HOTLINE_E_UPGRADE_READY_TIMEOUT, the old one never asked to export', async () => {
+  const r = await upgrading(() => undefined);
+  const up = r.sup.upgrade();
+  await settle();
+  await assert.rejects(r.sup.upgrade(), { code: 'HOTLINE_E_UPGRADE_IN_PROGRESS' });
+  await r.clock.advance(1_000);
+  const s = await up;
+  assert.equal(s.outcome, 'aborted');
+  assert.equal(s.error?.code, 'HOTLINE_E_UPGRADE_READY_TIMEOUT');
+  assert.deepEqual(r.forks[1]!.signals, ['SIGKILL']);
+  assert.deepEqual(r.old.kinds, ['listener', 'start'], 'nothing to resume: the old worker never stopped');
+  assert.equal(r.sup.workerPid, r.old.pid);
+  assert.equal(r.sup.state, 'running');
+});
+
+/** A new worker that gets ready, then does what `then` scripts. */
+const readyThen = (then: (w: FakeWorker) => void) => (w: FakeWorker) => {
+  w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'ready', plugin: { name: 'p', version: '2' } }));
+  then(w);
+};
+
+for (const c of [
+  { name: 'the new worker exits while connections move', code: 'HOTLINE_E_UPGRADE_WORKER_EXIT', act: (r: Rig) => r.forks[1]!.exit(1) },
+  { name: 'the new worker refuses an item', code: 'HOTLINE_E_UPGRADE_REFUSED', act: (r: Rig) => r.forks[1]!.say({ t: 'nack', error: { code: 'HOTLINE_E_MIGRATE', message: 'x' } }) },
+  { name: 'the old worker cannot export', code: 'HOTLINE_E_SWAP_TIMEOUT', act: (r: Rig) => r.forks[0]!.say({ t: 'nack', error: { code: 'HOTLINE_E_SWAP_TIMEOUT', message: 'x' } }) },
+]) {
+  test(`upgrade abort: ${c.name}: ${c.code}; the old worker gets its listeners back and resumes`, async () => {
+    // The old worker is asked to export but has not finished when the failure comes.
+    const r = await upgrading(readyThen(() => undefined));
+    r.old.removeAllListeners('sent');
+    const up = r.sup.upgrade();
+    await settle();
+    assert.equal(r.old.kinds.at(-1), 'export');
+    c.act(r);
+    const s = await up;
+    assert.equal(s.outcome, 'aborted');
+    assert.equal(s.error?.code, c.code);
+    await settle();
+    assert.deepEqual(r.old.kinds.slice(-2), ['listener', 'abort']);
+    assert.ok(!r.forks[1]!.connected, 'the new worker is gone');
+    assert.equal(r.sup.workerPid, r.old.pid);
+  });
+}
+
+test('upgrade abort: the new worker stops acknowledging: HOTLINE_E_UPGRADE_TIMEOUT at the ack timeout; the handle in flight is closed', async () => {
+  const r = await upgrading(readyThen(() => undefined));
+  r.old.removeAllListeners('sent');
+  const up = r.sup.upgrade();
+  await settle();
+  let closed = 0;
+  r.old.say({ t: 'conn', kind: 'tcp', remoteAddress: '', protocol: '', head: new Uint8Array(), opened: true, state: undefined, messages: [] }, { close: () => closed++ });
+  await settle();
+  assert.equal(r.forks[1]!.kinds.at(-1), 'conn', 'forwarded to the new worker');
+  assert.equal(closed, 1, "the supervisor's copy is closed once handed on");
+  await r.clock.advance(499);
+  assert.equal(r.sup.state, 'upgrading');
+  await r.clock.advance(1);
+  const s = await up;
+  assert.equal(s.error?.code, 'HOTLINE_E_UPGRADE_TIMEOUT');
+  assert.match(s.error!.message, /0\/1 connections/);
+});
+
+test('upgrade abort: the old worker dies meanwhile: HOTLINE_E_WORKER_EXIT, the new one killed, a restart scheduled', async () => {
+  const r = await upgrading(() => undefined);
+  const up = r.sup.upgrade();
+  await settle();
+  r.old.exit(null, 'SIGKILL');
+  const s = await up;
+  assert.equal(s.error?.code, 'HOTLINE_E_WORKER_EXIT');
+  assert.deepEqual(r.forks[1]!.signals, ['SIGKILL']);
+  await settle();
+  assert.deepEqual(r.clock.pending, [100]);
+  await r.clock.advance(100);
+  assert.equal(r.forks.length, 3, 'a fresh worker replaces the dead one');
+});
+
+test('upgrade commit: every item acknowledged, then commit to the new worker and release to the old; the new one serves', async () => {
+  const r = await upgrading((w) => {
+    healthy(w);
+    w.on('sent', (m: ToWorker) => m.t === 'conn' && w.say({ t: 'ack', n: 1, items: 1 }));
+  });
+  r.old.removeAllListeners('sent');
+  r.old.on('sent', (m: ToWorker) => {
+    if (m.t !== 'export') return;
+    r.old.say({ t: 'conn', kind: 'tcp', remoteAddress: '', protocol: '', head: new Uint8Array(), opened: true, state: undefined, messages: [] }, { close: () => undefined });
+    r.old.say({ t: 'exported', moved: 1, drained: 0, stateBytes: 0 });
+  });
+  const s = await r.sup.upgrade();
+  assert.equal(s.outcome, 'committed', JSON.stringify(s));
+  assert.equal(s.moved, 1);
+  assert.deepEqual(r.forks[1]!.kinds, ['listener', 'start', 'conn', 'commit']);
+  assert.equal(r.old.kinds.at(-1), 'release');
+  assert.equal(r.sup.workerPid, r.forks[1]!.pid);
+  assert.deepEqual(r.sup.plugin, { name: 'p', version: '1' }, 'not changed by an upgrade: status asks the worker');
+});
+
+test('signals: SIGHUP reloads, SIGUSR2 upgrades, SIGTERM stops gracefully (exit code of the worker); a second SIGTERM kills and exits 1', async () => {
+  const r = rig();
+  await r.sup.start();
+  r.sup.handleSignals();
+  r.signals.get('SIGHUP')!('SIGHUP');
+  await settle();
+  assert.deepEqual(r.forks[0]!.received.at(-1), { t: 'req', id: 1, cmd: 'reload', trigger: 'signal' });
+  r.signals.get('SIGUSR2')!('SIGUSR2');
+  await settle();
+  assert.equal(r.forks.length, 2);
+  assert.equal(r.forks[1]!.lane, true, 'an upgrade worker, with a handle lane');
+  assert.equal(r.sup.workerPid, r.forks[1]!.pid);
+
+  // A worker slow to stop: the first SIGTERM asks it, the second kills it.
+  const slow = r.forks[1]!;
+  slow.removeAllListeners('sent');
+  r.signals.get('SIGTERM')!('SIGTERM');
+  await settle();
+  assert.equal(slow.kinds.at(-1), 'shutdown');
+  assert.deepEqual(r.exits, []);
+  r.signals.get('SIGINT')!('SIGINT');
+  assert.deepEqual(slow.signals, ['SIGKILL']);
+  assert.deepEqual(r.exits, [1]);
+});
+
+test('stop: the worker is told to shut down, the supervisor ends with its exit code; stop() is idempotent', async () => {
+  const r = rig();
+  await r.sup.start();
+  const a = r.sup.stop();
+  const b = r.sup.stop();
+  assert.equal(await a, 0);
+  assert.equal(await b, 0);
+  assert.equal(await r.sup.whenStopped(), 0);
+  assert.deepEqual(r.forks[0]!.kinds, ['listener', 'start', 'shutdown']);
+  assert.equal(r.admin.closed, 1);
+  assert.equal(r.closedHandles, 1);
+  assert.equal(r.sup.state, 'stopped');
+});
+
+test('a stop during an upgrade: the old worker shuts down, the new one is killed, no restart follows', async () => {
+  const r = await upgrading(() => undefined);
+  const up = r.sup.upgrade();
+  await settle();
+  const code = await r.sup.stop();
+  assert.equal(code, 0);
+  assert.equal(r.old.kinds.at(-1), 'shutdown');
+  const s = await up;
+  assert.equal(s.outcome, 'aborted');
+  assert.equal(s.error?.code, 'HOTLINE_E_SWAP_CLOSED');
+  assert.deepEqual(r.forks[1]!.signals, ['SIGKILL']);
+  await settle();
+  assert.deepEqual(r.clock.pending, [], 'no restart timer');
+  assert.equal(r.forks.length, 2);
+});
+
+test('a stop past the commit point: the upgrade finishes, and the new worker is the one shut down (none outlives the stop)', async () => {
+  // The new worker never confirms the commit; the old one exits at release, as a real one does.
+  const r = await upgrading(readyThen((w) => w.on('sent', (m: ToWorker) => m.t === 'shutdown' && w.exit(0))));
+  const up = r.sup.upgrade();
+  await settle();
+  assert.equal(r.forks[1]!.kinds.at(-1), 'commit');
+  assert.equal(await r.sup.stop(), 0);
+  assert.equal((await up).outcome, 'committed');
+  assert.equal(r.forks[1]!.kinds.at(-1), 'shutdown');
+  assert.ok(!r.forks[1]!.connected && !r.old.connected, 'both workers are gone');
+});

@@ -202,8 +202,9 @@ export class HostWorker {
   }
 
   async #onRequest(msg: Message<'req'>): Promise<void> {
-    // Only a serving worker swaps: a reload or rollback while connections move would run in both workers.
-    if (msg.cmd !== 'status' && this.#phase !== 'serving') return this.#refuse(msg, undefined);
+    // A reload or rollback while connections move would run in both workers. The host's operation lock is what
+    // refuses it (HOTLINE_E_UPGRADE_IN_PROGRESS while the export or the adoption holds it, counted in status.lock), so
+    // the answer is the same whichever way the request came: admin socket, SIGHUP, or a watched save.
     const host = this.#host!;
     try {
       const result =

@@ -88,7 +88,7 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
     assert.match(s.plugin!.hash, /^[0-9a-f]{8,}$/);
     assert.ok(s.uptimeMs > 0);
     assert.equal(s.connections, 1);
-    assert.deepEqual(s.messages, { in: 7, out: 6 });
+    assert.deepEqual(s.messages, { in: 7, out: 6, dropped: 0 });
     assert.deepEqual(
       s.versions.map((v) => [v.version, v.messages, v.errors, v.lastError?.code]),
       [

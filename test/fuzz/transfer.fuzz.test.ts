@@ -91,7 +91,7 @@ function laneFrame(len: number, flag: number, fill: number): Buffer {
 
 function readLane(parts: Buffer[]): { frames: string[]; error: string | undefined; pending: string } {
   const frames: string[] = [];
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   for (const p of parts) {
     const r = totalOrCoded('HOTLINE_E_HANDOFF_FRAME', () => splitLaneFrames(pending, Buffer.from(p), (b, h) => frames.push(`${h ? 1 : 0}:${b.toString('hex')}`)));
     if (r instanceof HotlineError) return { frames, error: r.code, pending: '' };

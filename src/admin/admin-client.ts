@@ -43,8 +43,13 @@ export function adminRequest(socketPath: string, cmd: AdminCommand, timeoutMs = 
       } catch {
         return finish(() => reject(new HotlineError('HOTLINE_E_ADMIN', 'the host sent a response that is not JSON')));
       }
-      if (res.ok) finish(() => resolve(res.result));
-      else finish(() => reject(new HotlineError(res.error.code as ErrorCode, res.error.message)));
+      // Whatever answers on the socket is read as untrusted: a response of the wrong shape is an error, not a throw.
+      const err = res !== null && typeof res === 'object' && res.ok === false ? (res.error as unknown) : undefined;
+      if (res !== null && typeof res === 'object' && res.ok === true) finish(() => resolve(res.result));
+      else if (err !== null && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'string' && typeof (err as { message?: unknown }).message === 'string') {
+        const e = err as { code: string; message: string };
+        finish(() => reject(new HotlineError(e.code as ErrorCode, e.message)));
+      } else finish(() => reject(new HotlineError('HOTLINE_E_ADMIN', 'the host sent a response that is not an admin response')));
     });
     socket.on('close', () =>
       finish(() => reject(new HotlineError('HOTLINE_E_ADMIN', `the host closed the admin socket before answering "${cmd}"`))),

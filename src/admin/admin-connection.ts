@@ -45,6 +45,11 @@ export class AdminConnection {
     return this.#lines.length;
   }
 
+  /** True while a request is read and its answer not yet written. */
+  get busy(): boolean {
+    return this.#answering || this.#lines.length > 0;
+  }
+
   #onData(chunk: string): void {
     let start = 0;
     if (this.#skipping) {

@@ -50,8 +50,21 @@ const SOCKET_CODES: ReadonlySet<string> = new Set([
 
 /** File-name prefix of every plugin bundle (load/loader.ts compiles each one under such a name). */
 const PLUGIN_FRAME = 'hotline-plugin:';
-/** Hotline's own code: the folder this module's folder sits in (src/ under tsx, dist/ once built). */
-const HOTLINE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+let root: string | null | undefined;
+/**
+ * Hotline's own code: the folder this module's folder sits in (src/ under tsx, dist/ once built). Computed on first
+ * use, not at import: a plugin that bundles `hotline` into CommonJS evaluates this module where `import.meta.url`
+ * is undefined, and must still load. There, no frame counts as hotline's.
+ */
+function hotlineRoot(): string | null {
+  if (root !== undefined) return root;
+  try {
+    root = fileURLToPath(new URL('..', import.meta.url));
+  } catch {
+    root = null;
+  }
+  return root;
+}
 
 export type EscapeKind = 'exception' | 'rejection';
 export type EscapeSource = 'hotline' | 'plugin' | 'socket';
@@ -90,7 +103,8 @@ export function judge(kind: EscapeKind, err: unknown): Verdict {
   const errCode = (err as { code?: unknown } | null)?.code;
   if (typeof errCode === 'string' && SOCKET_CODES.has(errCode)) return { code: 'HOTLINE_E_INTERNAL', source: 'socket', action: 'continue' };
   const frames = stackFrames(err);
-  const isOurs = (f: string) => f.includes(HOTLINE_ROOT);
+  const ownRoot = hotlineRoot();
+  const isOurs = (f: string) => ownRoot !== null && f.includes(ownRoot);
   const isPlugin = (f: string) => !isOurs(f) && f.includes(PLUGIN_FRAME);
   const refusal = err instanceof HotlineError;
   const blamed = refusal ? frames.find(isPlugin) : frames.find((f) => isOurs(f) || isPlugin(f));

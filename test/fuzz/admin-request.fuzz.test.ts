@@ -67,19 +67,25 @@ class FakeSocket extends EventEmitter {
 async function replies(parts: string[]): Promise<string[]> {
   const socket = new FakeSocket();
   let n = 0;
-  new AdminConnection(socket as unknown as net.Socket, async (cmd) => ({ cmd, n: ++n }));
+  const conn = new AdminConnection(socket as unknown as net.Socket, async (cmd) => ({ cmd, n: ++n }));
   for (const p of parts) socket.emit('data', p);
-  // Every answer is one microtask hop or a few; a bounded number of turns drains them all.
-  for (let i = 0; i < 200; i++) await Promise.resolve();
-  await new Promise((r) => setImmediate(r));
+  // Every answer is a few microtask hops: a bounded number of turns drains them all, or the case fails as a hang.
+  for (let i = 0; i < 10_000 && conn.busy; i++) await Promise.resolve();
+  assert.equal(conn.busy, false, 'every request is answered');
   return socket.written;
 }
 
-const streamLine = fc.oneof({ arbitrary: line, weight: 8 }, { arbitrary: fc.constant(JSON.stringify({ id: 7, cmd: 'status' })), weight: 3 }, { arbitrary: fc.constant('y'.repeat(MAX_ADMIN_LINE + 3)), weight: 1 });
+// The parser's coverage is the test above; this one is about the splitting, so its lines are cheap to make.
+const streamLine = fc.oneof(
+  { arbitrary: fc.constantFrom('null', '{"id":1}', '{"id":2,"cmd":"nope"}', '', ' ', '{', '\r'), weight: 4 },
+  { arbitrary: fc.string({ maxLength: 12 }), weight: 2 },
+  { arbitrary: fc.nat().map((id) => JSON.stringify({ id, cmd: 'status' })), weight: 3 },
+  { arbitrary: fc.constant('y'.repeat(MAX_ADMIN_LINE + 3)), weight: 1 },
+);
 
 test('AdminConnection: the replies to a stream of lines do not depend on how it is split into reads', { timeout: 60_000 }, async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(streamLine.map((l) => l.replace(/\n/g, ' ')), { maxLength: 6 }), fc.boolean(), cuts, async (ls, trailing, c) => {
+    fc.asyncProperty(fc.array(streamLine.map((l) => l.replace(/\n/g, ' ')), { maxLength: 5 }), fc.boolean(), cuts, async (ls, trailing, c) => {
       const stream = Buffer.from(ls.join('\n') + (trailing ? '\n' : ''), 'latin1').toString('latin1');
       const whole = await replies([stream]);
       const split = await replies(splitAt(Buffer.from(stream, 'latin1'), c).map((b) => b.toString('latin1')));

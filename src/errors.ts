@@ -65,7 +65,6 @@ export const ERROR_CODES = {
   HOTLINE_E_OPERATION_TIMEOUT: 'an operation waited too long for the one holding the host operation lock',
   // issue 11 (inline containment): what plugin code may not do to the host, and errors that escaped it.
   HOTLINE_E_PLUGIN_FORBIDDEN: 'plugin code called something that would end or damage the host process (process.exit, abort, kill)',
-  HOTLINE_E_PLUGIN_ESCAPE: 'an error of plugin code escaped every handler (an unhandled rejection or uncaught exception)',
   HOTLINE_E_PLUGIN_POLLUTED: 'plugin code changed a built-in prototype or global the host relies on; it was repaired',
   // issue 10 (supervisor and worker state machines)
   HOTLINE_E_WORKER_PHASE: 'the worker refused a supervisor message that does not belong to its current phase',

@@ -23,13 +23,15 @@
  * load/loader.ts) is reported as HOTLINE_E_PLUGIN_ESCAPED, everything else as HOTLINE_E_INTERNAL. Plugin handler errors
  * never get here: the dispatcher and the tracked timers catch them (HOTLINE_E_HANDLER). What gets here from a plugin
  * is code that runs outside anything hotline calls: an unawaited promise that rejects, a `process.nextTick` or
- * `queueMicrotask` callback, a listener on an emitter the plugin made. Today those are logged and counted but not
- * held against the version (no probation rollback): isolating plugins is a later issue.
+ * `queueMicrotask` callback, a listener on an emitter the plugin made. Those are logged, counted here, and handed to
+ * `deps.blame` (load/live-versions.ts `reportEscape`), which counts them against the version whose bundle threw when
+ * it is still live, so probation sees them.
  */
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { ErrorCode } from '../errors.js';
 import { HotlineError, messageOf } from '../errors.js';
+import { reportEscape } from '../load/live-versions.js';
 
 /** The exit code of a process that stopped because an exception escaped hotline's own code (sysexits EX_SOFTWARE). */
 export const EXIT_INTERNAL = 70;
@@ -136,6 +138,8 @@ export interface LastResortDeps {
   exit(code: number): void;
   /** For the log-rate bound; default Date.now. */
   now?: () => number;
+  /** A plugin's escaped error: count it against its version (default: the live-version registry's reportEscape). */
+  blame?: (err: unknown, kind: string) => void;
 }
 
 /** Log lines per second at most: an escape in a hot path must not turn into a disk-filling loop. Counting goes on. */
@@ -162,6 +166,7 @@ export function installLastResort(role: 'worker' | 'supervisor' | 'host', deps: 
   const logger = deps.logger ?? pino({ level: 'info', base: { pid: process.pid, role } }, pino.destination({ dest: 2, sync: true }));
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   const now = deps.now ?? Date.now;
+  const blame = deps.blame ?? reportEscape;
   let windowStart = 0;
   let logged = 0;
   let suppressed = 0;
@@ -193,6 +198,13 @@ export function installLastResort(role: 'worker' | 'supervisor' | 'host', deps: 
       }
     } catch {
       // The logger itself failed: the count above and the exit below still happen.
+    }
+    if (v.source === 'plugin') {
+      try {
+        blame(err, kind === 'exception' ? 'uncaught exception' : 'unhandled rejection');
+      } catch {
+        // Counting against the version is best effort: this is the process's last line of defence.
+      }
     }
     if (v.action === 'exit') exit(EXIT_INTERNAL);
   };

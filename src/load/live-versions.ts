@@ -5,7 +5,7 @@
  * unhandled rejection in an async function the plugin fired and forgot, a throw in a `net` server callback).
  *
  * The process-wide last-resort handler (`uncaughtException` / `unhandledRejection`) calls `reportEscape(err)`:
- * - a result with `live: true`: the error was counted against that version (HOTLINE_E_PLUGIN_ESCAPE, seen by
+ * - a result with `live: true`: the error was counted against that version (HOTLINE_E_PLUGIN_ESCAPED, seen by
  *   probation); the host carries on;
  * - a result with `live: false`: plugin code of a version already released threw; nothing is left to count it
  *   against, and the host carries on;
@@ -91,7 +91,7 @@ export function attributeError(err: unknown): Attribution | undefined {
 }
 
 /**
- * Attribute an escaped error and count it against its live version (HOTLINE_E_PLUGIN_ESCAPE). Returns the
+ * Attribute an escaped error and count it against its live version (HOTLINE_E_PLUGIN_ESCAPED). Returns the
  * attribution, or `undefined` when the error is not plugin code's. Never throws: it runs inside the last-resort
  * handler.
  */
@@ -99,7 +99,7 @@ export function reportEscape(err: unknown, kind = 'uncaught error'): Attribution
   const who = attributeError(err);
   if (!who?.live) return who;
   try {
-    const coded = new HotlineError('HOTLINE_E_PLUGIN_ESCAPE', `${kind}: ${messageOf(err)}`, { cause: err });
+    const coded = new HotlineError('HOTLINE_E_PLUGIN_ESCAPED', `${kind}: ${messageOf(err)}`, { cause: err });
     live.get(who.label)?.report(coded);
   } catch {
     // Counting is best effort here: the caller is the process's last line of defence.

@@ -47,7 +47,7 @@ export interface LoadOptions {
   /**
    * Called for an error of plugin code the host caught outside a handler: a tracked timer, microtask, tick or process
    * listener threw, a forbidden call (HOTLINE_E_PLUGIN_FORBIDDEN), an escaped error attributed to this module
-   * (HOTLINE_E_PLUGIN_ESCAPE), or a pollution (HOTLINE_E_PLUGIN_POLLUTED).
+   * (HOTLINE_E_PLUGIN_ESCAPED), or a pollution (HOTLINE_E_PLUGIN_POLLUTED).
    */
   onTimerError: (err: unknown) => void;
   /** A label for stack traces, e.g. `v3`. No `/`, whitespace or parentheses. */

@@ -35,7 +35,7 @@ export interface VersionHooks {
 /** Codes plugin containment reports with (issue 11): kept as they are instead of becoming HOTLINE_E_HANDLER. */
 const CONTAINMENT_CODES: ReadonlySet<ErrorCode> = new Set([
   'HOTLINE_E_PLUGIN_FORBIDDEN',
-  'HOTLINE_E_PLUGIN_ESCAPE',
+  'HOTLINE_E_PLUGIN_ESCAPED',
   'HOTLINE_E_PLUGIN_POLLUTED',
 ]);
 

@@ -91,6 +91,19 @@ test('installed: a rejection is logged with its code and counted; an exception t
   assert.equal(f.proc.listenerCount('uncaughtException'), 0, 'uninstall removes its listeners');
 });
 
+test('installed: a plugin escape is handed to blame (the live-version count), a hotline one is not', () => {
+  const f = fakes();
+  const blamed: Array<[string, string]> = [];
+  const lr = installLastResort('worker', { ...f.deps, blame: (err, kind) => blamed.push([(err as Error).message, kind]) });
+  try {
+    f.proc.emit('unhandledRejection', withStack('forgotten', [pluginFrame]));
+    f.proc.emit('unhandledRejection', withStack('ours', [hotlineFrame]));
+    assert.deepEqual(blamed, [['forgotten', 'unhandled rejection']]);
+  } finally {
+    lr.uninstall();
+  }
+});
+
 test('installed: a storm is counted in full but logs at most 10 lines a second, then says how many it skipped', () => {
   const f = fakes();
   const lr = installLastResort('worker', f.deps);

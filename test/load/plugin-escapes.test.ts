@@ -78,8 +78,8 @@ const CASES: Array<[string, string, RegExp]> = [
   ['abort', 'HOTLINE_E_PLUGIN_FORBIDDEN', /process\.abort\(\)/],
   ['kill', 'HOTLINE_E_PLUGIN_FORBIDDEN', /process\.kill\(\d+\)/],
   ['exit-code', 'HOTLINE_E_PLUGIN_FORBIDDEN', /process\.exitCode/],
-  ['reject', 'HOTLINE_E_PLUGIN_ESCAPE', /unhandled rejection: reject boom/],
-  ['fire-and-forget', 'HOTLINE_E_PLUGIN_ESCAPE', /unhandled rejection: async boom/],
+  ['reject', 'HOTLINE_E_PLUGIN_ESCAPED', /unhandled rejection: reject boom/],
+  ['fire-and-forget', 'HOTLINE_E_PLUGIN_ESCAPED', /unhandled rejection: async boom/],
 ];
 
 test('each escape is counted against its version with a code; the host and the connection survive', async () => {

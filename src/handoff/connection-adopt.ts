@@ -82,6 +82,8 @@ export class ConnectionAdopter {
       const d = this.#port.dispatcher;
       d.messagesIn += totals.in;
       d.messagesOut += totals.out;
+      // Absent from an older build's transfer.
+      if (Number.isSafeInteger(totals.dropped) && totals.dropped! >= 0) d.messagesDropped += totals.dropped!;
     }
     // The same migration as a swap's (swap/migrate-state.ts), with the same hookTimeout; committed only if it all
     // succeeds, so a refusal leaves this worker's state as init() made it (the upgrade aborts anyway).

@@ -91,7 +91,7 @@ export class ConnectionExporter {
     if (v) {
       // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
       this.#stateBytes += v8.serialize(v.state).byteLength;
-      const totals = { in: d.messagesIn - requeued, out: d.messagesOut };
+      const totals = { in: d.messagesIn - requeued, out: d.messagesOut, dropped: d.messagesDropped };
       sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state, totals });
     }
     return { moved: this.#moved.length, drained: this.#drained.length + this.#stalled.length, stateBytes: this.#stateBytes };

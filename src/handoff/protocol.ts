@@ -68,7 +68,7 @@ export interface StateTransfer {
    * messages that travel queued with their connection: the new worker counts those again as it takes them.
    * Absent from an older build.
    */
-  totals?: { in: number; out: number };
+  totals?: { in: number; out: number; dropped?: number };
 }
 
 export interface WireError {

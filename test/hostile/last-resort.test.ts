@@ -1,6 +1,6 @@
 /**
  * Issue 9, item 3: errors that escape to the process. Before the last-resort handler, a plugin's unawaited rejected
- * promise (Node 20 throws on unhandled rejections) or a throw in its own `process.nextTick` callback killed the worker
+ * promise (Node 20 throws on unhandled rejections) or a throw in a callback of its own (here an `fs` one) killed the worker
  * and every connection on it. Now both are logged as HOTLINE_E_PLUGIN_ESCAPED, counted in `hotline status`, and the
  * same worker serves on; an exception that unwound hotline's own code makes the worker exit 70 and the supervisor
  * restart it. Real `hotline start`, real processes.
@@ -18,8 +18,9 @@ export default definePlugin({
   init: () => ({}),
   onMessage(conn, data) {
     if (data === 'reject') Promise.reject(new Error('a promise the plugin never awaited'));
-    else if (data === 'tick') process.nextTick(() => { throw new Error('a throw in the plugin own nextTick'); });
-    else if (data === 'misuse') process.nextTick(() => conn.send(Symbol('not a message') as never));
+    // An fs callback runs outside anything hotline calls or wraps (nextTick and timers are wrapped: load/).
+    else if (data === 'tick') require('node:fs').stat(__filename, () => { throw new Error('a throw in the plugin own fs callback'); });
+    else if (data === 'misuse') require('node:fs').stat(__filename, () => conn.send(Symbol('not a message') as never));
     conn.send(data);
   },
 });

@@ -178,6 +178,9 @@ export class Host extends EventEmitter<HostEvents> {
           this.#watcher?.track(this.#swapper.current?.bundle.inputs ?? []);
           this.emit('swap', record, version);
         },
+        unchanged: (record) => {
+          this.log.info({ swap: record }, `reload (${record.trigger}): unchanged, still serving ${record.to} (hash ${record.hash})`);
+        },
         swapFailed: (record, err) => {
           this.#lastSwapFailed = true;
           this.log.error({ swap: record, code: err.code, err }, `swap aborted, ${record.from ?? 'nothing'} keeps serving: ${err.code}: ${err.message}`);

@@ -39,6 +39,8 @@ export interface SwapperOptions {
 export interface SwapperEvents {
   phase(phase: SwapPhase, trigger: SwapTrigger): void;
   swapped(record: SwapRecord, version: VersionStats): void;
+  /** A reload with ifChanged found the running build: nothing was swapped. */
+  unchanged(record: SwapRecord): void;
   swapFailed(record: SwapRecord, err: HotlineError): void;
   handlerError(version: VersionStats, err: HotlineError, conn?: Connection): void;
   probationFailed(version: VersionStats, err: HotlineError): void;
@@ -204,6 +206,7 @@ export class Swapper {
         record.outcome = 'unchanged';
         record.to = prev.label;
         this.#finishRecord(record, t0, mark);
+        this.#events.unchanged(record);
         return record;
       }
 

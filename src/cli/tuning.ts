@@ -54,7 +54,7 @@ export const TUNABLES: readonly Tunable[] = [
   // h2 (issue 9 items 4-5)
   { key: 'limits.maxQueuedMessages', flag: 'max-queued-messages', kind: 'count', help: 'inbound messages queued per connection' },
   { key: 'limits.maxQueuedBytes', flag: 'max-queued-bytes', kind: 'bytes', help: 'inbound bytes queued per connection' },
-  { key: 'limits.frameTimeout', flag: 'frame-timeout', kind: 'ms', zeroOff: true, help: 'an incomplete frame or message must progress within this' },
+  { key: 'limits.frameTimeout', flag: 'frame-timeout', kind: 'ms', help: 'an incomplete frame or message must progress within this' },
   { key: 'limits.maxIncompleteBytes', flag: 'max-incomplete-bytes', kind: 'bytes', help: 'bytes held in incomplete frames, all connections together' },
   { key: 'limits.pingInterval', flag: 'ping-interval', kind: 'ms', zeroOff: true, help: 'WebSocket ping every this many ms' },
   { key: 'limits.pongTimeout', flag: 'pong-timeout', kind: 'ms', help: 'a ping unanswered this long closes the connection' },

@@ -81,7 +81,7 @@ function assertContinuity(): void {
 
 before(async () => {
   setEnv({ HOTLINE_BUILD: 'b1' });
-  const info = await startSupervisor({ entry: p.entry, admin, envFile, readyTimeoutMs: 3000 });
+  const info = await startSupervisor({ entry: p.entry, admin, envFile, readyTimeoutMs: 8000 });
   sup = info.child;
   supPid = info.pid;
   const [wsPort, tcpPort] = info.addresses.map((a) => a.port);

@@ -109,11 +109,4 @@ export function upgradeStatus(url: string, options: { protocols?: string[]; loca
   });
 }
 
-/** Wait until `cond` holds, polling; fail after `timeoutMs`. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { until } from './until.js';

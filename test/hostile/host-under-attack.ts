@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { adminStatus, HotlineProcess, type ReadyLine } from '../e2e/hotline-process.js';
-import { wsClient, type WsClient } from '../helpers/clients.js';
 import { type PluginDir, pluginDir } from '../helpers/plugin-dir.js';
+import { Pinger, waitUntil } from './hostile-rig.js';
 
 export const ECHO_PLUGIN = `
 import { definePlugin } from 'hotline';
@@ -20,47 +20,6 @@ export default definePlugin({
 
 interface Status {
   supervisor: { pid: number; workerPid: number };
-}
-
-/** A client that sends `ping N` every 50 ms and counts the echoes. */
-export class Pinger {
-  #client: WsClient;
-  #timer: NodeJS.Timeout;
-  sent = 0;
-
-  private constructor(client: WsClient) {
-    this.#client = client;
-    this.#timer = setInterval(() => {
-      if (client.ws.readyState === client.ws.OPEN) client.send(`ping ${++this.sent}`);
-    }, 50);
-  }
-
-  static async start(url: string): Promise<Pinger> {
-    return new Pinger(await wsClient(url));
-  }
-
-  get received(): number {
-    return this.#client.inbox.messages.length;
-  }
-
-  /** Stop pinging, wait for the echoes of every ping sent, and check each came back in order. */
-  async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    assert.ok(this.sent > 0, 'the pinger sent nothing');
-    await this.#client.inbox.waitFor(this.sent, 10_000);
-    assert.deepEqual(
-      this.#client.inbox.messages,
-      Array.from({ length: this.sent }, (_, i) => `ping ${i + 1}`),
-      'every ping gets its reply, in order',
-    );
-    this.close();
-  }
-
-  /** Stop pinging and close (idempotent); the rig's close() calls it whatever the test did. */
-  close(): void {
-    clearInterval(this.#timer);
-    this.#client.ws.close();
-  }
 }
 
 export interface AttackRig {
@@ -90,7 +49,7 @@ export async function underAttack(extraArgs: string[] = [], source = ECHO_PLUGIN
     admin,
     pinger,
     async survived() {
-      await pinger.stop();
+      await pinger.stopAndCheck();
       assert.equal(proc.child.exitCode, null, 'the supervisor is still running');
       const after = await adminStatus<Status>(admin, plugin.dir);
       assert.equal(after.supervisor.pid, before.supervisor.pid, 'same supervisor PID');
@@ -105,11 +64,3 @@ export async function underAttack(extraArgs: string[] = [], source = ECHO_PLUGIN
   };
 }
 
-/** Poll `cond` every 10 ms until it holds; throw after `timeoutMs`. */
-export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -3,6 +3,7 @@
  * that pings every 50 ms and counts its replies, RSS readings, a collector of the host's coded connection errors, and
  * a wait on a condition with a deadline.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ import type { Host } from '../../src/index.js';
 import type { ListenAddress } from '../../src/transport/transport.js';
 import WebSocket from 'ws';
 import { type WsClient, wsClient } from '../helpers/clients.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Every message waits 10 ms in its handler. `ping:N` is echoed; `stats` answers at once with the global counts;
@@ -38,13 +40,8 @@ export default definePlugin<{ flood: number; pings: number }>({
 `;
 
 /** Resolve once `cond()` is true; reject with `what` after `timeoutMs`. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** `until` with the argument order these tests were written with. */
+export const waitUntil = (cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> => until(cond, what, timeoutMs);
 
 /** Resident set size in bytes: this process's, or another one's through /proc. */
 export function rss(pid?: number): number {
@@ -86,6 +83,10 @@ export class Pinger {
     return new Pinger(await wsClient(url));
   }
 
+  get received(): number {
+    return this.#client.inbox.messages.length;
+  }
+
   /** Stop pinging, wait (bounded) for the replies in flight, and return how many were never answered. */
   async stop(timeoutMs = 10_000): Promise<number> {
     clearInterval(this.#timer);
@@ -95,6 +96,23 @@ export class Pinger {
     let lost = 0;
     for (let i = 1; i <= this.sent; i++) if (!got.has(`ping:${i}`)) lost++;
     return lost;
+  }
+
+  /** stop(), then assert every ping was answered once and in order. */
+  async stopAndCheck(): Promise<void> {
+    assert.ok(this.sent > 0, 'the pinger sent nothing');
+    assert.equal(await this.stop(), 0, 'every ping gets its reply');
+    assert.deepEqual(
+      this.#client.inbox.messages,
+      Array.from({ length: this.sent }, (_, i) => `ping:${i + 1}`),
+      'every ping gets its reply, in order',
+    );
+  }
+
+  /** Stop pinging and close (idempotent). */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#client.ws.close();
   }
 }
 

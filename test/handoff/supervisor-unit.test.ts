@@ -385,7 +385,7 @@ interface WatchdogView {
 
 /** The supervisor's status through its admin handler, as `hotline status` gets it. */
 async function status(r: Rig): Promise<WatchdogView> {
-  return (await r.admin.handler!('status', {})) as WatchdogView;
+  return (await r.admin.handler!('status', { force: false })) as WatchdogView;
 }
 
 /** Advance `ms` in steps of `step`, the worker beating after each step (a healthy event loop). */

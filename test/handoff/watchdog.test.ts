@@ -6,6 +6,7 @@
  * Real bin, real processes, real sockets.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect } from '../../src/client/index.js';
@@ -25,7 +26,8 @@ function spinningPlugin(): string {
   const source = streamPlugin(10);
   const at = 'onMessage(conn, data) {';
   assert.ok(source.includes(at));
-  return source.replace(at, `${at}\n    if (data === 'hang') { while (true) {} }`);
+  // 'spinning' goes out first (a socket write is attempted at once), so a test knows the loop is blocked from here.
+  return source.replace(at, `${at}\n    if (data === 'hang') { conn.send('spinning'); while (true) {} }`);
 }
 
 /** A plain client's reply to `n`, skipping the ticks streamPlugin sends it. */
@@ -92,6 +94,40 @@ test('a worker whose onMessage spins forever is killed by the watchdog and resta
     for (const c of clients) c.close();
     proc.kill('SIGTERM');
     await proc.exited;
+    p.remove();
+  }
+});
+
+/** True while `pid` runs (a zombie, dead but not yet reaped by its new parent, does not count). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test('a kill -9 of the supervisor while the worker spins: the worker does not outlive it (orphan guard)', { timeout: 60_000 }, async (t) => {
+  const p = pluginDir(spinningPlugin());
+  const admin = path.join(p.dir, 'admin.sock');
+  // A watchdog far longer than the test: only the worker's own guard can end it.
+  const { proc, ready } = await HotlineProcess.start(['start', p.entry, '--port', '0', '--admin', admin, '--watchdog-timeout', '600000'], p.dir);
+  let plain: Awaited<ReturnType<typeof wsClient>> | undefined;
+  try {
+    const { supervisor } = await adminStatus<Status>(admin, p.dir);
+    plain = await wsClient(ready.url);
+    plain.send('hang');
+    await until(() => plain!.inbox.messages.includes('spinning'), 'the worker spinning', 15_000);
+    assert.ok(running(supervisor.workerPid));
+    const killedAt = Date.now();
+    proc.kill('SIGKILL');
+    await proc.exited;
+    await until(() => !running(supervisor.workerPid), 'the orphaned worker gone', 10_000);
+    t.diagnostic(`supervisor killed → orphaned worker gone: ${Date.now() - killedAt} ms`);
+    await plain.closed;
+  } finally {
+    plain?.ws.terminate();
+    proc.kill('SIGKILL');
     p.remove();
   }
 });

@@ -6,6 +6,11 @@
  * Suspension is counted, never one shared boolean: each suspend() returns its own hold, and dispatch resumes only
  * when the last hold is released. With a boolean, a swap that resumed its own suspension lifted an upgrade's too
  * (issue 10, fault 6).
+ *
+ * It also abandons async handlers that do not settle within `hangTimeout` (issue 11): one shared sweep every
+ * hangTimeout / 4 (an interval that runs only while an async handler is in flight), not a timer per message. A
+ * handler is marked with the sweep count it started at; the sweep that finds it HANG_SWEEPS counts old abandons it,
+ * so it is abandoned after hangTimeout at the earliest and 1.25 × hangTimeout at the latest.
  */
 import type { CloseInfo, MessageData } from '../plugin/contract.js';
 import type { HotlineError } from '../errors.js';
@@ -29,7 +34,13 @@ export interface ConnectionLimits {
   maxQueuedMessages: number;
   /** Payload bytes waiting for their handler, per connection, before it is closed (HOTLINE_E_INBOUND_OVERFLOW). */
   maxQueuedBytes: number;
+  /** An async handler not settled after this many ms is abandoned (HOTLINE_E_HANDLER_HUNG). Absent: never. */
+  hangTimeout?: number;
 }
+
+/** Sweeps per hangTimeout; a handler is judged at the sweep HANG_SWEEPS + 1 after it started (see the file comment). */
+const SWEEPS_PER_TIMEOUT = 4;
+const HANG_SWEEPS = SWEEPS_PER_TIMEOUT + 1;
 
 export interface DispatcherEvents {
   /** A connection broke a limit (slow consumer) and is being closed. */
@@ -61,6 +72,12 @@ export class Dispatcher {
   #idleWaiters: Array<() => void> = [];
   /** Connections that queued events while suspended; pumped on resume. */
   #parked = new Set<Connection>();
+  /** Connections whose async handler is in flight, with the sweep count it started at. */
+  #awaiting = new Map<Connection, number>();
+  #sweeps = 0;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  /** Async handlers abandoned at hangTimeout, since start. */
+  handlersAbandoned = 0;
 
   constructor(target: DispatchTarget, limits: ConnectionLimits, events: DispatcherEvents) {
     this.target = target;
@@ -129,6 +146,40 @@ export class Dispatcher {
   enter(): void {
     this.#inflight++;
   }
+
+  /** @internal `conn`'s handler returned a promise: watched until it settles or is abandoned. */
+  awaiting(conn: Connection): void {
+    const hangTimeout = this.limits.hangTimeout;
+    if (hangTimeout === undefined || !Number.isFinite(hangTimeout)) return;
+    this.#awaiting.set(conn, this.#sweeps);
+    if (this.#sweepTimer !== undefined) return;
+    this.#sweepTimer = setInterval(this.#sweep, Math.max(1, hangTimeout / SWEEPS_PER_TIMEOUT));
+    this.#sweepTimer.unref();
+  }
+
+  /** @internal `conn`'s async handler settled (or was abandoned). */
+  settled(conn: Connection): void {
+    this.#awaiting.delete(conn);
+  }
+
+  /** Stop watching for hung handlers (the host is closing). */
+  stopSweep(): void {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+  }
+
+  // A shared, bound function: one per dispatcher (STYLE.md 7).
+  #sweep = (): void => {
+    const now = ++this.#sweeps;
+    if (this.#awaiting.size === 0) return this.stopSweep();
+    for (const [conn, since] of this.#awaiting) {
+      if (now - since < HANG_SWEEPS) continue;
+      // abandon() moves the queue on; a next async handler re-enters the map with the current count.
+      this.#awaiting.delete(conn);
+      this.handlersAbandoned++;
+      conn.abandon(this.limits.hangTimeout!);
+    }
+  };
 
   /** @internal A handler settled. */
   leave(): void {

@@ -74,8 +74,8 @@ export class Connection implements HandleTarget {
   #onEventStart: ConnectionOptions['onEventStart'];
   #onEventDone: ConnectionOptions['onEventDone'];
   #runningKind: 'open' | 'message' | 'close' = 'open';
-  /** The handler in flight returned a promise (watched by the dispatcher's hang sweep). */
-  #async = false;
+  /** @internal The dispatcher's sweep count when the async handler in flight started; -1: none (dispatcher.ts). */
+  asyncSince = -1;
   /** Bumped when a handler is abandoned: the settle callbacks it was given are stale from then on. */
   #generation = 0;
   // Bound once per connection (and again only after an abandoned handler), not once per message: the async settle
@@ -215,7 +215,7 @@ export class Connection implements HandleTarget {
    * released, and the queue goes on. If its promise settles later, that is ignored: the queue must not run twice.
    */
   abandon(hangTimeout: number): void {
-    if (!this.#busy || !this.#async) return;
+    if (!this.#busy || this.asyncSince < 0) return;
     const target = this.#running!;
     const hook = { open: 'onOpen', message: 'onMessage', close: 'onClose' }[this.#runningKind];
     this.#bindSettle();
@@ -294,18 +294,15 @@ export class Connection implements HandleTarget {
       return;
     }
     if (isThenable(result)) {
-      this.#async = true;
-      d.awaiting(this);
+      this.asyncSince = d.sweeps;
+      d.watchHangs();
       result.then(this.#settled, this.#rejected);
     } else this.#finish();
   }
 
   /** Bookkeeping after a handler; the caller continues the queue (the sync path is already inside pump()). */
   #finish(): void {
-    if (this.#async) {
-      this.#async = false;
-      this.#d.settled(this);
-    }
+    this.asyncSince = -1;
     this.#busy = false;
     this.#running = undefined;
     this.#d.leave();

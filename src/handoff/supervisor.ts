@@ -1,9 +1,10 @@
 /**
  * The supervisor: the process `hotline start` runs, whose PID never changes (systemd, Docker and PM2 watch it). It
  * owns the listening sockets and the admin socket, runs the host in a worker process, forwards signals, restarts a
- * crashed worker with backoff, kills and restarts a hung one (its watchdog, watchdog.ts), and runs upgrades (upgrade.ts). Modelled on cloudflare/tableflip: one upgrade at a
- * time, a concurrent request is refused by name, a new worker that never becomes ready is killed, and every side
- * effect (fork, bind, admin socket, clock, signals, exit) comes in through one `env` (supervisor-env.ts).
+ * crashed worker with backoff, kills and restarts a hung one (watchdog.ts), and runs upgrades (upgrade.ts). Modelled
+ * on cloudflare/tableflip: one upgrade at a time, a concurrent request is refused by name, a new worker that never
+ * becomes ready is killed, and every side effect (fork, bind, admin socket, clock, signals, exit) comes in through
+ * one `env` (supervisor-env.ts).
  */
 import type { Logger } from 'pino';
 import type { AdminCommand } from '../admin/protocol.js';

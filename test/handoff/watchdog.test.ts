@@ -9,12 +9,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { connect } from '../../src/client/index.js';
 import { adminStatus, HotlineProcess, runHotline } from '../e2e/hotline-process.js';
 import { wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { until } from '../helpers/until.js';
-import { ExactnessChecker, NumberedPump, streamPlugin } from '../session/fixtures.js';
+import { sessionTraffic, streamPlugin } from '../session/fixtures.js';
 
 interface Status {
   pid: number;
@@ -40,13 +39,7 @@ test('a worker whose onMessage spins forever is killed by the watchdog and resta
   const p = pluginDir(spinningPlugin());
   const admin = path.join(p.dir, 'admin.sock');
   const { proc, ready } = await HotlineProcess.start(['start', p.entry, '--port', '0', '--admin', admin, '--sessions', '--watchdog-timeout', '1000'], p.dir);
-  const clients = Array.from({ length: 2 }, () => connect(ready.url, { backoff: { initialDelay: 50, maxDelay: 500 } }));
-  const checks = clients.map((c) => new ExactnessChecker(c));
-  const pump = new NumberedPump(clients);
-  const flowing = async (what: string) => {
-    const floor = checks.map((ch) => ch.replies + 30);
-    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies >= floor[i]! && ch.ticks > 0, what, 30_000)));
-  };
+  const { clients, checks, pump, flowing } = sessionTraffic(ready.url, 2);
   try {
     await flowing('replies before the hang');
     const first = await adminStatus<Status>(admin, p.dir);

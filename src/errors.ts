@@ -68,6 +68,9 @@ export const ERROR_CODES = {
   HOTLINE_E_PLUGIN_POLLUTED: 'plugin code changed a built-in prototype or global the host relies on; it was repaired',
   // issue 10 (supervisor and worker state machines)
   HOTLINE_E_WORKER_PHASE: 'the worker refused a supervisor message that does not belong to its current phase',
+  // issue 11 (inline backstops): the supervisor's watchdog and the abandoned async handler.
+  HOTLINE_E_WORKER_HUNG: "a worker's event loop sent no heartbeat within watchdogTimeout; the supervisor killed and restarted it",
+  HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

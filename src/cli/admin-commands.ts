@@ -30,6 +30,8 @@ interface SupervisorStatus {
   restarts: number;
   restartDelayMs?: number;
   upgrades: Array<{ outcome: string; moved: number; durationMs: number }>;
+  /** Absent from an older supervisor. */
+  watchdog?: { timeoutMs: number; hangs: number; last?: { code: string; pid: number; silentMs: number } };
 }
 
 function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string {
@@ -43,6 +45,11 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
     const last = sup.upgrades.at(-1);
     const upgrades = last ? `, ${sup.upgrades.length} upgrades (last ${last.outcome}, ${last.moved} moved in ${last.durationMs} ms)` : '';
     lines.push(`supervisor  pid ${sup.pid}, ${sup.state}, ${restarts}${upgrades}`);
+    const dog = sup.watchdog;
+    if (dog) {
+      const hung = dog.last ? `, ${dog.hangs} hung worker(s) killed (latest: ${dog.last.code}, worker ${dog.last.pid} silent ${dog.last.silentMs} ms)` : '';
+      lines.push(`watchdog    ${dog.timeoutMs > 0 ? `${dog.timeoutMs} ms` : 'off'}${hung}`);
+    }
   }
   lines.push(`listening   ${s.listen.map((l) => l.url).join(', ')}`);
   lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);

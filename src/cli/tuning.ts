@@ -60,6 +60,9 @@ export const TUNABLES: readonly Tunable[] = [
   { key: 'limits.pongTimeout', flag: 'pong-timeout', kind: 'ms', help: 'a ping unanswered this long closes the connection' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'ms', help: 'in-flight handlers must settle within this at a swap (default 5000)' },
   { key: 'hookTimeout', flag: 'hook-timeout', kind: 'ms', help: 'init, check, migrate, dispose deadline (default 5000)' },
+  // issue 11 (inline backstops)
+  { key: 'hangTimeout', flag: 'hang-timeout', kind: 'ms', help: 'an async handler not settled within this is abandoned, HOTLINE_E_HANDLER_HUNG (default 2000)' },
+  { key: 'watchdogTimeout', flag: 'watchdog-timeout', kind: 'ms', zeroOff: true, help: 'hotline start: a worker whose event loop is silent this long is killed and restarted (default 10000)' },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'ms', help: 'clients still connected this long after shutdown are cut off (default 5000)' },
   { key: 'probation.windowMs', flag: 'probation-window', kind: 'ms', help: 'probation after a swap (default 30000)' },
   { key: 'probation.minErrors', flag: 'probation-min-errors', kind: 'count', help: 'errors before the rate is judged (default 5)' },
@@ -80,6 +83,8 @@ export interface HostTuning {
   limits?: HostLimits & Record<string, number>;
   drainTimeout?: number;
   hookTimeout?: number;
+  hangTimeout?: number;
+  watchdogTimeout?: number;
   shutdownTimeout?: number;
   probation?: Partial<ProbationOptions> | false;
   watch?: WatchOptions;

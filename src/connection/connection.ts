@@ -74,16 +74,14 @@ export class Connection implements HandleTarget {
   #onEventStart: ConnectionOptions['onEventStart'];
   #onEventDone: ConnectionOptions['onEventDone'];
   #runningKind: 'open' | 'message' | 'close' = 'open';
-  // Bound once per connection, not once per message: the async settle path is hot for async plugins.
-  #settled = () => {
-    this.#finish();
-    this.pump();
-  };
-  #rejected = (err: unknown) => {
-    this.#running?.handlerError(err, this);
-    this.#finish();
-    this.pump();
-  };
+  /** @internal The dispatcher's sweep count when the async handler in flight started; -1: none (dispatcher.ts). */
+  asyncSince = -1;
+  /** Bumped when a handler is abandoned: the settle callbacks it was given are stale from then on. */
+  #generation = 0;
+  // Bound once per connection (and again only after an abandoned handler), not once per message: the async settle
+  // path is hot for async plugins.
+  #settled!: () => void;
+  #rejected!: (err: unknown) => void;
 
   constructor(link: Link, dispatcher: Dispatcher, options?: ConnectionOptions) {
     this.id = options?.id ?? newConnectionId();
@@ -94,6 +92,7 @@ export class Connection implements HandleTarget {
     this.remoteAddress = link.remoteAddress;
     this.#onEventStart = options?.onEventStart;
     this.#onEventDone = options?.onEventDone;
+    this.#bindSettle();
     dispatcher.connections.set(this.id, this);
     if (options?.resume) {
       this.state = options.resume.state;
@@ -210,6 +209,40 @@ export class Connection implements HandleTarget {
     this.#push(new CloseEvent(info));
   }
 
+  /**
+   * @internal The dispatcher's hang sweep: the async handler in flight did not settle within `hangTimeout` ms. It is
+   * abandoned: counted against its version (HOTLINE_E_HANDLER_HUNG), the in-flight count a swap waits for is
+   * released, and the queue goes on. If its promise settles later, that is ignored: the queue must not run twice.
+   */
+  abandon(hangTimeout: number): void {
+    if (!this.#busy || this.asyncSince < 0) return;
+    const target = this.#running!;
+    const hook = { open: 'onOpen', message: 'onMessage', close: 'onClose' }[this.#runningKind];
+    this.#bindSettle();
+    target.handlerError(
+      new HotlineError('HOTLINE_E_HANDLER_HUNG', `connection ${this.id}: ${hook} did not settle within hangTimeout (${hangTimeout} ms); abandoned, its queue goes on`),
+      this,
+    );
+    this.#finish();
+    this.pump();
+  }
+
+  /** Fresh settle callbacks; those handed out before are ignored from now on. */
+  #bindSettle(): void {
+    const generation = ++this.#generation;
+    this.#settled = () => {
+      if (generation !== this.#generation) return;
+      this.#finish();
+      this.pump();
+    };
+    this.#rejected = (err: unknown) => {
+      if (generation !== this.#generation) return;
+      this.#running?.handlerError(err, this);
+      this.#finish();
+      this.pump();
+    };
+  }
+
   /** @internal Dispatch queued events until one is in flight, the queue is empty, or dispatch is suspended. */
   pump(): void {
     const d = this.#d;
@@ -260,12 +293,16 @@ export class Connection implements HandleTarget {
       this.#finish();
       return;
     }
-    if (isThenable(result)) result.then(this.#settled, this.#rejected);
-    else this.#finish();
+    if (isThenable(result)) {
+      this.asyncSince = d.sweeps;
+      d.watchHangs();
+      result.then(this.#settled, this.#rejected);
+    } else this.#finish();
   }
 
   /** Bookkeeping after a handler; the caller continues the queue (the sync path is already inside pump()). */
   #finish(): void {
+    this.asyncSince = -1;
     this.#busy = false;
     this.#running = undefined;
     this.#d.leave();

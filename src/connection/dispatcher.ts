@@ -6,6 +6,12 @@
  * Suspension is counted, never one shared boolean: each suspend() returns its own hold, and dispatch resumes only
  * when the last hold is released. With a boolean, a swap that resumed its own suspension lifted an upgrade's too
  * (issue 10, fault 6).
+ *
+ * It also abandons async handlers that do not settle within `hangTimeout` (issue 11): one shared sweep every
+ * hangTimeout / 4 (an interval that runs only while an async handler is in flight), not a timer per message. A
+ * handler is stamped with the sweep count it started at (one field write: no map or set on the message path); the
+ * sweep walks the connections and abandons a handler HANG_SWEEPS counts old, so after hangTimeout at the earliest and
+ * 1.25 × hangTimeout at the latest. A walk of 10,000 connections every 500 ms is noise next to their traffic.
  */
 import type { CloseInfo, MessageData } from '../plugin/contract.js';
 import type { HotlineError } from '../errors.js';
@@ -29,7 +35,13 @@ export interface ConnectionLimits {
   maxQueuedMessages: number;
   /** Payload bytes waiting for their handler, per connection, before it is closed (HOTLINE_E_INBOUND_OVERFLOW). */
   maxQueuedBytes: number;
+  /** An async handler not settled after this many ms is abandoned (HOTLINE_E_HANDLER_HUNG). Absent: never. */
+  hangTimeout?: number;
 }
+
+/** Sweeps per hangTimeout; a handler is judged at the sweep HANG_SWEEPS + 1 after it started (see the file comment). */
+const SWEEPS_PER_TIMEOUT = 4;
+const HANG_SWEEPS = SWEEPS_PER_TIMEOUT + 1;
 
 export interface DispatcherEvents {
   /** A connection broke a limit (slow consumer) and is being closed. */
@@ -61,6 +73,11 @@ export class Dispatcher {
   #idleWaiters: Array<() => void> = [];
   /** Connections that queued events while suspended; pumped on resume. */
   #parked = new Set<Connection>();
+  /** Sweeps so far: what an async handler is stamped with when it starts (Connection.asyncSince). */
+  sweeps = 0;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  /** Async handlers abandoned at hangTimeout, since start. */
+  handlersAbandoned = 0;
 
   constructor(target: DispatchTarget, limits: ConnectionLimits, events: DispatcherEvents) {
     this.target = target;
@@ -129,6 +146,37 @@ export class Dispatcher {
   enter(): void {
     this.#inflight++;
   }
+
+  /** @internal An async handler started (stamped with `sweeps`): make sure the sweep runs. */
+  watchHangs(): void {
+    if (this.#sweepTimer !== undefined) return;
+    const hangTimeout = this.limits.hangTimeout;
+    if (hangTimeout === undefined || !Number.isFinite(hangTimeout)) return;
+    this.#sweepTimer = setInterval(this.#sweep, Math.max(1, hangTimeout / SWEEPS_PER_TIMEOUT));
+    this.#sweepTimer.unref();
+  }
+
+  /** Stop watching for hung handlers (the host is closing). */
+  stopSweep(): void {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+  }
+
+  // A shared, bound function: one per dispatcher (STYLE.md 7).
+  #sweep = (): void => {
+    const now = ++this.sweeps;
+    let watching = false;
+    for (const conn of this.connections.values()) {
+      const since = conn.asyncSince;
+      if (since < 0) continue;
+      watching = true;
+      if (now - since < HANG_SWEEPS) continue;
+      this.handlersAbandoned++;
+      // Moves the queue on; a next async handler is stamped with `now`. Map iteration tolerates a delete meanwhile.
+      conn.abandon(this.limits.hangTimeout!);
+    }
+    if (!watching) this.stopSweep();
+  };
 
   /** @internal A handler settled. */
   leave(): void {

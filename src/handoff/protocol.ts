@@ -3,7 +3,7 @@
  * Buffers and plugin state travel as structured clones). Socket handles ride along as the `sendHandle` of a message.
  *
  * supervisor → worker: listener (+handle), start, req, export, conn (+handle), state, commit, abort, release, shutdown
- * worker → supervisor: ready, fatal, res, conn (+handle), state, exported, ack, nack, committed
+ * worker → supervisor: beat, ready, fatal, res, conn (+handle), state, exported, ack, nack, committed
  */
 import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
@@ -92,6 +92,8 @@ export type ToWorker =
   | { t: 'shutdown' };
 
 export type FromWorker =
+  /** The worker's event loop runs (watchdog.ts): sent every heartbeatInterval(watchdogTimeout) ms from its start. */
+  | { t: 'beat' }
   | { t: 'ready'; plugin: { name: string; version: string } }
   | { t: 'fatal'; error: WireError }
   | { t: 'res'; id: number; ok: true; result: unknown }

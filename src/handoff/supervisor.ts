@@ -1,9 +1,10 @@
 /**
  * The supervisor: the process `hotline start` runs, whose PID never changes (systemd, Docker and PM2 watch it). It
  * owns the listening sockets and the admin socket, runs the host in a worker process, forwards signals, restarts a
- * crashed worker with backoff, and runs upgrades (upgrade.ts). Modelled on cloudflare/tableflip: one upgrade at a
- * time, a concurrent request is refused by name, a new worker that never becomes ready is killed, and every side
- * effect (fork, bind, admin socket, clock, signals, exit) comes in through one `env` (supervisor-env.ts).
+ * crashed worker with backoff, kills and restarts a hung one (watchdog.ts), and runs upgrades (upgrade.ts). Modelled
+ * on cloudflare/tableflip: one upgrade at a time, a concurrent request is refused by name, a new worker that never
+ * becomes ready is killed, and every side effect (fork, bind, admin socket, clock, signals, exit) comes in through
+ * one `env` (supervisor-env.ts).
  */
 import type { Logger } from 'pino';
 import type { AdminCommand } from '../admin/protocol.js';
@@ -12,6 +13,7 @@ import { loadTls } from '../transport/tls.js';
 import type { BoundListener } from './listeners.js';
 import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
 import { type SupervisorEnv, systemEnv } from './supervisor-env.js';
+import { heartbeatInterval, Watchdog } from './watchdog.js';
 import { Upgrade, type UpgradeProgress, type UpgradeSummary } from './upgrade.js';
 import { WorkerProcess, fromWire } from './worker-process.js';
 
@@ -27,7 +29,22 @@ export interface SupervisorOptions {
   ackTimeout?: number;
   /** How long the old worker's in-flight handlers may take to settle before the handoff. Default 5 000 ms. */
   drainTimeout?: number;
+  /**
+   * A worker (the serving one, an upgrade's new one, a restarted one) whose event loop sends no heartbeat for this
+   * long is killed (SIGKILL) and, if it was serving, restarted with backoff: HOTLINE_E_WORKER_HUNG. 0: off.
+   * Default: `config.tuning.watchdogTimeout`, else 10 000 ms.
+   */
+  watchdogTimeout?: number;
   log: Logger;
+}
+
+/** What status says about the watchdog. */
+export interface WatchdogStatus {
+  timeoutMs: number;
+  /** Workers killed as hung since the supervisor started. */
+  hangs: number;
+  /** The latest one. */
+  last?: { code: 'HOTLINE_E_WORKER_HUNG'; message: string; pid: number; silentMs: number; at: number };
 }
 
 /** A listener the supervisor bound; `tls`: its workers speak TLS on it. */
@@ -44,6 +61,9 @@ export type SupervisorState = 'starting' | 'running' | 'upgrading' | 'stopping' 
 export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 5_000;
 export const BACKOFF_RESET_MS = 10_000;
+
+/** The watchdog's default: a worker silent this long is hung (src/host/options.ts has the same default). */
+export const DEFAULT_WATCHDOG_TIMEOUT = 10_000;
 
 export class Supervisor {
   #o: SupervisorOptions;
@@ -66,11 +86,15 @@ export class Supervisor {
   #plugin: { name: string; version: string } | undefined;
   #stopped: Promise<number> | undefined;
   #exitWaiter: ((code: number) => void) | undefined;
+  /** One watchdog per live worker process. */
+  #dogs = new Map<WorkerProcess, Watchdog>();
+  #watchdog: WatchdogStatus;
 
   /** `env`: the real processes, sockets, timers and signals unless a test scripts them. */
   constructor(options: SupervisorOptions, env: SupervisorEnv = systemEnv()) {
     this.#o = options;
     this.#env = env;
+    this.#watchdog = { timeoutMs: options.watchdogTimeout ?? options.config.tuning?.watchdogTimeout ?? DEFAULT_WATCHDOG_TIMEOUT, hangs: 0 };
   }
 
   get state(): SupervisorState {
@@ -199,6 +223,10 @@ export class Supervisor {
   async #stop(): Promise<number> {
     this.#state = 'stopping';
     this.#env.clock.clearTimeout(this.#restartTimer);
+    // A hung worker would never answer the shutdown below: during a stop it is judged by the shutdown timeout, so the
+    // stop ends within about shutdownTimeout (a healthy closing worker keeps beating every second at most).
+    const stopSilence = Math.max(this.#o.config.tuning?.shutdownTimeout ?? 5_000, 3 * heartbeatInterval(this.#watchdog.timeoutMs));
+    for (const dog of this.#dogs.values()) dog.tighten(stopSilence);
     // An upgrade ends first: aborted, or committed if it is past its commit point; then whichever worker serves is
     // the one told to shut down. Otherwise a new worker committing meanwhile would outlive the stop.
     if (this.#upgrade) {
@@ -222,8 +250,11 @@ export class Supervisor {
   #spawn(upgrade: boolean): WorkerProcess {
     // An upgrade worker takes over the old worker's descriptors: its table is sized like the old one (worker-process.ts).
     const w = new WorkerProcess(this.#env.fork({ envFile: this.#o.envFile, lane: upgrade, oldPid: upgrade ? this.#worker?.pid : undefined }));
+    this.#watch(w);
     this.#listeners.forEach((l, index) => w.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
-    w.send({ t: 'start', config: { ...this.#o.config, upgrade, lane: upgrade } });
+    // The watchdog's timeout travels with the tuning, so the worker beats at the pace this supervisor judges by.
+    const tuning = { ...this.#o.config.tuning, watchdogTimeout: this.#watchdog.timeoutMs };
+    w.send({ t: 'start', config: { ...this.#o.config, tuning, upgrade, lane: upgrade } });
     return w;
   }
 
@@ -248,7 +279,7 @@ export class Supervisor {
       w.child.on('message', onMessage);
       void w.exited.then(({ code, signal }) => {
         clock.clearTimeout(timer);
-        reject(new HotlineError('HOTLINE_E_WORKER_EXIT', `the worker exited before it was ready (${signal ?? `code ${code}`})`));
+        reject(w.killedFor ?? new HotlineError('HOTLINE_E_WORKER_EXIT', `the worker exited before it was ready (${signal ?? `code ${code}`})`));
       });
     });
   }
@@ -260,9 +291,40 @@ export class Supervisor {
     void w.exited.then(({ code, signal }) => {
       if (this.#worker !== w || this.#state === 'stopping' || this.#state === 'stopped') return;
       if (this.#state === 'upgrading') return; // the running upgrade sees it and aborts; upgrade() restarts.
-      this.#o.log.error({ code: 'HOTLINE_E_WORKER_EXIT' }, `worker ${w.pid} exited (${signal ?? `code ${code}`}); restarting`);
+      const hung = w.killedFor;
+      this.#o.log.error({ code: hung?.code ?? 'HOTLINE_E_WORKER_EXIT' }, `worker ${w.pid} ${hung ? 'was hung and killed' : `exited (${signal ?? `code ${code}`})`}; restarting`);
       this.#scheduleRestart();
     });
+  }
+
+  /**
+   * Watch `w`'s heartbeat from its start to its exit, in every phase: serving, an upgrade's new worker loading and
+   * adopting (it has no listener yet, but plugin code runs there too: init, migrate), a restarted worker, a stop.
+   */
+  #watch(w: WorkerProcess): void {
+    const dog = new Watchdog(this.#env.clock, this.#watchdog.timeoutMs, (silentMs) => this.#onHung(w, silentMs));
+    this.#dogs.set(w, dog);
+    w.child.on('message', (msg: FromWorker) => (msg?.t === 'beat' ? dog.beat() : dog.alive()));
+    void w.exited.then(() => {
+      dog.stop();
+      this.#dogs.delete(w);
+    });
+  }
+
+  /**
+   * The worker's loop is blocked. Inline mode cannot preempt plugin code, so the process is killed; whoever waits
+   * for it sees its exit: the serving worker is restarted (#adopt), an upgrade aborts and resumes the other worker,
+   * a stop ends.
+   */
+  #onHung(w: WorkerProcess, silentMs: number): void {
+    const err = new HotlineError(
+      'HOTLINE_E_WORKER_HUNG',
+      `worker ${w.pid} sent no heartbeat for ${silentMs} ms (watchdogTimeout ${this.#watchdog.timeoutMs} ms): its event loop is blocked; killed`,
+    );
+    this.#watchdog.hangs++;
+    this.#watchdog.last = { code: 'HOTLINE_E_WORKER_HUNG', message: err.message, pid: w.pid, silentMs, at: this.#env.clock.now() };
+    this.#o.log.error({ code: err.code, pid: w.pid, silentMs, state: this.#state }, err.message);
+    w.kill('SIGKILL', err);
   }
 
   #scheduleRestart(): void {
@@ -302,6 +364,7 @@ export class Supervisor {
     restartDelayMs: number | undefined;
     upgrade: UpgradeProgress | undefined;
     upgrades: UpgradeSummary[];
+    watchdog: WatchdogStatus;
   } {
     return {
       pid: process.pid,
@@ -311,6 +374,7 @@ export class Supervisor {
       restartDelayMs: this.#lastRestartDelay,
       upgrade: this.#upgrade?.progress,
       upgrades: this.#history.slice(-10),
+      watchdog: { ...this.#watchdog },
     };
   }
 }

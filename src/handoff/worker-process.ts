@@ -88,13 +88,16 @@ export class WorkerProcess {
   #nextId = 0;
   #replies = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #alive = true;
+  /** Why the supervisor killed it, if it did for a reason (the watchdog): pending replies are rejected with it. */
+  #killedFor: HotlineError | undefined;
 
   constructor(child: ChildProcess) {
     this.child = child;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#alive = false;
-        for (const r of this.#replies.values()) r.reject(new HotlineError('HOTLINE_E_WORKER_EXIT', `worker ${child.pid} exited`));
+        const why = this.#killedFor ?? new HotlineError('HOTLINE_E_WORKER_EXIT', `worker ${child.pid} exited`);
+        for (const r of this.#replies.values()) r.reject(why);
         this.#replies.clear();
         resolve({ code, signal });
       });
@@ -140,8 +143,16 @@ export class WorkerProcess {
     });
   }
 
-  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    if (this.#alive) this.child.kill(signal);
+  /** The reason given to kill(), if any. */
+  get killedFor(): HotlineError | undefined {
+    return this.#killedFor;
+  }
+
+  /** `why`: the reason the supervisor kills it (HOTLINE_E_WORKER_HUNG), reported to whoever waited for it. */
+  kill(signal: NodeJS.Signals = 'SIGKILL', why?: HotlineError): void {
+    if (!this.#alive) return;
+    this.#killedFor ??= why;
+    this.child.kill(signal);
   }
 }
 

@@ -36,6 +36,7 @@ import { type BoundAddress, checkListenerHandle } from './listeners.js';
 import type { ConnTransfer, FromWorker, ListenerSpec, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
 import { LANE_HELLO, type LaneMessage, TransferCodec } from './transfer-codec.js';
+import { heartbeatInterval } from './watchdog.js';
 import { FD_RESERVE_ENV } from './worker-process.js';
 
 /**
@@ -44,6 +45,9 @@ import { FD_RESERVE_ENV } from './worker-process.js';
  * every 10 ms, that was ~10% of a 10,000-connection handoff.
  */
 const ACK_INTERVAL_MS = 50;
+
+/** The supervisor's default (supervisor.ts); the supervisor sends the configured one in `tuning`. */
+const DEFAULT_WATCHDOG_TIMEOUT = 10_000;
 
 /** What the worker is doing (see the diagram above). */
 export type WorkerPhase = 'waiting' | 'starting' | 'adopting' | 'committing' | 'serving' | 'exporting' | 'resuming' | 'leaving';
@@ -106,6 +110,7 @@ export class HostWorker {
   #items = 0;
   #ackTimer: NodeJS.Timeout | undefined;
   #stalled = false;
+  #heartbeat: NodeJS.Timeout | undefined;
 
   /**
    * Every message to the supervisor goes through one ordered outbox (handle-pipeline.ts): an export queues thousands
@@ -192,6 +197,7 @@ export class HostWorker {
 
   async #onStart(msg: Message<'start'>): Promise<void> {
     this.#enter('starting');
+    this.#startHeartbeat(msg.config.tuning?.watchdogTimeout ?? DEFAULT_WATCHDOG_TIMEOUT);
     try {
       await this.#start(msg.config);
     } catch (err) {
@@ -315,6 +321,18 @@ export class HostWorker {
     this.#enter('leaving');
     await this.#closeAll();
     process.exit(0);
+  }
+
+  /**
+   * From the start on, before the plugin loads (its init can block too), and in every later phase up to the exit:
+   * the supervisor's watchdog (watchdog.ts) kills this process when the beats stop. Unref'd: it never keeps an
+   * exiting worker alive. Through the outbox, in order with everything else this worker says.
+   */
+  #startHeartbeat(watchdogTimeout: number): void {
+    if (!(watchdogTimeout > 0) || this.#heartbeat) return;
+    this.#heartbeat = setInterval(() => this.#send({ t: 'beat' }), heartbeatInterval(watchdogTimeout));
+    this.#heartbeat.unref();
+    this.#send({ t: 'beat' });
   }
 
   // ── the work behind the handlers ──────────────────────────────────────────────────────────────────────────────

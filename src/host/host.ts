@@ -83,6 +83,8 @@ export interface HostStatus {
   connections: number;
   /** `dropped`: received but never handled, because the connection closed (or overflowed) first. */
   messages: { in: number; out: number; dropped: number };
+  /** issue 11: async handlers abandoned at hangTimeout since start (HOTLINE_E_HANDLER_HUNG, counted per version too). */
+  handlersAbandoned: number;
   versions: VersionStats[];
   swaps: SwapRecord[];
   /** Sessions alive in this process, when sessions are on. */
@@ -141,7 +143,8 @@ export class Host extends EventEmitter<HostEvents> {
     this.#bundler = createBundler(this.#options.plugin);
     const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes } = this.#options.limits;
     this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes });
-    this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer, maxQueuedMessages, maxQueuedBytes }, {
+    const hangTimeout = this.#options.hangTimeout;
+    this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, hangTimeout }, {
       connectionError: (conn, err) => this.#connectionError(err, conn),
       connectionFinished: () => {
         for (const w of this.#finishedWaiters) w();
@@ -285,6 +288,7 @@ export class Host extends EventEmitter<HostEvents> {
       listen: this.#transports.map((t) => t.address()),
       connections: d.connections.size,
       messages: { in: d.messagesIn, out: d.messagesOut, dropped: d.messagesDropped },
+      handlersAbandoned: d.handlersAbandoned,
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted }),
@@ -317,6 +321,7 @@ export class Host extends EventEmitter<HostEvents> {
       await this.#whenNoConnections(1000);
     }
     await this.#swapper.close();
+    this.#dispatcher.stopSweep();
     await this.#bundler.dispose();
     await this.#admin?.close();
     await this.#sessions?.close();

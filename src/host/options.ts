@@ -56,6 +56,17 @@ export interface HostOptions {
   hookTimeout?: number;
   /** How long close() waits for clients to leave before cutting them off, in ms. Default 5 000. */
   shutdownTimeout?: number;
+  /**
+   * An async handler (onOpen, onMessage, onClose) whose promise has not settled after this many ms is abandoned: its
+   * connection goes on with its next event, swaps stop waiting for it, and it is counted against its version
+   * (HOTLINE_E_HANDLER_HUNG). Detected within 1.25 × this. Default 2 000.
+   */
+  hangTimeout?: number;
+  /**
+   * Under `hotline start`: a worker whose event loop sends no heartbeat for this many ms is killed and restarted by
+   * the supervisor (HOTLINE_E_WORKER_HUNG). 0 turns the watchdog off. An in-process host only validates it. Default 10 000.
+   */
+  watchdogTimeout?: number;
   /** Automatic rollback of a new version with a high error rate. Default on: see ProbationOptions. */
   probation?: Partial<ProbationOptions> | false;
   limits?: HostLimits;
@@ -82,12 +93,18 @@ export interface ResolvedOptions {
   drainTimeout: number;
   hookTimeout: number;
   shutdownTimeout: number;
+  hangTimeout: number;
+  watchdogTimeout: number;
   probation: ProbationOptions | false;
   limits: Required<HostLimits>;
   admin: string | undefined;
   sessions: ResolvedSessionOptions | false;
   drain: Required<DrainOptions>;
 }
+
+/** issue 11: the abandoned async handler and the supervisor's watchdog (docs/reliability.md, "Hangs and crashes"). */
+export const DEFAULT_HANG_TIMEOUT = 2_000;
+export const DEFAULT_WATCHDOG_TIMEOUT = 10_000;
 
 export const DEFAULT_LIMITS: Required<HostLimits> = {
   maxPayload: 1024 * 1024,
@@ -154,6 +171,8 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     drainTimeout: positive('drainTimeout', o.drainTimeout, 5_000),
     hookTimeout: positive('hookTimeout', o.hookTimeout, 5_000),
     shutdownTimeout: positive('shutdownTimeout', o.shutdownTimeout, 5_000),
+    hangTimeout: positive('hangTimeout', o.hangTimeout, DEFAULT_HANG_TIMEOUT),
+    watchdogTimeout: positiveOrOff('watchdogTimeout', o.watchdogTimeout, DEFAULT_WATCHDOG_TIMEOUT),
     probation: o.probation === false ? false : { ...DEFAULT_PROBATION, ...o.probation },
     limits: {
       maxPayload: positive('limits.maxPayload', lim.maxPayload, DEFAULT_LIMITS.maxPayload),

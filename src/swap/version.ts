@@ -37,6 +37,8 @@ const CONTAINMENT_CODES: ReadonlySet<ErrorCode> = new Set([
   'HOTLINE_E_PLUGIN_FORBIDDEN',
   'HOTLINE_E_PLUGIN_ESCAPED',
   'HOTLINE_E_PLUGIN_POLLUTED',
+  // issue 11 (inline backstops): an async handler abandoned at hangTimeout (connection.ts).
+  'HOTLINE_E_HANDLER_HUNG',
 ]);
 
 /**

@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { connect } from '../../src/client/index.js';
 import { adminStatus, HotlineProcess, runHotline } from '../e2e/hotline-process.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
-import { ExactnessChecker, NumberedPump, streamPlugin } from '../session/fixtures.js';
+import { sessionTraffic, streamPlugin } from '../session/fixtures.js';
 
 interface Status {
   pid: number;
@@ -22,13 +21,7 @@ test('start --sessions: session clients resume exactly across a kill -9 of the w
   const p = pluginDir(streamPlugin(10));
   const admin = path.join(p.dir, 'admin.sock');
   const { proc, ready } = await HotlineProcess.start(['start', p.entry, '--port', '0', '--admin', admin, '--sessions'], p.dir);
-  const clients = Array.from({ length: 3 }, () => connect(ready.url, { backoff: { initialDelay: 50, maxDelay: 500 } }));
-  const checks = clients.map((c) => new ExactnessChecker(c));
-  const pump = new NumberedPump(clients);
-  const flowing = async (what: string) => {
-    const floor = checks.map((ch) => ch.replies + 30);
-    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies >= floor[i]! && ch.ticks > 0, what, 30_000)));
-  };
+  const { clients, checks, pump, flowing } = sessionTraffic(ready.url, 3);
   try {
     await flowing('replies before the kill');
     const first = await adminStatus<Status>(admin, p.dir);

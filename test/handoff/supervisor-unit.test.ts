@@ -15,6 +15,7 @@ import type { Clock } from '../../src/handoff/clock.js';
 import type { FromWorker, ToWorker } from '../../src/handoff/protocol.js';
 import { BACKOFF_MAX_MS, Supervisor } from '../../src/handoff/supervisor.js';
 import type { SupervisorEnv } from '../../src/handoff/supervisor-env.js';
+import type { AdminHandler } from '../../src/admin/admin-server.js';
 
 /** A clock whose timers fire only when the test advances it. */
 class FakeClock implements Clock {
@@ -114,15 +115,15 @@ interface Rig {
   signals: Map<string, (s: NodeJS.Signals) => void>;
   exits: number[];
   closedHandles: number;
-  admin: { started: number; closed: number };
+  admin: { started: number; closed: number; handler?: AdminHandler };
 }
 
-function rig(o: { script?: (w: FakeWorker, n: number) => void; bindFailsAt?: number; listeners?: number } = {}): Rig {
+function rig(o: { script?: (w: FakeWorker, n: number) => void; bindFailsAt?: number; listeners?: number; watchdogTimeout?: number } = {}): Rig {
   const clock = new FakeClock();
   const forks: FakeWorker[] = [];
   const signals = new Map<string, (s: NodeJS.Signals) => void>();
   const exits: number[] = [];
-  const r = { closedHandles: 0, admin: { started: 0, closed: 0 } };
+  const r: Pick<Rig, 'closedHandles' | 'admin'> = { closedHandles: 0, admin: { started: 0, closed: 0 } };
   let binds = 0;
   const env: SupervisorEnv = {
     fork: ({ lane }) => {
@@ -135,17 +136,20 @@ function rig(o: { script?: (w: FakeWorker, n: number) => void; bindFailsAt?: num
       if (++binds === o.bindFailsAt) throw new HotlineError('HOTLINE_E_LISTEN', `cannot listen on ${host}:${port}: EADDRINUSE`);
       return { handle: { close: () => void r.closedHandles++ }, host, port: port || 40_000 + binds };
     },
-    admin: () => ({
-      start: async () => void r.admin.started++,
-      close: async () => void r.admin.closed++,
-    }),
+    admin: (_path, handler) => {
+      r.admin.handler = handler;
+      return {
+        start: async () => void r.admin.started++,
+        close: async () => void r.admin.closed++,
+      };
+    },
     clock,
     onSignal: (s, fn) => signals.set(s, fn),
     exit: (code) => void exits.push(code),
   };
   const listen = Array.from({ length: o.listeners ?? 1 }, () => ({ transport: 'ws' as const, host: '127.0.0.1', port: 0 }));
   const sup = new Supervisor(
-    { config: { entry: 'plugin.ts', listen, watch: false, dev: false }, admin: 'admin.sock', readyTimeout: 1_000, ackTimeout: 500, drainTimeout: 100, log: pino({ level: 'silent' }) },
+    { config: { entry: 'plugin.ts', listen, watch: false, dev: false }, admin: 'admin.sock', readyTimeout: 1_000, ackTimeout: 500, drainTimeout: 100, watchdogTimeout: o.watchdogTimeout, log: pino({ level: 'silent' }) },
     env,
   );
   return Object.assign(r, { sup, clock, forks, signals, exits }) as Rig;
@@ -372,3 +376,141 @@ test('a stop past the commit point: the upgrade finishes, and the new worker is 
   assert.equal(r.forks[1]!.kinds.at(-1), 'shutdown');
   assert.ok(!r.forks[1]!.connected && !r.old.connected, 'both workers are gone');
 });
+
+// ── the watchdog (issue 11, inline mode): a worker whose heartbeat stops is killed and restarted ───────────────
+
+interface WatchdogView {
+  supervisor: { restarts: number; workerPid: number; watchdog: { timeoutMs: number; hangs: number; last?: { code: string; pid: number; silentMs: number } } };
+}
+
+/** The supervisor's status through its admin handler, as `hotline status` gets it. */
+async function status(r: Rig): Promise<WatchdogView> {
+  return (await r.admin.handler!('status', { force: false })) as WatchdogView;
+}
+
+/** Advance `ms` in steps of `step`, the worker beating after each step (a healthy event loop). */
+async function beating(r: Rig, w: FakeWorker, ms: number, step = 200): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    w.say({ t: 'beat' });
+    await r.clock.advance(step);
+  }
+}
+
+test('watchdog: a serving worker that keeps beating is never judged; one silent for watchdogTimeout is killed, HOTLINE_E_WORKER_HUNG, restarted with backoff', async () => {
+  const r = rig({ watchdogTimeout: 1_000 });
+  await r.sup.start();
+  const first = r.forks[0]!;
+  assert.equal((first.received[1] as Extract<ToWorker, { t: 'start' }>).config.tuning?.watchdogTimeout, 1_000, 'the worker beats at the pace the supervisor judges by');
+  await beating(r, first, 5_000);
+  assert.deepEqual(first.signals, [], 'beats every 200 ms: alive');
+
+  // The last beat, then the loop blocks.
+  first.say({ t: 'beat' });
+  await r.clock.advance(999);
+  assert.deepEqual(first.signals, []);
+  await r.clock.advance(1);
+  assert.deepEqual(first.signals, ['SIGKILL'], 'killed once silent for 1 000 ms');
+  await settle();
+  assert.deepEqual(r.clock.pending, [100], 'the restart path, with its backoff');
+  await r.clock.advance(100);
+  assert.equal(r.forks.length, 2);
+  const s = await status(r);
+  assert.equal(s.supervisor.workerPid, r.forks[1]!.pid);
+  assert.equal(s.supervisor.restarts, 1);
+  assert.equal(s.supervisor.watchdog.hangs, 1);
+  assert.equal(s.supervisor.watchdog.last?.code, 'HOTLINE_E_WORKER_HUNG');
+  assert.equal(s.supervisor.watchdog.last?.pid, first.pid);
+  assert.ok(s.supervisor.watchdog.last!.silentMs >= 1_000);
+});
+
+test('watchdog: not armed before the first beat (a worker still starting Node, or of an older build); other messages keep an armed one alive', async () => {
+  const r = rig({ watchdogTimeout: 1_000 });
+  await r.sup.start();
+  const w = r.forks[0]!;
+  await r.clock.advance(60_000);
+  assert.deepEqual(w.signals, [], 'never beat: never judged (the ready timeout bounds its start)');
+  w.say({ t: 'beat' });
+  // An export's connection messages, with no beat between them: the loop runs.
+  for (let i = 0; i < 10; i++) {
+    await r.clock.advance(500);
+    w.say({ t: 'ack', n: i, items: i });
+  }
+  assert.deepEqual(w.signals, []);
+  await r.clock.advance(1_000);
+  assert.deepEqual(w.signals, ['SIGKILL']);
+});
+
+test('watchdog: a restarted worker that hangs in its start (plugin init) is killed too, and the next wait doubles', async () => {
+  const r = rig({ watchdogTimeout: 500, script: (w, n) => (n === 1 ? healthy(w) : w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'beat' }))) });
+  await r.sup.start();
+  r.forks[0]!.exit(1);
+  await settle();
+  await r.clock.advance(100);
+  const second = r.forks[1]!;
+  await settle();
+  await r.clock.advance(499);
+  assert.deepEqual(second.signals, []);
+  await r.clock.advance(1);
+  assert.deepEqual(second.signals, ['SIGKILL'], 'killed by the watchdog at 500 ms, before its 1 000 ms ready timeout');
+  await settle();
+  assert.deepEqual(r.clock.pending, [200]);
+  assert.equal((await status(r).catch((err: { code: string }) => err.code)) as unknown, 'HOTLINE_E_WORKER_EXIT', 'no worker while the restart waits');
+});
+
+test('watchdog: an upgrade whose new worker hangs while loading aborts; the new one is killed and the old one keeps serving', async () => {
+  const r = await upgradingWithWatchdog((w) => w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'beat' })));
+  const up = r.sup.upgrade();
+  await settle();
+  await beating(r, r.old, 400, 100);
+  const s = await up;
+  assert.equal(s.outcome, 'aborted');
+  assert.equal(s.error?.code, 'HOTLINE_E_UPGRADE_WORKER_EXIT');
+  assert.deepEqual(r.forks[1]!.signals, ['SIGKILL']);
+  assert.deepEqual(r.old.signals, [], 'the old worker beat all along');
+  assert.equal(r.sup.workerPid, r.old.pid);
+  assert.equal(r.sup.state, 'running');
+  assert.equal((await status(r)).supervisor.watchdog.last?.pid, r.forks[1]!.pid);
+});
+
+test('watchdog: the old worker hangs during an upgrade: killed, the upgrade aborts, a fresh worker is started', async () => {
+  const r = await upgradingWithWatchdog(readyThen((w) => w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'beat' }))));
+  r.old.removeAllListeners('sent');
+  r.old.say({ t: 'beat' });
+  const up = r.sup.upgrade();
+  await settle();
+  assert.equal(r.old.kinds.at(-1), 'export');
+  // The new worker beats; the old one, exporting, is stuck.
+  await beating(r, r.forks[1]!, 400, 100);
+  const s = await up;
+  assert.equal(s.error?.code, 'HOTLINE_E_WORKER_EXIT');
+  assert.deepEqual(r.old.signals, ['SIGKILL']);
+  await settle();
+  await r.clock.advance(100);
+  assert.equal(r.forks.length, 3, 'restarted as after any crash');
+});
+
+test('watchdog: a stop while the worker is hung ends within shutdownTimeout, the worker killed (never left behind)', async () => {
+  const r = rig({ watchdogTimeout: 60_000, script: (w) => w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'ready', plugin: { name: 'p', version: '1' } })) });
+  await r.sup.start();
+  const w = r.forks[0]!;
+  w.say({ t: 'beat' });
+  await r.clock.advance(1_000);
+  let code: number | undefined;
+  void r.sup.stop().then((c) => (code = c));
+  await settle();
+  assert.equal(w.kinds.at(-1), 'shutdown', 'asked first');
+  await r.clock.advance(3_999);
+  assert.equal(code, undefined, 'a worker that might still be closing is given the shutdown timeout');
+  await r.clock.advance(1);
+  await settle();
+  assert.deepEqual(w.signals, ['SIGKILL'], 'silent for shutdownTimeout (5 000 ms) during the stop: killed, not the 60 s watchdogTimeout');
+  assert.equal(code, 1);
+  assert.equal(r.forks.length, 1, 'no restart');
+});
+
+/** upgrading(), with a 300 ms watchdog: shorter than the ready (1 000) and ack (500) timeouts. */
+async function upgradingWithWatchdog(next: (w: FakeWorker) => void): Promise<Rig & { old: FakeWorker }> {
+  const r = rig({ watchdogTimeout: 300, script: (w, n) => (n === 1 ? healthy(w) : next(w)) });
+  await r.sup.start();
+  return Object.assign(r, { old: r.forks[0]! });
+}

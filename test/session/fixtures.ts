@@ -3,7 +3,7 @@
  * checker of exactness, and a TCP proxy that cuts connections in the middle of a frame.
  */
 import net from 'node:net';
-import type { HotlineClient } from '../../src/client/index.js';
+import { connect, type HotlineClient } from '../../src/client/index.js';
 
 /**
  * The server checks that client messages `1, 2, 3…` arrive exactly once and in order (it replies `r<n>`, or
@@ -178,4 +178,19 @@ export class CuttingProxy {
     }
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * `n` session clients of a streamPlugin host at `url`, each checked for exactness, fed by one NumberedPump.
+ * `flowing(what)` waits until every client got 30 more replies and some ticks.
+ */
+export function sessionTraffic(url: string, n: number): { clients: HotlineClient[]; checks: ExactnessChecker[]; pump: NumberedPump; flowing: (what: string) => Promise<void> } {
+  const clients = Array.from({ length: n }, () => connect(url, { backoff: { initialDelay: 50, maxDelay: 500 } }));
+  const checks = clients.map((c) => new ExactnessChecker(c));
+  const pump = new NumberedPump(clients);
+  const flowing = async (what: string) => {
+    const floor = checks.map((ch) => ch.replies + 30);
+    await Promise.all(checks.map((ch, i) => ch.until(() => ch.replies >= floor[i]! && ch.ticks > 0, what, 30_000)));
+  };
+  return { clients, checks, pump, flowing };
 }

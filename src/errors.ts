@@ -68,6 +68,8 @@ export const ERROR_CODES = {
   HOTLINE_E_PLUGIN_POLLUTED: 'plugin code changed a built-in prototype or global the host relies on; it was repaired',
   // issue 10 (supervisor and worker state machines)
   HOTLINE_E_WORKER_PHASE: 'the worker refused a supervisor message that does not belong to its current phase',
+  // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
+  HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -112,6 +112,11 @@ export function streamWrap(): StreamBinding {
   return binding.binding('stream_wrap') as StreamBinding;
 }
 
+/** `process.binding('tcp_wrap')`: only for checkInternals(), which checks the TCP handle's read methods. */
+export function tcpWrap(): unknown {
+  return binding.binding('tcp_wrap');
+}
+
 /** The descriptor of a pipe handle received over Node's IPC (`fd`), undefined when it has none. */
 export function handleFd(handle: unknown): number | undefined {
   const fd = (handle as { fd?: unknown } | null)?.fd;

@@ -4,12 +4,13 @@
  * HOTLINE_E_INTERNALS naming what is wrong, before anything binds or listens. Without it the first sign would be a
  * process upgrade that drops every connection, or a hostile-input guard that silently counts 0 bytes.
  *
- * It builds the objects it inspects (a ws Receiver, a server-side WebSocket without a socket, a net.Socket without a
- * handle) and reads the binding prototypes: no descriptor, no timer, no listener. It runs once per process
- * (memoised); measured on the 2-core test machine at about 0.1 ms for the first call (test/internals/self-check.test.ts
- * prints it).
+ * It builds the objects it inspects (a ws Receiver, a server-side WebSocket without a socket) and reads prototypes
+ * (net.Socket's, the bindings'): no descriptor, no timer, no listener. It runs once per process
+ * (memoised, later calls ~3 µs). Measured on the shared 2-core test machine under other test load: the first call
+ * in a process that loaded the host takes 1.5-2 ms, most of it reading ws' package.json and building the first
+ * Receiver; a warm fresh probe ~0.3 ms (test/internals/self-check.test.ts prints it).
  */
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
@@ -36,7 +37,7 @@ export interface InternalsProbe {
   receiver(): object;
   /** A fresh server-side WebSocket with no socket (what rebuildWs constructs). */
   webSocket(): object;
-  /** A fresh net.Socket with no handle. */
+  /** net.Socket's prototype: `_handle` is an accessor there (lib/net.js), and constructing a Socket costs ~1 ms. */
   socket(): object;
   /** The node:net module. */
   net: object;
@@ -49,10 +50,11 @@ export interface InternalsProbe {
 export function systemProbe(): InternalsProbe {
   return {
     nodeVersion: process.versions.node,
-    wsVersion: () => (createRequire(import.meta.url)('ws/package.json') as { version: string }).version,
+    // Beside the module the loader already resolved for `import 'ws'` (cached): one small read, no lookup.
+    wsVersion: () => (JSON.parse(readFileSync(new URL('package.json', import.meta.resolve('ws')), 'utf8')) as { version: string }).version,
     receiver: () => new (wsModule as unknown as { Receiver: new () => object }).Receiver(),
     webSocket: () => new (WebSocket as unknown as new (a: null, p: undefined, o: object) => object)(null, undefined, {}),
-    socket: () => new net.Socket(),
+    socket: () => net.Socket.prototype,
     net,
     pipeWrap,
     streamWrap,

@@ -71,6 +71,8 @@ export const ERROR_CODES = {
   // issue 11 (inline backstops): the supervisor's watchdog and the abandoned async handler.
   HOTLINE_E_WORKER_HUNG: "a worker's event loop sent no heartbeat within watchdogTimeout; the supervisor killed and restarted it",
   HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
+  // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
+  HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -14,9 +14,10 @@ import type { SuspendHold } from '../connection/dispatcher.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
 import type { OperationHold } from '../host/operation-lock.js';
+import { rawHandle, startReading, stopReading } from '../internals/node-internals.js';
+import { socketOf } from '../internals/ws-internals.js';
 import type { HandoffSource } from './handoff-source.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
-import { startReading, stopReading } from './socket-reading.js';
 import { captureWs } from './ws-frames.js';
 import { WsTransport } from '../transport/ws-transport.js';
 
@@ -104,7 +105,7 @@ export class ConnectionExporter {
     this.#hold = undefined;
     for (const { conn, source } of this.#moved) {
       conn.detach();
-      const socket = source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
+      const socket = source.kind === 'ws' ? socketOf(source.ws)! : source.socket;
       // Our copy of the descriptor only: destroy() closes it without a FIN, because the new worker holds another.
       socket.removeAllListeners();
       socket.on('error', () => undefined);
@@ -191,7 +192,7 @@ function capture(conn: Connection): Capture {
     if (socket.writableLength > 0) return { retry: 'writes pending' };
     head = source.unconsumed();
   }
-  const handle = (socket as unknown as { _handle: object | null })._handle;
+  const handle = rawHandle(socket);
   if (!handle) return { never: 'no handle' };
   return {
     handle,
@@ -235,7 +236,7 @@ function resumeSource(source: HandoffSource | undefined): void {
 
 /** The socket under a source: a TCP connection's own, or the one `ws` reads a WebSocket from. */
 function rawSocket(source: HandoffSource): net.Socket {
-  return source.kind === 'ws' ? (source.ws as unknown as { _socket: net.Socket })._socket : source.socket;
+  return source.kind === 'ws' ? socketOf(source.ws)! : source.socket;
 }
 
 /** A retry that needs the socket flowing to clear (buffered bytes) resumes it until the next round. */

@@ -11,44 +11,14 @@
  *
  * The lane is a socketpair the supervisor creates when it forks the new worker (stdio fd 4) and passes the other end
  * to the old worker. Node makes only its one `'ipc'` stdio able to carry descriptors, so both ends open the
- * descriptor as an IPC pipe through `process.binding('pipe_wrap')`: Node internals, like the ws internals of
- * ws-frames.ts, kept to this file and covered by test/handoff/upgrade.test.ts. Frames: u32 LE length, u8 has-handle,
+ * descriptor as an IPC pipe through Node's pipe_wrap binding: Node internals, reached through
+ * src/internals/node-internals.ts and covered by test/handoff/upgrade.test.ts. Frames: u32 LE length, u8 has-handle,
  * then the message: serialised with v8 (the format of `serialization: 'advanced'`), or by the lane's codec.
  */
 import v8 from 'node:v8';
+import { type PipeHandle, type StreamBinding, type WriteReq, handleFd, pipeWrap, streamWrap } from '../internals/node-internals.js';
 import { LANE_HEADER as HEADER, splitLaneFrames } from './lane-frames.js';
 
-interface PipeHandle {
-  open(fd: number): number;
-  readStart(): number;
-  readStop(): number;
-  writeBuffer(req: WriteReq, data: Uint8Array, sendHandle?: object): number;
-  close(cb?: () => void): void;
-  onread: (ab: ArrayBuffer | undefined) => void;
-  pendingHandle: object | null;
-  fd: number;
-}
-
-interface WriteReq {
-  handle: PipeHandle;
-  oncomplete: (status: number) => void;
-  async: boolean;
-}
-
-interface PipeBinding {
-  Pipe: new (type: number) => PipeHandle;
-  constants: { IPC: number };
-}
-
-interface StreamBinding {
-  WriteWrap: new () => WriteReq;
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-  kArrayBufferOffset: number;
-  kLastWriteWasAsync: number;
-}
-
-const binding = process as unknown as { binding(name: string): unknown };
 const EMPTY = Buffer.alloc(0);
 /** Writes handed to libuv at once. */
 const WINDOW = 64;
@@ -97,8 +67,8 @@ export class HandleLane<M> {
    */
   constructor(fd: number, origin?: object, codec?: LaneCodec<M>) {
     this.#codec = codec ?? (V8_CODEC as LaneCodec<M>);
-    const pipes = binding.binding('pipe_wrap') as PipeBinding;
-    this.#stream = binding.binding('stream_wrap') as StreamBinding;
+    const pipes = pipeWrap();
+    this.#stream = streamWrap();
     this.origin = origin;
     this.#pipe = new pipes.Pipe(pipes.constants.IPC);
     const err = this.#pipe.open(fd);
@@ -198,8 +168,8 @@ export class HandleLane<M> {
 
   /** The descriptor of a pipe handle received over Node's IPC (the old worker's end of the lane). */
   static fdOf(handle: unknown): number {
-    const fd = (handle as { fd?: unknown } | null)?.fd;
-    if (typeof fd !== 'number' || fd < 0) throw new Error('the handle lane arrived without a descriptor');
+    const fd = handleFd(handle);
+    if (fd === undefined || fd < 0) throw new Error('the handle lane arrived without a descriptor');
     return fd;
   }
 }

@@ -8,20 +8,12 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { HotlineError } from '../errors.js';
+import { asTcpHandle, createServerHandle } from '../internals/node-internals.js';
 
 /** A bound socket handle (libuv TCPWrap); opaque outside this file. */
 export interface BoundHandle {
   close(): void;
 }
-
-interface TcpWrap extends BoundHandle {
-  getsockname(out: { address?: string; port?: number }): number;
-}
-
-// net._createServerHandle is what cluster's shared handles use: bind without listen.
-const createServerHandle = (net as unknown as {
-  _createServerHandle(address: string, port: number, addressType: number, fd?: number, flags?: number): TcpWrap | number;
-})._createServerHandle;
 
 /** Where a listener is bound: what the supervisor tells each worker, which checks it before it listens. */
 export interface BoundAddress {
@@ -78,8 +70,8 @@ function checkBound(wanted: BoundAddress, actual: BoundAddress): string | undefi
  * worker's own options say.
  */
 export function checkListenerHandle(handle: unknown, bound: BoundAddress | undefined): string | undefined {
-  const h = handle as Partial<TcpWrap> | undefined;
-  if (typeof h?.getsockname !== 'function') return 'no bound socket was passed for it';
+  const h = asTcpHandle(handle);
+  if (!h) return 'no bound socket was passed for it';
   const out: { address?: string; port?: number } = {};
   const rc = h.getsockname(out);
   if (rc !== 0) return errorName(rc);

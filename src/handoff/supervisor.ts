@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { AdminCommand } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
+import { checkInternals } from '../internals/self-check.js';
 import { loadTls } from '../transport/tls.js';
 import type { BoundListener } from './listeners.js';
 import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
@@ -116,6 +117,8 @@ export class Supervisor {
 
   /** Bind the listeners, open the admin socket, start the first worker and wait until it serves. */
   async start(): Promise<void> {
+    // The supervisor binds with net._createServerHandle (src/internals/): an unknown Node fails here, before a bind.
+    checkInternals();
     // Each worker reads the certificate itself; checked here too, so a bad one fails before anything is bound.
     for (const spec of this.#o.config.listen) if (spec.tls) loadTls(spec.tls, `listener ${spec.host}:${spec.port}`);
     for (const spec of this.#o.config.listen) {

@@ -12,11 +12,11 @@
  */
 import type net from 'node:net';
 import { HotlineError } from '../errors.js';
+import { rawHandle, stopReading } from '../internals/node-internals.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import type { BoundListener } from './listeners.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { type Clock, systemClock } from './clock.js';
-import { stopReading } from './socket-reading.js';
 import { type WorkerProcess, fromWire } from './worker-process.js';
 
 export type UpgradePhase = 'spawning' | 'waiting-ready' | 'moving' | 'committing' | 'done' | 'aborted';
@@ -226,9 +226,10 @@ export class Upgrade {
    * older build) ignores it and sends through the supervisor, which still forwards.
    */
   #giveLane(): void {
-    const end = this.#next?.child.stdio[4] as (net.Socket & { _handle?: object | null }) | null | undefined;
-    if (!end?._handle) return;
-    this.#deps.old.send({ t: 'lane' }, end._handle, () => end.destroy());
+    const end = this.#next?.child.stdio[4] as net.Socket | null | undefined;
+    const handle = end ? rawHandle(end) : undefined;
+    if (!end || !handle) return;
+    this.#deps.old.send({ t: 'lane' }, handle, () => end.destroy());
   }
 
   #mark(step: keyof UpgradeTimings): void {

@@ -1,7 +1,8 @@
 /**
  * Moving a live `ws` WebSocket between processes. `ws` has no public API to adopt a socket (websockets/ws#823), so
- * this file reads and rebuilds private state of ws 8.18.3 (pinned exactly in package.json); the regression test
- * test/handoff/ws-frames.test.ts splits frames at random byte offsets across a move.
+ * this file reads and rebuilds private state of ws 8.18.3 (pinned exactly in package.json), all of it through
+ * src/internals/ws-internals.ts; the regression test test/handoff/ws-frames.test.ts splits frames at random byte
+ * offsets across a move.
  *
  * Capturing does not wait for a frame boundary: the Receiver's parse state (header fields already consumed, a
  * fragmented message already received) is turned back into wire bytes, and those bytes plus the raw bytes the
@@ -16,10 +17,15 @@ import {
   GET_INFO,
   GET_PAYLOAD_LENGTH_16,
   GET_PAYLOAD_LENGTH_64,
-  type ReceiverInternals,
-  type WsInternals,
-  wsInternals,
-} from '../transport/ws-internals.js';
+  type ReceiverState,
+  closeFrameExchanged,
+  extensionCount,
+  protocolOf,
+  receiverState,
+  receiverWrite,
+  serverWsOn,
+  socketOf,
+} from '../internals/ws-internals.js';
 
 /** Why a WebSocket cannot be captured now: `retry` may pass later, `never` will not. */
 export type CaptureRefusal = { retry: string } | { never: string };
@@ -36,39 +42,38 @@ export interface WsCapture {
  * delivered would be duplicated (DESIGN.md §6).
  */
 export function captureWs(ws: WebSocket): WsCapture | CaptureRefusal {
-  const w = wsInternals(ws);
-  const socket = w._socket;
-  const r = w._receiver;
-  if (ws.readyState !== WebSocket.OPEN || !socket || !r || w._closeFrameReceived || w._closeFrameSent) return { never: 'closing' };
-  if (Object.keys(w._extensions).length > 0) return { never: 'permessage-deflate' };
-  if (r._errored) return { never: 'protocol error' };
-  if (r._state > GET_DATA || r._writableState.length > 0) return { retry: 'receiver busy' };
+  const socket = socketOf(ws);
+  const r = receiverState(ws);
+  if (ws.readyState !== WebSocket.OPEN || !socket || !r || closeFrameExchanged(ws)) return { never: 'closing' };
+  if (extensionCount(ws) > 0) return { never: 'permessage-deflate' };
+  if (r.errored) return { never: 'protocol error' };
+  if (r.state > GET_DATA || r.queued > 0) return { retry: 'receiver busy' };
   if (socket.readableLength > 0) return { retry: 'socket buffer' };
   if (ws.bufferedAmount > 0) return { retry: 'writes pending' };
-  return { socket, head: receiverBytes(r), protocol: w._protocol };
+  return { socket, head: receiverBytes(r), protocol: protocolOf(ws) };
 }
 
 /** The wire bytes equivalent to what the Receiver has consumed but not yet delivered, plus what it buffers. */
-export function receiverBytes(r: ReceiverInternals): Buffer {
+export function receiverBytes(r: ReceiverState): Buffer {
   const parts: Buffer[] = [];
-  if (r._fragmented !== 0) {
+  if (r.fragmented !== 0) {
     // The fragments already received of an open message: one non-final frame of the message's opcode.
-    parts.push(frame(false, r._fragmented, Buffer.concat(r._fragments)));
+    parts.push(frame(false, r.fragmented, Buffer.concat(r.fragments)));
   }
-  if (r._state !== GET_INFO) {
+  if (r.state !== GET_INFO) {
     // Inside a fragmented message, a data frame in progress is a continuation (opcode 0); control frames keep theirs.
-    const opcode = r._opcode >= 0x08 ? r._opcode : r._fragmented !== 0 ? 0 : r._opcode;
-    const b0 = (r._fin ? 0x80 : 0) | opcode;
-    const maskBit = r._masked ? 0x80 : 0;
-    if (r._state === GET_PAYLOAD_LENGTH_16 || r._state === GET_PAYLOAD_LENGTH_64) {
-      // _payloadLength still holds the 7-bit marker (126 or 127); the extended length bytes are in _buffers.
-      parts.push(Buffer.from([b0, maskBit | r._payloadLength]));
+    const opcode = r.opcode >= 0x08 ? r.opcode : r.fragmented !== 0 ? 0 : r.opcode;
+    const b0 = (r.fin ? 0x80 : 0) | opcode;
+    const maskBit = r.masked ? 0x80 : 0;
+    if (r.state === GET_PAYLOAD_LENGTH_16 || r.state === GET_PAYLOAD_LENGTH_64) {
+      // payloadLength still holds the 7-bit marker (126 or 127); the extended length bytes are in buffers.
+      parts.push(Buffer.from([b0, maskBit | r.payloadLength]));
     } else {
-      parts.push(header(b0, maskBit, r._payloadLength));
-      if (r._state === GET_DATA && r._masked) parts.push(r._mask!);
+      parts.push(header(b0, maskBit, r.payloadLength));
+      if (r.state === GET_DATA && r.masked) parts.push(r.mask!);
     }
   }
-  for (const b of r._buffers) parts.push(b);
+  for (const b of r.buffers) parts.push(b);
   return Buffer.concat(parts);
 }
 
@@ -99,18 +104,10 @@ function frame(fin: boolean, opcode: number, payload: Buffer): Buffer {
  * server's real options: with `{}`, autoPong is off and the close timeout undefined.
  */
 export function rebuildWs(socket: net.Socket, head: Buffer, protocol: string, options: Record<string, unknown>): WebSocket {
-  const Ctor = WebSocket as unknown as new (address: null, protocols: undefined, options: Record<string, unknown>) => WebSocket;
-  const ws = new Ctor(null, undefined, options);
-  if (protocol) (ws as unknown as WsInternals)._protocol = protocol;
-  (ws as unknown as { setSocket(s: net.Socket, h: Buffer, o: Record<string, unknown>): void }).setSocket(socket, head, {
-    allowSynchronousEvents: options.allowSynchronousEvents,
-    maxPayload: options.maxPayload,
-    skipUTF8Validation: options.skipUTF8Validation,
-  });
-  return ws;
+  return serverWsOn(socket, head, protocol, options);
 }
 
 /** Parse bytes as if they had just been read from the socket (ws' socketOnData, without touching the socket). */
 export function feedReceiver(ws: WebSocket, bytes: Buffer): void {
-  (ws as unknown as { _receiver: { write(b: Buffer): boolean } })._receiver.write(bytes);
+  receiverWrite(ws, bytes);
 }

@@ -13,6 +13,7 @@ import { Connection } from '../connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
 import type { Link } from '../connection/link.js';
 import { HotlineError, isHotlineError } from '../errors.js';
+import { checkInternals } from '../internals/self-check.js';
 import { sweepLiveVersions } from '../load/pollution-sweep.js';
 import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
@@ -213,6 +214,8 @@ export class Host extends EventEmitter<HostEvents> {
   /** @internal Load the first version, then open the listeners, the watcher and the admin socket. */
   async start(): Promise<void> {
     try {
+      // Node and ws internals first (issue 10): an unknown version fails here, coded, before anything loads or listens.
+      checkInternals();
       await this.#swapper.reload('start');
       await this.#sessions?.start();
       const host = this.#transportHost();

@@ -10,7 +10,7 @@ import type { Connection } from '../connection/connection.js';
 import { HotlineError } from '../errors.js';
 import type { IncompleteFrames, IncompleteHolder } from './incomplete-frames.js';
 import type { Pingable, WsHeartbeat } from './ws-heartbeat.js';
-import { receiverMidFrame, receiverPendingBytes, wsSocket } from './ws-internals.js';
+import { receiverMidFrame, receiverPendingBytes, socketOf } from '../internals/ws-internals.js';
 
 const CLOSE_POLICY = 1008;
 /** How long a peer abandoned for a stalled frame gets to take the close frame before the socket is destroyed. */
@@ -56,7 +56,7 @@ export class WsGuard implements IncompleteHolder, Pingable {
   constructor(ws: WebSocket, deps: WsGuardDeps) {
     this.ws = ws;
     this.#deps = deps;
-    this.#socket = wsSocket(ws);
+    this.#socket = socketOf(ws);
     (ws as unknown as WithGuard)[kGuard] = this;
     ws.on('pong', guardOnPong);
     ws.on('close', guardOnClose);

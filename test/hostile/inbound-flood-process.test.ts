@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
 import type { HostStatus } from '../../src/host/host.js';
-import { wsSocket } from '../../src/transport/ws-internals.js';
+import { socketOf } from '../../src/internals/ws-internals.js';
 import { HotlineProcess, adminStatus } from '../e2e/hotline-process.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { MiB, Pinger, SLOW_PLUGIN, floodWs, rss, waitUntil } from './hostile-rig.js';
@@ -51,7 +51,7 @@ test('hotline start: a flood into a slow plugin leaves the worker bounded, servi
   assert.ok(peak - rss0 < 64 * MiB, `the worker's RSS grew by ${((peak - rss0) / MiB).toFixed(1)} MiB`);
 
   // Gone: noticed by the next ping's write (pingInterval, 30 s by default); what is queued then is dropped.
-  wsSocket(flooder)!.resetAndDestroy();
+  socketOf(flooder)!.resetAndDestroy();
   let end = mid;
   await waitUntil(async () => (end = await adminStatus<HostStatus>(admin, dir.dir)).connections === 0, 60_000, 'the flooder to leave');
   assert.ok(end.messages.dropped > 0, 'the backlog was not dropped');

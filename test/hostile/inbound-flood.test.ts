@@ -11,7 +11,7 @@ import { type Host, createHost } from '../../src/index.js';
 import { wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
-import { wsSocket } from '../../src/transport/ws-internals.js';
+import { socketOf } from '../../src/internals/ws-internals.js';
 import { MiB, Pinger, SLOW_PLUGIN, errorCodes, floodWs, rss, waitUntil } from './hostile-rig.js';
 
 const MAX_QUEUED = 200;
@@ -88,7 +88,7 @@ test('a WebSocket flood into a slow plugin pauses reading: backlog and RSS bound
   // unread, behind the bytes the kernel still holds for the paused socket; the next ping's write notices it
   // (docs/reliability.md).
   const before = host.status().messages.dropped;
-  wsSocket(flooder)!.resetAndDestroy();
+  socketOf(flooder)!.resetAndDestroy();
   await waitUntil(() => host.status().connections === 0, 10_000, 'the flooder to leave the table');
   const s = host.status();
   assert.ok(s.messages.dropped > before, 'the backlog was not dropped');

@@ -1,0 +1,180 @@
+/**
+ * The private state of ws 8.18.3 (pinned exactly in package.json) that hotline reads and writes, in one place
+ * (STYLE.md 13; test/structure/internals.test.ts keeps it here, and checkInternals() in self-check.ts refuses to
+ * start on another ws version or when a field below is missing). ws has no public API for either use
+ * (websockets/ws#823):
+ * - the handoff (src/handoff/ws-frames.ts) rebuilds a Receiver's parse state as wire bytes, and rebuilds a
+ *   server-side WebSocket on a moved socket the way ws' own `completeUpgrade` does;
+ * - the transport (src/transport/ws-guard.ts) reads how many bytes a Receiver holds in a partial frame or an
+ *   unfinished fragmented message (issue 9: those bytes are bounded).
+ * Upgrading ws means checking every field here against its lib/receiver.js and lib/websocket.js, with
+ * test/handoff/ws-frames.test.ts and test/hostile/*.test.ts green.
+ */
+import type net from 'node:net';
+import { WebSocket } from 'ws';
+
+/** ws 8.18.3 lib/receiver.js fields. */
+interface ReceiverInternals {
+  _state: number;
+  /** Raw bytes read and not yet parsed: a partial header, or the part of a frame's payload received so far. */
+  _buffers: Buffer[];
+  _bufferedBytes: number;
+  /** The opcode of the fragmented message under way, 0 when none is. */
+  _fragmented: number;
+  /** Payloads of the fragments already received of that message. */
+  _fragments: Buffer[];
+  /** Bytes in `_fragments` (uncompressed: permessage-deflate is off on hotline's servers). 0 between messages. */
+  _messageLength: number;
+  _fin: boolean;
+  _opcode: number;
+  _payloadLength: number;
+  _masked: boolean;
+  _mask: Buffer | undefined;
+  _compressed: boolean;
+  _errored: boolean;
+  /** The Writable state of the Receiver: `length` counts chunks queued behind a busy parse. */
+  _writableState: { length: number };
+  write(b: Buffer): boolean;
+}
+
+/** ws 8.18.3 lib/websocket.js fields. */
+interface WsInternals {
+  _receiver: ReceiverInternals | null;
+  _socket: net.Socket | null;
+  _closeFrameReceived: boolean;
+  _closeFrameSent: boolean;
+  _extensions: Record<string, unknown>;
+  _protocol: string;
+  setSocket(s: net.Socket, head: Buffer, o: Record<string, unknown>): void;
+}
+
+/** The Receiver fields read, for checkInternals(): on a fresh `new Receiver()` each is an own property. */
+export const RECEIVER_FIELDS = [
+  '_state',
+  '_buffers',
+  '_bufferedBytes',
+  '_fragmented',
+  '_fragments',
+  '_messageLength',
+  '_fin',
+  '_opcode',
+  '_payloadLength',
+  '_masked',
+  '_mask',
+  '_compressed',
+  '_errored',
+  '_writableState',
+] as const;
+
+/** The WebSocket fields read or written, for checkInternals(): own properties of `new WebSocket(null, …)`. */
+export const WEBSOCKET_FIELDS = ['_receiver', '_socket', '_closeFrameReceived', '_closeFrameSent', '_extensions', '_protocol'] as const;
+
+function internals(ws: WebSocket): WsInternals {
+  return ws as unknown as WsInternals;
+}
+
+/** The TCP socket a WebSocket reads from (`_socket`); null before setSocket and after ws let go of it. */
+export function socketOf(ws: WebSocket): net.Socket | null {
+  return internals(ws)._socket;
+}
+
+/**
+ * Bytes the Receiver holds that are not yet a delivered message: a partial frame (header or payload), the fragments
+ * of an unfinished message, and chunks queued behind a busy parse. 0 at a message boundary. On every read of every
+ * WebSocket (ws-guard.ts), so it reads the fields directly and allocates nothing.
+ */
+export function receiverPendingBytes(ws: WebSocket): number {
+  const r = internals(ws)._receiver;
+  if (!r) return 0;
+  return r._bufferedBytes + r._messageLength + r._writableState.length;
+}
+
+/** ws 8.18.3 lib/receiver.js parse states (GET_MASK = 3 needs no name here). */
+export const GET_INFO = 0;
+export const GET_PAYLOAD_LENGTH_16 = 1;
+export const GET_PAYLOAD_LENGTH_64 = 2;
+export const GET_DATA = 4;
+
+/** True when the Receiver is inside a frame (header or payload), false at a frame boundary. */
+export function receiverMidFrame(ws: WebSocket): boolean {
+  const r = internals(ws)._receiver;
+  return r !== null && (r._state !== GET_INFO || r._bufferedBytes > 0);
+}
+
+/** A copy of a Receiver's parse state under public names, for the handoff's capture (ws-frames.ts). */
+export interface ReceiverState {
+  /** `_state`: GET_INFO, GET_PAYLOAD_LENGTH_16, … */
+  state: number;
+  /** `_buffers`: raw bytes read and not yet parsed. */
+  buffers: Buffer[];
+  /** `_fragmented`: the opcode of the fragmented message under way, 0 when none is. */
+  fragmented: number;
+  /** `_fragments`: payloads of the fragments already received of that message. */
+  fragments: Buffer[];
+  fin: boolean;
+  opcode: number;
+  /** `_payloadLength`: in GET_PAYLOAD_LENGTH_16/64 still the 7-bit marker (126 or 127). */
+  payloadLength: number;
+  masked: boolean;
+  mask: Buffer | undefined;
+  errored: boolean;
+  /** `_writableState.length`: chunks queued behind a busy parse. */
+  queued: number;
+}
+
+/** The Receiver's parse state now; null when the WebSocket has no Receiver (before setSocket, after close). */
+export function receiverState(ws: WebSocket): ReceiverState | null {
+  const r = internals(ws)._receiver;
+  if (!r) return null;
+  return {
+    state: r._state,
+    buffers: r._buffers,
+    fragmented: r._fragmented,
+    fragments: r._fragments,
+    fin: r._fin,
+    opcode: r._opcode,
+    payloadLength: r._payloadLength,
+    masked: r._masked,
+    mask: r._mask,
+    errored: r._errored,
+    queued: r._writableState.length,
+  };
+}
+
+/** True once a close frame was received or sent (`_closeFrameReceived`, `_closeFrameSent`). */
+export function closeFrameExchanged(ws: WebSocket): boolean {
+  const w = internals(ws);
+  return w._closeFrameReceived || w._closeFrameSent;
+}
+
+/** How many extensions were negotiated (`_extensions`: permessage-deflate is the only one ws knows). */
+export function extensionCount(ws: WebSocket): number {
+  return Object.keys(internals(ws)._extensions).length;
+}
+
+/** The negotiated subprotocol (`_protocol`), '' when none. */
+export function protocolOf(ws: WebSocket): string {
+  return internals(ws)._protocol;
+}
+
+/**
+ * A server-side WebSocket on a socket that is already upgraded, the way ws' own `completeUpgrade` does it:
+ * `new WebSocket(null, undefined, options)`, `_protocol`, then `setSocket`. `options` must be the server's real
+ * options: with `{}`, autoPong is off and the close timeout undefined.
+ */
+export function serverWsOn(socket: net.Socket, head: Buffer, protocol: string, options: Record<string, unknown>): WebSocket {
+  const Ctor = WebSocket as unknown as new (address: null, protocols: undefined, options: Record<string, unknown>) => WebSocket;
+  const ws = new Ctor(null, undefined, options);
+  if (protocol) internals(ws)._protocol = protocol;
+  internals(ws).setSocket(socket, head, {
+    allowSynchronousEvents: options.allowSynchronousEvents,
+    maxPayload: options.maxPayload,
+    skipUTF8Validation: options.skipUTF8Validation,
+  });
+  return ws;
+}
+
+/** Parse bytes as if they had just been read from the socket (ws' socketOnData, without touching the socket). */
+export function receiverWrite(ws: WebSocket, bytes: Buffer): void {
+  internals(ws)._receiver!.write(bytes);
+}

@@ -61,7 +61,7 @@ export const ERROR_CODES = {
   HOTLINE_E_IP_LIMIT: 'a connection was refused: its IP address is over limits.maxConnectionsPerIp or limits.handshakeRatePerIp',
   // issue 10, fault 7 (h5-identity): conn.close() arguments are checked before the connection changes phase.
   HOTLINE_E_CLOSE_CODE: 'conn.close() was given a close code or reason that cannot be sent',
-  // issue 10, fault 6: the host's one operation lock (src/host/operation-lock.ts).
+  // issue 10, fault 6: the host's one operation lock (src/lock/operation-lock.ts).
   HOTLINE_E_OPERATION_TIMEOUT: 'an operation waited too long for the one holding the host operation lock',
   // issue 11 (inline containment): what plugin code may not do to the host, and errors that escaped it.
   HOTLINE_E_PLUGIN_FORBIDDEN: 'plugin code called something that would end or damage the host process (process.exit, abort, kill)',

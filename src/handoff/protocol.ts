@@ -7,9 +7,9 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
-import type { FramingKind } from '../transport/framing/framing.js';
+import type { FramingKind } from '../framing/framing.js';
 import type { TlsOptions } from '../transport/tls.js';
-import type { HostTuning } from '../cli/tuning.js';
+import type { HostTuning } from '../config/tuning.js';
 
 /** One listener the supervisor owns, as a worker sees it. */
 export interface ListenerSpec {
@@ -35,7 +35,7 @@ export interface WorkerConfig {
   lane?: boolean;
   /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
   sessions?: string;
-  /** Limits and timeouts from `--config` and the flags (src/cli/tuning.ts). */
+  /** Limits and timeouts from `--config` and the flags (src/config/tuning.ts). */
   tuning?: HostTuning;
 }
 

@@ -24,9 +24,9 @@ import type { ListenAddress, Transport, TransportHost } from '../transport/trans
 import { WsTransport } from '../transport/ws-transport.js';
 import { createAdmit } from '../transport/admission.js';
 import { PluginWatcher } from '../watch/watcher.js';
-import { type DrainBatch, drainInBatches } from '../session/drainer.js';
+import { type DrainBatch, drainInBatches } from './send-away.js';
 import { SessionManager } from '../session/session-manager.js';
-import { type LockState, OperationLock } from './operation-lock.js';
+import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /** The host's lifecycle. */

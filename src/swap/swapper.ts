@@ -10,7 +10,7 @@ import type { Bundle, Bundler } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
 import type { Dispatcher, SuspendHold } from '../connection/dispatcher.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
-import type { OperationLock } from '../host/operation-lock.js';
+import type { OperationLock } from '../lock/operation-lock.js';
 import { loadBundle } from '../load/loader.js';
 import type { PreviousVersion } from '../plugin/contract.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
@@ -29,7 +29,7 @@ export interface SwapperOptions {
   /** Modules served to the plugin's `require` ahead of node_modules (`hotline` itself). */
   builtins: Record<string, unknown>;
   /**
-   * The host's operation lock (host/operation-lock.ts): a swap holds it from build to drain. A request made while an
+   * The host's operation lock (lock/operation-lock.ts): a swap holds it from build to drain. A request made while an
    * upgrade holds it is refused at once (HOTLINE_E_UPGRADE_IN_PROGRESS), never queued behind it.
    */
   lock: OperationLock;

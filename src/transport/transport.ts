@@ -8,7 +8,7 @@ import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import type { HotlineError } from '../errors.js';
 import type { TransportKind } from '../plugin/contract.js';
-import type { FramingKind } from './framing/framing.js';
+import type { FramingKind } from '../framing/framing.js';
 import type { IncompleteFrames } from './incomplete-frames.js';
 import type { TlsOptions } from './tls.js';
 import type { Admit } from './admission.js';

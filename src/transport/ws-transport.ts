@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
-import type { HandoffSource } from '../handoff/handoff-source.js';
+import type { HandoffSource } from '../connection/link.js';
 import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isHotlineError } from '../../src/errors.js';
-import { parseTuning, TUNABLES, tunedHostOptions, validateConfig } from '../../src/cli/tuning.js';
+import { parseTuning, TUNABLES, tunedHostOptions, validateConfig } from '../../src/config/tuning.js';
 import { resolveOptions } from '../../src/host/options.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 

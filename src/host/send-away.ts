@@ -5,7 +5,7 @@
  */
 import { CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
 import type { Connection } from '../connection/connection.js';
-import type { DrainOptions } from './options.js';
+import type { DrainOptions } from '../session/options.js';
 
 /** One batch, reported as it is sent away. */
 export interface DrainBatch {

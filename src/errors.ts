@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   HOTLINE_E_CHECK: 'the plugin check() refused the new version',
   HOTLINE_E_MIGRATE: 'the plugin migrate() threw',
   HOTLINE_E_MIGRATE_CONNECTION: 'the plugin migrateConnection() threw',
-  HOTLINE_E_SWAP_TIMEOUT: 'in-flight handlers of the old version did not settle within drainTimeout',
+  HOTLINE_E_SWAP_TIMEOUT: 'in-flight handlers of the old version did not settle within settleTimeout',
   HOTLINE_E_SWAP_CLOSED: 'the host is closing; the swap was not started',
   HOTLINE_E_NO_PREVIOUS: 'there is no previous build to roll back to',
   HOTLINE_E_PROBATION: 'the new version failed probation and was rolled back',

@@ -24,5 +24,5 @@ export { MemorySessionStore } from './session/memory-store.js';
 export { FileSessionStore } from './session/file-store.js';
 export type { FileStoreOptions } from './session/file-store.js';
 export type { SessionChange, SessionRecord, SessionStore, StoredMessage, StoreOptions } from './session/store.js';
-export type { DrainOptions, SessionOptions } from './session/options.js';
-export type { DrainBatch } from './host/send-away.js';
+export type { DrainOptions, SendAwayOptions, SessionOptions } from './session/options.js';
+export type { DrainBatch, SendAwayBatch } from './host/send-away.js';

@@ -73,7 +73,7 @@ function waitForSignals(host: Host, staticListen: ListenOptions | undefined, rel
     let stopping = false;
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        // A second signal while draining: the operator wants out now.
+        // A second signal while sending clients away: the operator wants out now.
         process.exit(1);
       }
       stopping = true;

@@ -83,7 +83,7 @@ export type ToWorker =
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
   | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal'; force?: boolean }
-  | { t: 'export'; drainTimeout: number }
+  | { t: 'export'; settleTimeout: number }
   | ConnTransfer
   | StateTransfer
   | { t: 'commit' }
@@ -99,7 +99,7 @@ export type FromWorker =
   | ConnTransfer
   | StateTransfer
   /** `laneItems`: transfers sent through the handle lane instead of through the supervisor (absent: none). */
-  | { t: 'exported'; moved: number; drained: number; stateBytes: number; laneItems?: number }
+  | { t: 'exported'; moved: number; sentAway: number; stateBytes: number; laneItems?: number }
   /** Running counts: `n` connections adopted, `items` transfers taken (connections and the global state). */
   | { t: 'ack'; n: number; items: number }
   | { t: 'nack'; error: WireError }

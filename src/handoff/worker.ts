@@ -243,7 +243,7 @@ export class HostWorker {
         laneItems++;
       },
     };
-    this.#exporting = exporter.export(sink, msg.drainTimeout).then(
+    this.#exporting = exporter.export(sink, msg.settleTimeout).then(
       (counts) => this.#send({ t: 'exported', ...counts, laneItems }),
       (err: unknown) => this.#send({ t: 'nack', error: wire(err) }),
     );
@@ -302,7 +302,7 @@ export class HostWorker {
     this.#enter('leaving');
     // Session clients cannot move (their socket is behind the session layer): they are closed with a reconnect
     // hint and resume on the new worker from the store, which must keep them rather than end them.
-    this.#host?.handoffPort().drainSessions();
+    this.#host?.handoffPort().beginSendAway();
     this.#closeLane();
     this.#exporter?.release();
     await this.#closeAll();

@@ -131,7 +131,7 @@ test('an upgrade drains TLS connections (1012, TCP end) and stalled handshakes (
     }
     assert.equal(summary.outcome, 'committed', JSON.stringify(summary));
     assert.equal(summary.moved, 2 * PER_LISTENER, 'every plain connection moved');
-    assert.equal(summary.drained, 2 * PER_LISTENER + stalled.length, 'every TLS connection and stalled handshake drained');
+    assert.equal(summary.sentAway, 2 * PER_LISTENER + stalled.length, 'every TLS connection and stalled handshake sentAway');
     assert.equal(summary.failed, 0);
 
     for (const c of secure.ws) {
@@ -309,7 +309,7 @@ test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgra
     const summary = JSON.parse(up.stdout) as UpgradeSummary;
     assert.equal(summary.outcome, 'committed');
     assert.equal(summary.moved, 0);
-    assert.equal(summary.drained, 2, 'the session client and the plain wss client');
+    assert.equal(summary.sentAway, 2, 'the session client and the plain wss client');
     const { code } = await within(plain.closed, 15_000, 'close of the plain wss client');
     assert.equal(code, 1012);
 

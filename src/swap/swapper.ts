@@ -1,5 +1,5 @@
 /**
- * The swap transaction (DESIGN.md §3): build → load → prepare → suspend → migrate → switch → settle.
+ * The swap transaction (DESIGN.md §3): build → load → prepare → suspend → migrate → switch → dispose.
  *
  * One swap runs at a time. Requests that arrive meanwhile are queued; consecutive build requests (a file-watch burst,
  * a reload while one is queued) coalesce into one, since a queued build reads the disk only when it starts. Any
@@ -29,7 +29,7 @@ export interface SwapperOptions {
   /** Modules served to the plugin's `require` ahead of node_modules (`hotline` itself). */
   builtins: Record<string, unknown>;
   /**
-   * The host's operation lock (lock/operation-lock.ts): a swap holds it from build to settle. A request made while an
+   * The host's operation lock (lock/operation-lock.ts): a swap holds it from build to dispose. A request made while an
    * upgrade holds it is refused at once (HOTLINE_E_UPGRADE_IN_PROGRESS), never queued behind it.
    */
   lock: OperationLock;
@@ -245,7 +245,7 @@ export class Swapper {
       this.#pushStats(next.stats);
       suspension.release();
 
-      enter('settling');
+      enter('disposing');
       if (prev) await this.#dispose(prev);
       record.outcome = 'switched';
       this.#startProbation(next, job.trigger, prev !== undefined);

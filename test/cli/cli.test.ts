@@ -113,7 +113,7 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
       assert.ok(r.totalMs >= 0);
       assert.ok(typeof r.durations.building === 'number', 'every swap starts by building');
       if (r.outcome === 'switched') {
-        assert.deepEqual(Object.keys(r.durations), ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'settling']);
+        assert.deepEqual(Object.keys(r.durations), ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'disposing']);
       } else {
         assert.equal(r.phase, 'building', 'both failures happen before anything loads');
       }
@@ -385,7 +385,7 @@ test('hotline dev watches the plugin and prints readable swap lines with phases'
     assert.match(proc.stderrLines[at]!, /^\d\d:\d\d:\d\d\.\d{3} info {2}swapped to counter@v2/);
     assert.match(
       proc.stderrLines[at + 1]!,
-      /^ +building [\d.]+ms → loading [\d.]+ms → preparing [\d.]+ms → suspending [\d.]+ms → migrating [\d.]+ms → switching [\d.]+ms → settling [\d.]+ms$/,
+      /^ +building [\d.]+ms → loading [\d.]+ms → preparing [\d.]+ms → suspending [\d.]+ms → migrating [\d.]+ms → switching [\d.]+ms → disposing [\d.]+ms$/,
     );
     ws.send('a');
     assert.equal(await ws.inbox.next(), 'v2:1:1|a');

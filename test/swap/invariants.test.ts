@@ -10,7 +10,7 @@ import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { startRig, trafficPlugin } from './traffic-rig.js';
 
-const PHASES: SwapPhase[] = ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'settling'];
+const PHASES: SwapPhase[] = ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'disposing'];
 
 /** A check() that takes a little while, so concurrent requests really overlap a running swap. */
 const SLOW_CHECK = 'async (ctx) => { await new Promise<void>((r) => { ctx.setTimeout(r, 30); }); }';

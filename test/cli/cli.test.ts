@@ -235,7 +235,7 @@ test('SIGTERM exits 0 even when the plugin leaked a handle that would keep the p
   }
 });
 
-test('SIGTERM is bounded by the drain timeout: a TCP client that never closes its side is cut off, exit 0', async () => {
+test('SIGTERM is bounded by the shutdown timeout: a TCP client that never closes its side is cut off, exit 0', async () => {
   const p = pluginDir(counterPlugin('v1'));
   const { proc, ready } = await startHost(p, ['--transport', 'tcp']);
   try {

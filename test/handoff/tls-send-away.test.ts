@@ -1,6 +1,6 @@
 /**
  * TLS listeners, and what a process upgrade does with what cannot move. A TLS connection's session keys live in the
- * old worker's OpenSSL (nodejs/node#4037), so an upgrade drains it: a WebSocket gets 1012 with a reconnect hint, a
+ * old worker's OpenSSL (nodejs/node#4037), so an upgrade sends it away: a WebSocket gets 1012 with a reconnect hint, a
  * TCP stream a clean end. So does a client whose handshake stalls past the upgrade's bound (a 503 with Retry-After).
  * Plain connections on the other listeners of the same worker still move without a close. Real supervisor and
  * worker processes, real sockets, a certificate made by openssl at test time.
@@ -67,7 +67,7 @@ async function stalledHandshake(port: number, secure: boolean): Promise<Stalled>
   return { socket, received: () => text, closed };
 }
 
-test('an upgrade drains TLS connections (1012, TCP end) and stalled handshakes (503), counts them, and moves the plain ones', { timeout: 120_000 }, async () => {
+test('an upgrade sends away TLS connections (1012, TCP end) and stalled handshakes (503), counts them, and moves the plain ones', { timeout: 120_000 }, async () => {
   const p = pluginDir(counterPlugin('v1'));
   const admin = path.join(p.dir, 'admin.sock');
   const envFile = path.join(p.dir, 'worker.env');
@@ -277,7 +277,7 @@ test('hotline dev --transport tcp --tls-cert --tls-key: the ready line names tls
   }
 });
 
-test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgrade drains the TLS clients and hotline/client resumes over wss', { timeout: 90_000 }, async () => {
+test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgrade sends away the TLS clients and hotline/client resumes over wss', { timeout: 90_000 }, async () => {
   const p = pluginDir(streamPlugin(10));
   const admin = path.join(p.dir, 'admin.sock');
   const { proc, ready } = await HotlineProcess.start(

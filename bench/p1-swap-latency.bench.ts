@@ -55,7 +55,7 @@ interface Breakdown {
   rest: number[];
 }
 
-async function hotline(watch: { debounceMs?: number; stabilityMs?: number }): Promise<Series & { breakdown: Breakdown }> {
+async function hotline(watch: { debounce?: number; stability?: number }): Promise<Series & { breakdown: Breakdown }> {
   const dir = tempDir('p1-hotline');
   const app = writeApp10(dir, 'hotline');
   const server = forkTs(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin: app.entry, watch })]);
@@ -134,9 +134,9 @@ async function restartBaseline(kind: 'node' | 'tsx'): Promise<Series> {
   }
 }
 
-// The watcher defaults (debounceMs 2, stabilityMs 10), then the earlier, more cautious setting, to show what the
+// The watcher defaults (debounce 2, stability 10), then the earlier, more cautious setting, to show what the
 // stability wait costs.
-const CAUTIOUS = { debounceMs: 10, stabilityMs: 20 };
+const CAUTIOUS = { debounce: 10, stability: 20 };
 const hot = await hotline({});
 const cautious = await hotline(CAUTIOUS);
 const nodeWatch = await restartBaseline('node');
@@ -170,7 +170,7 @@ finish(args, {
       target: '',
     },
     {
-      figure: `P1 same, cautious watcher (stabilityMs ${CAUTIOUS.stabilityMs}, debounceMs ${CAUTIOUS.debounceMs}), median / p90`,
+      figure: `P1 same, cautious watcher (stability ${CAUTIOUS.stability}, debounce ${CAUTIOUS.debounce}), median / p90`,
       hotline: `${ms(median(cautious.samples))} / ${ms(quantile(cautious.samples, 0.9))}`,
       baseline: `node --watch: ${ms(nodeMed)}; tsx watch: ${ms(tsxMed)}`,
       ratio: `${(nodeMed / median(cautious.samples)).toFixed(1)}× / ${(tsxMed / median(cautious.samples)).toFixed(1)}× faster`,

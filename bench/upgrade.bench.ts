@@ -1,6 +1,6 @@
 /**
  * U1, process upgrade under load (issue 4): N live WebSocket connections handed to a new worker by `hotline upgrade`.
- * Reports the duration, moved, drained and failed counts, closes seen by clients, and connects refused during the
+ * Reports the duration, moved, sentAway and failed counts, closes seen by clients, and connects refused during the
  * upgrade by a bounded connect loop. Baseline in the same run: the same number of sockets moved to a child the naive
  * way, one `child.send(msg, socket)` each through Node's IPC channel (DESIGN.md §6), which is what a tool without a
  * handle lane gets. Target: ≤ 1 s for 10,000, 0 dropped, 0 refused.
@@ -110,7 +110,7 @@ finish(args, {
     },
     {
       figure: 'U1 connections dropped / refused during the upgrade',
-      hotline: `${summary.moved} moved, ${summary.drained} drained, ${failed} failed, ${closedDuringUpgrade} closed, ${refused} of ${attempts} connects refused`,
+      hotline: `${summary.moved} moved, ${summary.sentAway} sentAway, ${failed} failed, ${closedDuringUpgrade} closed, ${refused} of ${attempts} connects refused`,
       baseline: 'a restart closes every connection (P5)',
       ratio: '',
       target: '0 dropped, 0 refused',

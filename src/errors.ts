@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   HOTLINE_E_CHECK: 'the plugin check() refused the new version',
   HOTLINE_E_MIGRATE: 'the plugin migrate() threw',
   HOTLINE_E_MIGRATE_CONNECTION: 'the plugin migrateConnection() threw',
-  HOTLINE_E_SWAP_TIMEOUT: 'in-flight handlers of the old version did not settle within drainTimeout',
+  HOTLINE_E_SWAP_TIMEOUT: 'in-flight handlers of the old version did not settle within settleTimeout',
   HOTLINE_E_SWAP_CLOSED: 'the host is closing; the swap was not started',
   HOTLINE_E_NO_PREVIOUS: 'there is no previous build to roll back to',
   HOTLINE_E_PROBATION: 'the new version failed probation and was rolled back',
@@ -61,7 +61,7 @@ export const ERROR_CODES = {
   HOTLINE_E_IP_LIMIT: 'a connection was refused: its IP address is over limits.maxConnectionsPerIp or limits.handshakeRatePerIp',
   // issue 10, fault 7 (h5-identity): conn.close() arguments are checked before the connection changes phase.
   HOTLINE_E_CLOSE_CODE: 'conn.close() was given a close code or reason that cannot be sent',
-  // issue 10, fault 6: the host's one operation lock (src/host/operation-lock.ts).
+  // issue 10, fault 6: the host's one operation lock (src/lock/operation-lock.ts).
   HOTLINE_E_OPERATION_TIMEOUT: 'an operation waited too long for the one holding the host operation lock',
   // issue 11 (inline containment): what plugin code may not do to the host, and errors that escaped it.
   HOTLINE_E_PLUGIN_FORBIDDEN: 'plugin code called something that would end or damage the host process (process.exit, abort, kill)',

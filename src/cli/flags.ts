@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
-import type { FramingKind } from '../transport/framing/framing.js';
+import type { FramingKind } from '../framing/framing.js';
 import { type TlsOptions, loadTls } from '../transport/tls.js';
 
 export interface StartFlags {

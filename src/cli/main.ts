@@ -17,7 +17,7 @@ import { runAdminCommand } from './admin-commands.js';
 import { runStart } from './start.js';
 import { runSupervised } from './supervise.js';
 import { runUpgrade } from './upgrade.js';
-import { TUNING_ARG_OPTIONS, tuningHelp } from './tuning.js';
+import { TUNING_ARG_OPTIONS, tuningHelp } from '../config/tuning.js';
 
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]

@@ -10,9 +10,9 @@ import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
-import { parseTuning, tunedHostOptions } from './tuning.js';
-import { prettyDestination } from './pretty-log.js';
-import { createStaticServer } from './static-server.js';
+import { parseTuning, tunedHostOptions } from '../config/tuning.js';
+import { prettyDestination } from '../log/pretty-log.js';
+import { createStaticServer } from '../static/static-server.js';
 
 export async function runStart(mode: 'start' | 'dev', entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
@@ -73,7 +73,7 @@ function waitForSignals(host: Host, staticListen: ListenOptions | undefined, rel
     let stopping = false;
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        // A second signal while draining: the operator wants out now.
+        // A second signal while sending clients away: the operator wants out now.
         process.exit(1);
       }
       stopping = true;

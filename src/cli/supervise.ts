@@ -11,7 +11,7 @@ import { Supervisor } from '../handoff/supervisor.js';
 import { installLastResort } from '../host/last-resort.js';
 import { formatHost, listenUrl } from '../transport/transport.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
-import { parseTuning } from './tuning.js';
+import { parseTuning } from '../config/tuning.js';
 
 export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', 'hotline start needs a plugin entry, e.g. hotline start ./plugin.ts');

@@ -53,5 +53,5 @@ function bar(p: UpgradeProgress): string {
 
 export function formatSummary(s: UpgradeSummary): string {
   const head = s.outcome === 'committed' ? `upgraded: worker ${s.fromPid} -> ${s.toPid}` : `upgrade aborted: worker ${s.fromPid} keeps serving`;
-  return `${head}; moved ${s.moved}, drained ${s.drained}, failed ${s.failed}, ${s.durationMs} ms`;
+  return `${head}; moved ${s.moved}, sent away ${s.sentAway}, failed ${s.failed}, ${s.durationMs} ms`;
 }

@@ -20,7 +20,7 @@ export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
 /** Internal error: the session store failed during a hello. */
 export const CLOSE_INTERNAL_ERROR = 1011;
-/** Service restart: shutdown and upgrade drains; the client should reconnect (and resume). */
+/** Service restart: shutdown and upgrade send-aways; the client should reconnect (and resume). */
 export const CLOSE_SERVICE_RESTART = 1012;
 /** The client library's own code for a server that broke the session protocol (private-use range). */
 export const CLOSE_CLIENT_PROTOCOL = 4000;

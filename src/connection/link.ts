@@ -2,8 +2,24 @@
  * The small interface between a connection and its transport. The connection layer never touches a socket; the
  * transports (ws, tcp) implement this and call the connection back with what arrives.
  */
-import type { HandoffSource } from '../handoff/handoff-source.js';
+import type net from 'node:net';
+import type { WebSocket } from 'ws';
+import type { FramingKind } from '../framing/framing.js';
 import type { MessageData, TransportKind } from '../plugin/contract.js';
+
+/**
+ * What a link exposes of its live connection so a process upgrade can move it: the socket and what is needed to
+ * rebuild its parser on the other side. Only plain `net.Socket`s qualify (TLS cannot move: nodejs/node#4037).
+ */
+export type HandoffSource =
+  | { kind: 'ws'; ws: WebSocket }
+  | {
+      kind: 'tcp';
+      socket: net.Socket;
+      framing: FramingKind;
+      /** Bytes read from the socket but not yet decoded into a message. */
+      unconsumed(): Buffer;
+    };
 
 export interface Link {
   readonly transport: TransportKind;

@@ -10,7 +10,7 @@ import { Connection } from '../connection/connection.js';
 import type { SuspendHold } from '../connection/dispatcher.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
-import type { OperationHold } from '../host/operation-lock.js';
+import type { OperationHold } from '../lock/operation-lock.js';
 import { migrateState } from '../swap/migrate-state.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { WsTransport } from '../transport/ws-transport.js';

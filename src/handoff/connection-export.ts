@@ -13,19 +13,19 @@ import type { Connection } from '../connection/connection.js';
 import type { SuspendHold } from '../connection/dispatcher.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
-import type { OperationHold } from '../host/operation-lock.js';
+import type { HandoffSource } from '../connection/link.js';
 import { rawHandle, startReading, stopReading } from '../internals/node-internals.js';
 import { socketOf } from '../internals/ws-internals.js';
-import type { HandoffSource } from './handoff-source.js';
+import type { OperationHold } from '../lock/operation-lock.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
 import { captureWs } from './ws-frames.js';
 import { WsTransport } from '../transport/ws-transport.js';
 
-/** How many capture rounds a connection gets (writes to flush, buffered bytes to parse) before it is drained. */
+/** How many capture rounds a connection gets (writes to flush, buffered bytes to parse) before it is sent away. */
 const MAX_ROUNDS = 100;
 /** Connections captured between two turns of the event loop during an export. */
 const YIELD_EVERY = 64;
-/** How long handshakes already under way may take to finish so they can move too; those that stall are drained. */
+/** How long handshakes already under way may take to finish so they can move too; those that stall are sent away. */
 const HANDSHAKE_BOUND_MS = 1000;
 
 type Capture = { transfer: ConnTransfer; handle: object } | { retry: string } | { never: string };
@@ -44,7 +44,7 @@ interface Moved {
 export class ConnectionExporter {
   #port: HostHandoffPort;
   #moved: Moved[] = [];
-  #drained: Connection[] = [];
+  #sentAway: Connection[] = [];
   /** Sockets whose WebSocket handshake stalled past the bound: sent away with a 503 at release. */
   #stalled: Array<{ transport: WsTransport; socket: Duplex }> = [];
   #stateBytes = 0;
@@ -62,20 +62,20 @@ export class ConnectionExporter {
 
   /**
    * Export every connection and the global state. Resolves with counts once everything is queued on the channel.
-   * `drainTimeout` bounds the whole wait before anything moves: for a running swap to finish, then for in-flight
+   * `settleTimeout` bounds the whole wait before anything moves: for a running swap to finish, then for in-flight
    * handlers to settle. Before, the swap wait was a fixed 10 s whose timeout was ignored (the export went on beside
-   * the swap) and came on top of drainTimeout, so the supervisor's ack timeout fired first.
+   * the swap) and came on top of settleTimeout, so the supervisor's ack timeout fired first.
    */
-  async export(sink: ExportSink, drainTimeout: number): Promise<{ moved: number; drained: number; stateBytes: number }> {
+  async export(sink: ExportSink, settleTimeout: number): Promise<{ moved: number; sentAway: number; stateBytes: number }> {
     const port = this.#port;
     const d = port.dispatcher;
-    const deadline = Date.now() + drainTimeout;
-    this.#hold = await port.lock.acquire('export', drainTimeout);
+    const deadline = Date.now() + settleTimeout;
+    this.#hold = await port.lock.acquire('export', settleTimeout);
     this.#suspension = d.suspend('export');
     if (!(await d.whenIdle(Math.max(0, deadline - Date.now())))) {
       const inflight = d.inflight;
       this.#letGo();
-      throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `${inflight} in-flight handler(s) did not settle within drainTimeout (${drainTimeout} ms); the upgrade was not started`);
+      throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `${inflight} in-flight handler(s) did not settle within settleTimeout (${settleTimeout} ms); the upgrade was not started`);
     }
     for (const t of port.transports) (t as { pauseAccepting?(): void }).pauseAccepting?.();
     const seen = new Set<Connection>();
@@ -86,7 +86,7 @@ export class ConnectionExporter {
     const ws = port.transports.filter((t): t is WsTransport => t instanceof WsTransport);
     await waitFor(() => ws.every((t) => t.pendingHandshakes === 0), HANDSHAKE_BOUND_MS);
     await this.#exportRound(sink, seen, count);
-    // A client that sent half an upgrade request and went quiet must not hold the upgrade: it is drained.
+    // A client that sent half an upgrade request and went quiet must not hold the upgrade: it is sent away.
     for (const t of ws) for (const socket of t.stalledHandshakes()) this.#stalled.push({ transport: t, socket });
     const v = port.current();
     if (v) {
@@ -95,7 +95,7 @@ export class ConnectionExporter {
       const totals = { in: d.messagesIn - requeued, out: d.messagesOut, dropped: d.messagesDropped };
       sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state, totals });
     }
-    return { moved: this.#moved.length, drained: this.#drained.length + this.#stalled.length, stateBytes: this.#stateBytes };
+    return { moved: this.#moved.length, sentAway: this.#sentAway.length + this.#stalled.length, stateBytes: this.#stateBytes };
   }
 
   /** The upgrade committed: forget the moved connections without closing them (the new worker owns them now). */
@@ -113,10 +113,10 @@ export class ConnectionExporter {
     }
     this.#moved = [];
     // What could not move is told to come back: a WebSocket gets 1012, a TCP stream an end (DESIGN.md §7).
-    for (const conn of this.#drained) conn.close(CLOSE_SERVICE_RESTART, 'service restart: reconnect');
-    this.#drained = [];
+    for (const conn of this.#sentAway) conn.close(CLOSE_SERVICE_RESTART, 'service restart: reconnect');
+    this.#sentAway = [];
     // A stalled handshake that completed meanwhile is a connection of this worker now: its shutdown closes it (1012).
-    for (const { transport, socket } of this.#stalled) transport.drainHandshake(socket);
+    for (const { transport, socket } of this.#stalled) transport.sendAwayHandshake(socket);
     this.#stalled = [];
   }
 
@@ -124,7 +124,7 @@ export class ConnectionExporter {
   resume(): void {
     for (const { source } of this.#moved) resumeSource(source);
     this.#moved = [];
-    this.#drained = [];
+    this.#sentAway = [];
     this.#stalled = [];
     this.#letGo();
   }
@@ -157,7 +157,7 @@ export class ConnectionExporter {
           retry.push(conn);
         } else {
           resumeSource(conn.link.handoff?.());
-          this.#drained.push(conn);
+          this.#sentAway.push(conn);
         }
       }
       pending = retry;
@@ -170,7 +170,7 @@ function capture(conn: Connection): Capture {
   const source = conn.link.handoff?.();
   if (!source || !conn.isOpen) return { never: 'not movable' };
   // TLS state lives in this process's OpenSSL: the descriptor alone is useless elsewhere (nodejs/node#4037). Checked
-  // first, so a TLS connection is neither paused nor retried: it drains at once.
+  // first, so a TLS connection is neither paused nor retried: it is sent away at once.
   const raw = rawSocket(source);
   if (raw instanceof tls.TLSSocket || !(raw instanceof net.Socket)) return { never: 'TLS' };
   const events = conn.pendingEvents();
@@ -212,7 +212,7 @@ function capture(conn: Connection): Capture {
 }
 
 /**
- * False when the transfer cannot be serialised (a conn.state holding a function, say): the connection drains. The
+ * False when the transfer cannot be serialised (a conn.state holding a function, say): the connection is sent away. The
  * state is serialised here, once, because the channel serialises a queued message only when it writes it, long
  * after this connection would have been counted as moved. Returns the state's size in bytes otherwise.
  */

@@ -7,9 +7,9 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
-import type { FramingKind } from '../transport/framing/framing.js';
+import type { FramingKind } from '../framing/framing.js';
 import type { TlsOptions } from '../transport/tls.js';
-import type { HostTuning } from '../cli/tuning.js';
+import type { HostTuning } from '../config/tuning.js';
 
 /** One listener the supervisor owns, as a worker sees it. */
 export interface ListenerSpec {
@@ -35,7 +35,7 @@ export interface WorkerConfig {
   lane?: boolean;
   /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
   sessions?: string;
-  /** Limits and timeouts from `--config` and the flags (src/cli/tuning.ts). */
+  /** Limits and timeouts from `--config` and the flags (src/config/tuning.ts). */
   tuning?: HostTuning;
 }
 
@@ -83,7 +83,7 @@ export type ToWorker =
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
   | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal'; force?: boolean }
-  | { t: 'export'; drainTimeout: number }
+  | { t: 'export'; settleTimeout: number }
   | ConnTransfer
   | StateTransfer
   | { t: 'commit' }
@@ -101,7 +101,7 @@ export type FromWorker =
   | ConnTransfer
   | StateTransfer
   /** `laneItems`: transfers sent through the handle lane instead of through the supervisor (absent: none). */
-  | { t: 'exported'; moved: number; drained: number; stateBytes: number; laneItems?: number }
+  | { t: 'exported'; moved: number; sentAway: number; stateBytes: number; laneItems?: number }
   /** Running counts: `n` connections adopted, `items` transfers taken (connections and the global state). */
   | { t: 'ack'; n: number; items: number }
   | { t: 'nack'; error: WireError }

@@ -5,7 +5,7 @@
  * Why a lease: a FileSessionStore reads the whole log when it opens and compacts it by renaming a new file over it.
  * During a process upgrade the new worker starts while the old one still serves and writes, so opening at once
  * would (a) miss every message the old worker stores from then on, and (b) swap the log out from under the old
- * worker's file descriptor, losing its later writes. So the new worker waits until the old one has drained its
+ * worker's file descriptor, losing its later writes. So the new worker waits until the old one has sent away its
  * session clients and closed the store (it removes the owner file), or has died (kill -9: its pid is gone), and only
  * then opens. Until then every store call waits; `secret()` does not, so the worker can report ready and be handed
  * the plain connections meanwhile.

@@ -29,7 +29,7 @@ export interface SupervisorOptions {
   /** How long the new worker may go without acknowledging a handed-over item. Default 10 000 ms. */
   ackTimeout?: number;
   /** How long the old worker's in-flight handlers may take to settle before the handoff. Default 5 000 ms. */
-  drainTimeout?: number;
+  settleTimeout?: number;
   /**
    * A worker (the serving one, an upgrade's new one, a restarted one) whose event loop sends no heartbeat for this
    * long is killed (SIGKILL) and, if it was serving, restarted with backoff: HOTLINE_E_WORKER_HUNG. 0: off.
@@ -161,7 +161,7 @@ export class Supervisor {
       listeners: this.#listeners,
       readyTimeout: this.#o.readyTimeout ?? 30_000,
       ackTimeout: this.#o.ackTimeout ?? 10_000,
-      drainTimeout: this.#o.drainTimeout ?? 5_000,
+      settleTimeout: this.#o.settleTimeout ?? 5_000,
       clock: this.#env.clock,
     });
     this.#upgrade = up;
@@ -177,7 +177,7 @@ export class Supervisor {
     this.#history.push(summary);
     if (summary.outcome === 'committed') {
       this.#adopt(up.next!);
-      this.#o.log.info({ upgrade: summary }, `upgrade committed: worker ${summary.fromPid} -> ${summary.toPid}, moved ${summary.moved}, drained ${summary.drained}, failed ${summary.failed}, ${summary.durationMs} ms`);
+      this.#o.log.info({ upgrade: summary }, `upgrade committed: worker ${summary.fromPid} -> ${summary.toPid}, moved ${summary.moved}, sent away ${summary.sentAway}, failed ${summary.failed}, ${summary.durationMs} ms`);
     } else {
       this.#o.log.error({ upgrade: summary }, `upgrade aborted, worker ${summary.fromPid} keeps serving: ${summary.error?.code}: ${summary.error?.message}`);
     }

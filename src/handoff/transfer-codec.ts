@@ -22,7 +22,7 @@
 import v8 from 'node:v8';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
-import type { FramingKind } from '../transport/framing/framing.js';
+import type { FramingKind } from '../framing/framing.js';
 import { type LaneCodec, V8_CODEC } from './handle-lane.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
 

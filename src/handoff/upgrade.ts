@@ -54,7 +54,7 @@ export interface UpgradeSummary {
   fromPid: number;
   toPid: number;
   moved: number;
-  drained: number;
+  sentAway: number;
   failed: number;
   durationMs: number;
   /** Step times (see UpgradeTimings) and the serialised size of all plugin state moved. */
@@ -70,7 +70,7 @@ export interface UpgradeDeps {
   listeners: readonly BoundListener[];
   readyTimeout: number;
   ackTimeout: number;
-  drainTimeout: number;
+  settleTimeout: number;
   /** Timeouts and step times (the supervisor's env clock). Default: the real one. */
   clock?: Clock;
 }
@@ -84,7 +84,7 @@ export class Upgrade {
   #timer: unknown;
   /** Our copies of socket handles on their way to the new worker; closed once sent (or on abort). */
   #inFlight = new Set<{ close(): void }>();
-  #drained = 0;
+  #sentAway = 0;
   #exported = false;
   #exportSent = false;
   #forwarded = 0;
@@ -156,7 +156,7 @@ export class Upgrade {
         this.#arm(this.#deps.ackTimeout, () => this.#stalled());
         this.#exportSent = true;
         this.#giveLane();
-        this.#deps.old.send({ t: 'export', drainTimeout: this.#deps.drainTimeout });
+        this.#deps.old.send({ t: 'export', settleTimeout: this.#deps.settleTimeout });
         return;
       case 'fatal':
       case 'nack':
@@ -195,7 +195,7 @@ export class Upgrade {
       case 'exported':
         this.#mark('exported');
         this.#exported = true;
-        this.#drained = msg.drained;
+        this.#sentAway = msg.sentAway;
         this.#stateBytes = msg.stateBytes;
         this.#forwarded += msg.laneItems ?? 0;
         this.progress.sent = Math.max(this.progress.sent, msg.moved);
@@ -264,7 +264,7 @@ export class Upgrade {
       fromPid: this.#deps.old.pid,
       toPid: this.#next!.pid,
       moved: this.progress.moved,
-      drained: this.#drained,
+      sentAway: this.#sentAway,
       failed: Math.max(0, this.progress.sent - this.progress.moved),
       durationMs: this.#clock.now() - this.#startedAt,
       timings: this.#timings,
@@ -292,7 +292,7 @@ export class Upgrade {
       fromPid: old.pid,
       toPid,
       moved: 0,
-      drained: 0,
+      sentAway: 0,
       failed: 0,
       durationMs: this.#clock.now() - this.#startedAt,
       timings: this.#timings,

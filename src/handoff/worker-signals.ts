@@ -2,7 +2,7 @@
  * A worker obeys its supervisor's IPC, never a signal (issue 10). A terminal's Ctrl-C signals the whole foreground
  * process group, and systemd's KillMode=control-group, `systemctl kill` and a `kill -TERM -<pgid>` signal every
  * process of the unit: a worker that died of them cut its clients (1006) instead of the graceful stop (1012, the
- * drain) the supervisor runs for the same signal, and an old worker killed by SIGUSR2 aborted the upgrade it was
+ * send-away) the supervisor runs for the same signal, and an old worker killed by SIGUSR2 aborted the upgrade it was
  * meant to take part in. So these four are ignored here, where they would otherwise end or confuse the process.
  *
  * Imported first by worker-main.ts, before the host's modules load, so that the window in which a signal still

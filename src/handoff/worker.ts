@@ -25,9 +25,9 @@ import type { ListenOptions } from '../transport/transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { listen } from '../transport/listen.js';
-import { prettyDestination } from '../cli/pretty-log.js';
-import { createStaticServer } from '../cli/static-server.js';
-import { tunedHostOptions } from '../cli/tuning.js';
+import { prettyDestination } from '../log/pretty-log.js';
+import { createStaticServer } from '../static/static-server.js';
+import { tunedHostOptions } from '../config/tuning.js';
 import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
 import { HandleLane, LANE_FD } from './handle-lane.js';
@@ -250,7 +250,7 @@ export class HostWorker {
         laneItems++;
       },
     };
-    this.#exporting = exporter.export(sink, msg.drainTimeout).then(
+    this.#exporting = exporter.export(sink, msg.settleTimeout).then(
       (counts) => this.#send({ t: 'exported', ...counts, laneItems }),
       (err: unknown) => this.#send({ t: 'nack', error: wire(err) }),
     );
@@ -309,7 +309,7 @@ export class HostWorker {
     this.#enter('leaving');
     // Session clients cannot move (their socket is behind the session layer): they are closed with a reconnect
     // hint and resume on the new worker from the store, which must keep them rather than end them.
-    this.#host?.handoffPort().drainSessions();
+    this.#host?.handoffPort().beginSendAway();
     this.#closeLane();
     this.#exporter?.release();
     await this.#closeAll();

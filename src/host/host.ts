@@ -25,9 +25,9 @@ import type { ListenAddress, Transport, TransportHost } from '../transport/trans
 import { WsTransport } from '../transport/ws-transport.js';
 import { createAdmit } from '../transport/admission.js';
 import { PluginWatcher } from '../watch/watcher.js';
-import { type DrainBatch, drainInBatches } from '../session/drainer.js';
+import { type SendAwayBatch, sendAwayInBatches } from './send-away.js';
 import { SessionManager } from '../session/session-manager.js';
-import { type LockState, OperationLock } from './operation-lock.js';
+import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /** The host's lifecycle. */
@@ -48,7 +48,9 @@ export interface HostEvents {
   /** A version failed probation and is being rolled back (HOTLINE_E_PROBATION). */
   'probation-failed': [error: HotlineError, version: VersionStats];
   /** close() sent a batch of clients away (1012, plus a reconnect hint for session clients). */
-  drain: [batch: DrainBatch];
+  sendAway: [batch: SendAwayBatch];
+  /** @deprecated Since 0.2: the old name of `sendAway`, emitted beside it for one release. */
+  drain: [batch: SendAwayBatch];
 }
 
 /** @internal What a process upgrade needs of a host (see Host#handoffPort). */
@@ -63,8 +65,8 @@ export interface HostHandoffPort {
   lock: OperationLock;
   /** The host's hookTimeout, which bounds the adoption's `migrate` as it bounds a swap's. */
   hookTimeout: number;
-  /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (upgrade drain). */
-  drainSessions(): void;
+  /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (an upgrade's send-away). */
+  beginSendAway(): void;
 }
 
 /** Options of {@link Host.reload}. */
@@ -164,7 +166,7 @@ export class Host extends EventEmitter<HostEvents> {
       this.#dispatcher,
       this.log,
       {
-        drainTimeout: this.#options.drainTimeout,
+        settleTimeout: this.#options.settleTimeout,
         hookTimeout: this.#options.hookTimeout,
         probation: this.#options.probation,
         builtins: { hotline: pluginApi },
@@ -254,7 +256,7 @@ export class Host extends EventEmitter<HostEvents> {
       swapPhase: () => this.#swapper.phase,
       lock: this.#lock,
       hookTimeout: this.#options.hookTimeout,
-      drainSessions: () => this.#sessions?.beginDrain(),
+      beginSendAway: () => this.#sessions?.beginSendAway(),
       startListening: async () => {
         if (!this.#deferListen) return;
         this.#deferListen = false;
@@ -309,6 +311,11 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#closing;
   }
 
+  #emitSendAway(batch: SendAwayBatch): void {
+    this.emit('sendAway', batch);
+    this.emit('drain', batch);
+  }
+
   async #shutdown(): Promise<void> {
     this.#state = 'closing';
     // A running swap or upgrade step finishes first, bounded: past shutdownTimeout the shutdown takes the lock anyway.
@@ -317,8 +324,8 @@ export class Host extends EventEmitter<HostEvents> {
     await Promise.all(this.#transports.map((t) => t.stopAccepting()));
     const d = this.#dispatcher;
     // In batches, so a big server does not send every client back at once (and session clients get a hint first).
-    this.#sessions?.beginDrain();
-    await drainInBatches(d.connections.values(), this.#options.drain, (b) => this.emit('drain', b));
+    this.#sessions?.beginSendAway();
+    await sendAwayInBatches(d.connections.values(), this.#options.sendAway, (b) => this.#emitSendAway(b));
     if (!(await this.#whenNoConnections(this.#options.shutdownTimeout))) {
       for (const conn of d.connections.values()) conn.terminate();
       await this.#whenNoConnections(1000);

@@ -3,7 +3,7 @@
  */
 import type { Logger } from 'pino';
 import { HotlineError } from '../errors.js';
-import { type DrainOptions, type ResolvedSessionOptions, type SessionOptions, resolveDrainOptions, resolveSessionOptions } from '../session/options.js';
+import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
 import { checkTlsOptions } from '../transport/tls.js';
 import type { ListenOptions } from '../transport/transport.js';
@@ -51,6 +51,8 @@ export interface HostOptions {
   /** Reload when a file of the plugin's import graph changes. Default false. */
   watch?: boolean | WatchOptions;
   /** How long in-flight handlers may take to settle when a swap suspends dispatch, in ms. Default 5 000. */
+  settleTimeout?: number;
+  /** @deprecated Since 0.2: the old name of `settleTimeout`, accepted for one release. */
   drainTimeout?: number;
   /** How long init, check, migrate and dispose may take, in ms. Default 5 000. */
   hookTimeout?: number;
@@ -68,7 +70,7 @@ export interface HostOptions {
    */
   watchdogTimeout?: number;
   /** Automatic rollback of a new version with a high error rate. Default on: see ProbationOptions. */
-  probation?: Partial<ProbationOptions> | false;
+  probation?: (Partial<ProbationOptions> & DeprecatedProbationOptions) | false;
   limits?: HostLimits;
   /** Serve the admin socket (reload, rollback, status) on this path. Default: none for the library. */
   admin?: string;
@@ -81,16 +83,24 @@ export interface HostOptions {
    */
   sessions?: boolean | SessionOptions;
   /** How close() sends clients away: batches of `batchSize` every `interval` ms. Default 1 000 every 250 ms. */
-  drain?: DrainOptions;
+  sendAway?: SendAwayOptions;
+  /** @deprecated Since 0.2: the old name of `sendAway`, accepted for one release. */
+  drain?: SendAwayOptions;
   /** @internal Load the plugin but open no listener until the upgrade supervisor says so (src/handoff). */
   deferListen?: boolean;
+}
+
+/** Option names renamed in 0.2, accepted for one release (docs/api.md#deprecated-names). */
+export interface DeprecatedProbationOptions {
+  /** @deprecated Since 0.2: use `window` (every duration option is in ms, without a unit suffix). */
+  windowMs?: number;
 }
 
 export interface ResolvedOptions {
   plugin: string;
   listen: ListenOptions[];
   watch: WatchOptions | false;
-  drainTimeout: number;
+  settleTimeout: number;
   hookTimeout: number;
   shutdownTimeout: number;
   hangTimeout: number;
@@ -99,7 +109,7 @@ export interface ResolvedOptions {
   limits: Required<HostLimits>;
   admin: string | undefined;
   sessions: ResolvedSessionOptions | false;
-  drain: Required<DrainOptions>;
+  sendAway: Required<SendAwayOptions>;
 }
 
 /** issue 11: the abandoned async handler and the supervisor's watchdog (docs/reliability.md, "Hangs and crashes"). */
@@ -168,12 +178,12 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     plugin: o.plugin,
     listen,
     watch: o.watch === true ? {} : o.watch || false,
-    drainTimeout: positive('drainTimeout', o.drainTimeout, 5_000),
+    settleTimeout: positive('settleTimeout', o.settleTimeout ?? o.drainTimeout, 5_000),
     hookTimeout: positive('hookTimeout', o.hookTimeout, 5_000),
     shutdownTimeout: positive('shutdownTimeout', o.shutdownTimeout, 5_000),
     hangTimeout: positive('hangTimeout', o.hangTimeout, DEFAULT_HANG_TIMEOUT),
     watchdogTimeout: positiveOrOff('watchdogTimeout', o.watchdogTimeout, DEFAULT_WATCHDOG_TIMEOUT),
-    probation: o.probation === false ? false : { ...DEFAULT_PROBATION, ...o.probation },
+    probation: o.probation === false ? false : resolveProbation(o.probation),
     limits: {
       maxPayload: positive('limits.maxPayload', lim.maxPayload, DEFAULT_LIMITS.maxPayload),
       maxConnections: positive('limits.maxConnections', lim.maxConnections, DEFAULT_LIMITS.maxConnections),
@@ -190,6 +200,11 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     },
     admin: o.admin,
     sessions: resolveSessionOptions(o.sessions),
-    drain: resolveDrainOptions(o.drain),
+    sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),
   };
+}
+
+function resolveProbation(o: (Partial<ProbationOptions> & DeprecatedProbationOptions) | undefined): ProbationOptions {
+  const { windowMs, ...rest } = o ?? {};
+  return { ...DEFAULT_PROBATION, ...(windowMs !== undefined && { window: windowMs }), ...rest };
 }

@@ -1,5 +1,5 @@
 /**
- * Session and drain options of a host, with their defaults (documented in docs/client.md).
+ * Session and send-away options of a host, with their defaults (documented in docs/client.md).
  */
 import { HotlineError } from '../errors.js';
 import { MemorySessionStore } from './memory-store.js';
@@ -32,7 +32,7 @@ export interface ResolvedSessionOptions {
 }
 
 /** How close() sends clients away: `batchSize` connections every `interval` ms (the Phoenix drainer's idea). */
-export interface DrainOptions {
+export interface SendAwayOptions {
   /** Connections closed per batch. Default 1 000. */
   batchSize?: number;
   /** Pause between batches, in ms. Default 250. */
@@ -42,7 +42,10 @@ export interface DrainOptions {
 /** Default bound on detached sessions: as many as the default `maxConnections`, so a full host can lose every socket at once and still resume them all. */
 export const DEFAULT_MAX_DETACHED = 10_000;
 
-export const DEFAULT_DRAIN: Required<DrainOptions> = { batchSize: 1000, interval: 250 };
+/** @deprecated Since 0.2: the old name of SendAwayOptions. */
+export type DrainOptions = SendAwayOptions;
+
+export const DEFAULT_SEND_AWAY: Required<SendAwayOptions> = { batchSize: 1000, interval: 250 };
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -65,9 +68,9 @@ export function resolveSessionOptions(o: boolean | SessionOptions | undefined): 
   };
 }
 
-export function resolveDrainOptions(o: DrainOptions | undefined): Required<DrainOptions> {
+export function resolveSendAwayOptions(o: SendAwayOptions | undefined): Required<SendAwayOptions> {
   return {
-    batchSize: Math.floor(positive('drain.batchSize', o?.batchSize, DEFAULT_DRAIN.batchSize)),
-    interval: positive('drain.interval', o?.interval, DEFAULT_DRAIN.interval),
+    batchSize: Math.floor(positive('sendAway.batchSize', o?.batchSize, DEFAULT_SEND_AWAY.batchSize)),
+    interval: positive('sendAway.interval', o?.interval, DEFAULT_SEND_AWAY.interval),
   };
 }

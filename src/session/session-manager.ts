@@ -59,7 +59,7 @@ export class SessionManager implements SessionHost {
   #evicted = 0;
   #ackDue = new Set<ServerSession>();
   #secret: Uint8Array | undefined;
-  #draining = false;
+  #sendingAway = false;
   #closed = false;
   #ackTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -91,8 +91,8 @@ export class SessionManager implements SessionHost {
     return this.#evicted;
   }
 
-  get draining(): boolean {
-    return this.#draining;
+  get sendingAway(): boolean {
+    return this.#sendingAway;
   }
 
   async start(): Promise<void> {
@@ -105,8 +105,8 @@ export class SessionManager implements SessionHost {
   }
 
   /** From here on, closing a session keeps it in the store and sends its client a reconnect hint. */
-  beginDrain(): void {
-    this.#draining = true;
+  beginSendAway(): void {
+    this.#sendingAway = true;
     this.#flushAcks();
   }
 
@@ -172,7 +172,7 @@ export class SessionManager implements SessionHost {
       ws.close(CLOSE_PROTOCOL_ERROR, 'expected hello');
       return;
     }
-    if (this.#draining || this.#closed) {
+    if (this.#sendingAway || this.#closed) {
       ws.close(CLOSE_SERVICE_RESTART, 'service restart');
       return;
     }

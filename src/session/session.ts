@@ -5,7 +5,7 @@
  *
  *   attached ──socket closed──► detached ──resumed──► attached
  *      │                            │ ttl
- *      └──plugin close / drain──► closing ──socket closed──► closed ◄──┘
+ *      └──plugin close / send-away► closing ──socket closed──► closed ◄──┘
  */
 import type { WebSocket } from 'ws';
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
@@ -19,7 +19,7 @@ export type SessionPhase = 'attached' | 'detached' | 'closing' | 'closed';
 
 /** What a session needs from its manager. */
 export interface SessionHost {
-  readonly draining: boolean;
+  readonly sendingAway: boolean;
   readonly reconnectDelay: number;
   readonly maxReplay: number;
   write(id: string, change: SessionChange): void | Promise<void>;
@@ -57,7 +57,7 @@ export class ServerSession implements Link {
   #h: SessionHost;
   #ws: WebSocket | undefined;
   #phase: SessionPhase = 'detached';
-  /** Closed by a drain: the stored record stays for the next process. */
+  /** Sent away: the stored record stays for the next process. */
   #keep = false;
   #outSeq: number;
   #out: StoredMessage[];
@@ -168,7 +168,7 @@ export class ServerSession implements Link {
   close(code: number, reason: string): void {
     if (this.#phase === 'closing' || this.#phase === 'closed') return;
     const ws = this.#ws;
-    if (this.#h.draining) {
+    if (this.#h.sendingAway) {
       this.#keep = true;
       this.#phase = 'closing';
       if (!ws) return this.#finish(CLOSE_SERVICE_RESTART, 'service restart');
@@ -188,7 +188,7 @@ export class ServerSession implements Link {
     if (this.#phase === 'closed') return;
     if (this.#phase !== 'closing') {
       this.#phase = 'closing';
-      if (this.#h.draining) this.#keep = true;
+      if (this.#h.sendingAway) this.#keep = true;
       else this.#h.ended(this);
     }
     if (this.#ws) this.#ws.terminate();
@@ -270,8 +270,8 @@ export class ServerSession implements Link {
     ws.off('message', sessionOnMessage);
     ws.off('close', sessionOnClose);
     this.#ws = undefined;
-    if (this.#phase === 'closing' || this.#h.draining) {
-      if (this.#h.draining) this.#keep = true;
+    if (this.#phase === 'closing' || this.#h.sendingAway) {
+      if (this.#h.sendingAway) this.#keep = true;
       this.#phase = 'closing';
       return this.#finish(code, reason);
     }
@@ -280,7 +280,7 @@ export class ServerSession implements Link {
     this.#h.detached(this);
   }
 
-  /** True when the record must survive this process (a drain), false when the session is over. */
+  /** True when the record must survive this process (it was sent away), false when the session is over. */
   get kept(): boolean {
     return this.#keep;
   }

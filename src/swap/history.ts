@@ -12,7 +12,7 @@ export type SwapPhase =
   | 'suspending'
   | 'migrating'
   | 'switching'
-  | 'draining';
+  | 'disposing';
 
 /** What started a swap. */
 export type SwapTrigger = 'start' | 'watch' | 'reload' | 'signal' | 'admin' | 'rollback' | 'probation';
@@ -29,7 +29,7 @@ export interface SwapRecord {
   to?: string;
   hash?: string;
   outcome: SwapOutcome;
-  /** The phase the swap was in when it ended; `draining` for a switched swap. */
+  /** The phase the swap was in when it ended; `disposing` for a switched swap. */
   phase: SwapPhase;
   durations: Partial<Record<Exclude<SwapPhase, 'idle'>, number>>;
   totalMs: number;

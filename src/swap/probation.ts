@@ -6,14 +6,14 @@
 /** Probation settings. `false` in host options turns probation off. */
 export interface ProbationOptions {
   /** How long after the switch a version is on probation, in ms. Default 30 000. */
-  windowMs: number;
+  window: number;
   /** Errors before the rate is judged at all, so one early error in light traffic is not a rollback. Default 5. */
   minErrors: number;
   /** Handler errors per handled message above which the version is rolled back. Default 0.5. */
   maxErrorRate: number;
 }
 
-export const DEFAULT_PROBATION: ProbationOptions = { windowMs: 30_000, minErrors: 5, maxErrorRate: 0.5 };
+export const DEFAULT_PROBATION: ProbationOptions = { window: 30_000, minErrors: 5, maxErrorRate: 0.5 };
 
 /** Watches one version at a time. */
 export class Probation {
@@ -29,7 +29,7 @@ export class Probation {
   start(seq: number, onFail: () => void): void {
     this.stop();
     this.#watched = { seq, onFail };
-    this.#timer = setTimeout(() => this.stop(), this.#options.windowMs);
+    this.#timer = setTimeout(() => this.stop(), this.#options.window);
     this.#timer.unref();
   }
 

@@ -1,5 +1,5 @@
 /**
- * The swap transaction (DESIGN.md §3): build → load → prepare → suspend → migrate → switch → drain.
+ * The swap transaction (DESIGN.md §3): build → load → prepare → suspend → migrate → switch → dispose.
  *
  * One swap runs at a time. Requests that arrive meanwhile are queued; consecutive build requests (a file-watch burst,
  * a reload while one is queued) coalesce into one, since a queued build reads the disk only when it starts. Any
@@ -10,7 +10,7 @@ import type { Bundle, Bundler } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
 import type { Dispatcher, SuspendHold } from '../connection/dispatcher.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
-import type { OperationLock } from '../host/operation-lock.js';
+import type { OperationLock } from '../lock/operation-lock.js';
 import { loadBundle } from '../load/loader.js';
 import type { PreviousVersion } from '../plugin/contract.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
@@ -22,14 +22,14 @@ import { Version, type VersionStats } from './version.js';
 
 export interface SwapperOptions {
   /** How long in-flight handlers of the old version may take to settle at suspend. */
-  drainTimeout: number;
+  settleTimeout: number;
   /** How long init, check, migrate and dispose may take. */
   hookTimeout: number;
   probation: ProbationOptions | false;
   /** Modules served to the plugin's `require` ahead of node_modules (`hotline` itself). */
   builtins: Record<string, unknown>;
   /**
-   * The host's operation lock (host/operation-lock.ts): a swap holds it from build to drain. A request made while an
+   * The host's operation lock (lock/operation-lock.ts): a swap holds it from build to dispose. A request made while an
    * upgrade holds it is refused at once (HOTLINE_E_UPGRADE_IN_PROGRESS), never queued behind it.
    */
   lock: OperationLock;
@@ -68,7 +68,7 @@ export class Swapper {
   #previous: Bundle | undefined;
   #phase: SwapPhase = 'idle';
   #queue: Job[] = [];
-  /** The running drain loop, if any: close() waits for it. */
+  /** The running queue loop, if any: close() waits for it. */
   #running: Promise<void> | undefined;
   #closed = false;
   #seq = 0;
@@ -142,11 +142,11 @@ export class Swapper {
       } else {
         this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }] });
       }
-      this.#running ??= this.#drain();
+      this.#running ??= this.#runQueue();
     });
   }
 
-  async #drain(): Promise<void> {
+  async #runQueue(): Promise<void> {
     try {
       let job: Job | undefined;
       while ((job = this.#queue.shift())) {
@@ -190,7 +190,7 @@ export class Swapper {
     let suspension: SuspendHold | undefined;
     // A job queued before an upgrade took the lock is refused here, by the same rule as a new request. The wait
     // bound only matters for a swap meeting a swap, which the queue above already serialises.
-    const hold = await this.#options.lock.acquire('swap', this.#options.drainTimeout);
+    const hold = await this.#options.lock.acquire('swap', this.#options.settleTimeout);
     try {
       if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
       enter('building');
@@ -223,10 +223,10 @@ export class Swapper {
 
       enter('suspending');
       suspension = d.suspend('swap');
-      if (!(await d.whenIdle(this.#options.drainTimeout))) {
+      if (!(await d.whenIdle(this.#options.settleTimeout))) {
         throw new HotlineError(
           'HOTLINE_E_SWAP_TIMEOUT',
-          `${d.inflight} handler(s) of ${prev?.label} still running after drainTimeout (${this.#options.drainTimeout} ms)`,
+          `${d.inflight} handler(s) of ${prev?.label} still running after settleTimeout (${this.#options.settleTimeout} ms)`,
         );
       }
 
@@ -248,7 +248,7 @@ export class Swapper {
       this.#pushStats(next.stats);
       suspension.release();
 
-      enter('draining');
+      enter('disposing');
       if (prev) await this.#dispose(prev);
       record.outcome = 'switched';
       this.#startProbation(next, job.trigger, prev !== undefined);

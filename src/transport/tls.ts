@@ -1,7 +1,7 @@
 /**
  * TLS for a listener: a certificate and its private key, as PEM files. The files are read when the listener is
  * created, so a worker started by `hotline upgrade` picks up a renewed certificate. A TLS connection cannot move
- * to another process (its session keys live in this process's OpenSSL, nodejs/node#4037): an upgrade drains it.
+ * to another process (its session keys live in this process's OpenSSL, nodejs/node#4037): an upgrade sends it away.
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';

@@ -8,7 +8,7 @@ import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import type { HotlineError } from '../errors.js';
 import type { TransportKind } from '../plugin/contract.js';
-import type { FramingKind } from './framing/framing.js';
+import type { FramingKind } from '../framing/framing.js';
 import type { IncompleteFrames } from './incomplete-frames.js';
 import type { TlsOptions } from './tls.js';
 import type { Admit } from './admission.js';
@@ -25,7 +25,7 @@ export interface WsListenOptions {
   server?: HttpServer;
   /**
    * Serve `wss://`: hotline's own server speaks TLS with this certificate and key (PEM file paths). Not with `server`
-   * (pass an `https.Server` there instead). TLS connections cannot move in a process upgrade: they are drained.
+   * (pass an `https.Server` there instead). TLS connections cannot move in a process upgrade: they are sent away (1012 and a reconnect hint).
    */
   tls?: TlsOptions;
   /** @internal A bound socket handle from the upgrade supervisor (src/handoff): listen on it instead of `port`. */
@@ -39,7 +39,7 @@ export interface TcpListenOptions {
   host?: string;
   /** `lines` (newline-delimited text, default) or `length` (4-byte big-endian length prefix). */
   framing?: FramingKind;
-  /** Speak TLS (`tls://`) with this certificate and key (PEM file paths). Drained, not moved, by a process upgrade. */
+  /** Speak TLS (`tls://`) with this certificate and key (PEM file paths). Sent away, not moved, by a process upgrade. */
   tls?: TlsOptions;
   /** @internal A bound socket handle from the upgrade supervisor (src/handoff): listen on it instead of `port`. */
   handle?: object;

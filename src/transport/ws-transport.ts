@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
-import type { HandoffSource } from '../handoff/handoff-source.js';
+import type { HandoffSource } from '../connection/link.js';
 import { HotlineError } from '../errors.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
@@ -176,7 +176,7 @@ export class WsTransport implements Transport {
     return this.#handshakes.size;
   }
 
-  /** @internal The sockets counted by pendingHandshakes, for an upgrade to drain those that stall. */
+  /** @internal The sockets counted by pendingHandshakes, for an upgrade to send away those that stall. */
   stalledHandshakes(): Duplex[] {
     return [...this.#handshakes.keys()];
   }
@@ -185,7 +185,7 @@ export class WsTransport implements Transport {
    * @internal Send away a client whose handshake stalled past an upgrade's bound: a 503 with Retry-After, the HTTP
    * form of "reconnect". False (and nothing sent) if its handshake completed or it closed meanwhile.
    */
-  drainHandshake(socket: Duplex): boolean {
+  sendAwayHandshake(socket: Duplex): boolean {
     if (!this.#handshakes.has(socket)) return false;
     this.#disarmHandshake(socket);
     reject(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');

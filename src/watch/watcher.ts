@@ -11,11 +11,15 @@ export interface WatchOptions {
    * Quiet time after the last change before a reload, in ms. Default 2: the stability wait below is what keeps
    * half-written files out, and the swap queue coalesces what a short debounce lets through (bench P1).
    */
-  debounceMs?: number;
+  debounce?: number;
   /**
    * How long a file's size must hold still before it counts as written, in ms. Default 10. It was 20: bench P1 showed
    * the watcher was 33 of the 39 ms from save to first new reply; 10 halves that.
    */
+  stability?: number;
+  /** @deprecated Since 0.2: use `debounce` (every duration option is in ms, without a unit suffix). */
+  debounceMs?: number;
+  /** @deprecated Since 0.2: use `stability`. */
   stabilityMs?: number;
 }
 
@@ -25,7 +29,7 @@ const IGNORED = /(^|[/\\])(node_modules|dist|build|coverage|\.git|\.hotline)([/\
 export class PluginWatcher {
   #watcher: FSWatcher;
   #timer: NodeJS.Timeout | undefined;
-  #debounceMs: number;
+  #debounce: number;
   #onChange: (files: string[]) => void;
   #changed = new Set<string>();
   #watched = new Set<string>();
@@ -34,9 +38,9 @@ export class PluginWatcher {
 
   constructor(entry: string, options: WatchOptions, onChange: (files: string[]) => void) {
     this.#root = path.dirname(path.resolve(entry));
-    this.#debounceMs = options.debounceMs ?? 2;
+    this.#debounce = options.debounce ?? options.debounceMs ?? 2;
     this.#onChange = onChange;
-    const stability = options.stabilityMs ?? 10;
+    const stability = options.stability ?? options.stabilityMs ?? 10;
     this.#watcher = watch(this.#root, {
       ignoreInitial: true,
       ignored: (p: string) => this.#ignored(p),
@@ -82,6 +86,6 @@ export class PluginWatcher {
       const files = [...this.#changed];
       this.#changed.clear();
       this.#onChange(files);
-    }, this.#debounceMs);
+    }, this.#debounce);
   }
 }

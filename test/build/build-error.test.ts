@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatLine } from '../../src/cli/pretty-log.js';
+import { formatLine } from '../../src/log/pretty-log.js';
 import { runHotline } from '../e2e/hotline-process.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 

@@ -113,7 +113,7 @@ test('start, reload, a failed reload, rollback, status --json and SIGHUP through
       assert.ok(r.totalMs >= 0);
       assert.ok(typeof r.durations.building === 'number', 'every swap starts by building');
       if (r.outcome === 'switched') {
-        assert.deepEqual(Object.keys(r.durations), ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'draining']);
+        assert.deepEqual(Object.keys(r.durations), ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'disposing']);
       } else {
         assert.equal(r.phase, 'building', 'both failures happen before anything loads');
       }
@@ -236,7 +236,7 @@ test('SIGTERM exits 0 even when the plugin leaked a handle that would keep the p
   }
 });
 
-test('SIGTERM is bounded by the drain timeout: a TCP client that never closes its side is cut off, exit 0', async () => {
+test('SIGTERM is bounded by the shutdown timeout: a TCP client that never closes its side is cut off, exit 0', async () => {
   const p = pluginDir(counterPlugin('v1'));
   const { proc, ready } = await startHost(p, ['--transport', 'tcp']);
   try {
@@ -386,7 +386,7 @@ test('hotline dev watches the plugin and prints readable swap lines with phases'
     assert.match(proc.stderrLines[at]!, /^\d\d:\d\d:\d\d\.\d{3} info {2}swapped to counter@v2/);
     assert.match(
       proc.stderrLines[at + 1]!,
-      /^ +building [\d.]+ms → loading [\d.]+ms → preparing [\d.]+ms → suspending [\d.]+ms → migrating [\d.]+ms → switching [\d.]+ms → draining [\d.]+ms$/,
+      /^ +building [\d.]+ms → loading [\d.]+ms → preparing [\d.]+ms → suspending [\d.]+ms → migrating [\d.]+ms → switching [\d.]+ms → disposing [\d.]+ms$/,
     );
     ws.send('a');
     assert.equal(await ws.inbox.next(), 'v2:1:1|a');

@@ -108,7 +108,7 @@ export default definePlugin({
 
 test('a real host: after a never-settling onMessage, the connection is served, a reload right after succeeds, status shows HOTLINE_E_HANDLER_HUNG, the slot is freed', async () => {
   const p = pluginDir(NEVER('v1'));
-  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'ws', host: '127.0.0.1', port: 0 }], hangTimeout: 200, drainTimeout: 2_000, logger: quietLogger, probation: false });
+  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'ws', host: '127.0.0.1', port: 0 }], hangTimeout: 200, settleTimeout: 2_000, logger: quietLogger, probation: false });
   try {
     const c = await wsClient(host.addresses()[0]!.url);
     c.send('never');

@@ -93,7 +93,7 @@ test('one slow connection does not block another', async () => {
 });
 
 test('messages buffered during a swap go to the new version in arrival order', async () => {
-  const rig = await startRig({ drainTimeout: 20_000 });
+  const rig = await startRig({ settleTimeout: 20_000 });
   const release = Symbol.for(RELEASE);
   try {
     await rig.tcp.ask('warm');

@@ -47,7 +47,7 @@ function quantile(sorted: number[], q: number): number {
 
 /** Median and p90 of totalMs and of each phase, over switched swaps. */
 function phaseSummary(records: Array<{ totalMs: number; durations: Partial<Record<string, number>> }>): string {
-  const keys = ['totalMs', 'building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'draining'] as const;
+  const keys = ['totalMs', 'building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'disposing'] as const;
   return keys
     .map((k) => {
       const xs = records

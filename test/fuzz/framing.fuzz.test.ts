@@ -1,5 +1,5 @@
 /**
- * Fuzz of the TCP framings (src/transport/framing/): for any byte stream and any way it is split into reads, the
+ * Fuzz of the TCP framings (src/framing/): for any byte stream and any way it is split into reads, the
  * messages and the oversize verdict are the same as for one read of the whole stream, and the same as a reference
  * model; nothing throws. Streams are built around maxPayload (max − 1 … max + 2 byte messages, CRLF endings), and
  * from raw random bytes.
@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { MessageData } from '../../src/plugin/contract.js';
-import type { Framing } from '../../src/transport/framing/framing.js';
-import { lengthPrefixed } from '../../src/transport/framing/length-prefixed.js';
-import { lines } from '../../src/transport/framing/lines.js';
+import type { Framing } from '../../src/framing/framing.js';
+import { lengthPrefixed } from '../../src/framing/length-prefixed.js';
+import { lines } from '../../src/framing/lines.js';
 import { cuts, fuzzParams, splitAt } from './fuzz.js';
 
 interface Outcome {

@@ -1,7 +1,7 @@
 /**
  * The old and new worker's sides of an upgrade against the host's operation lock, in one process with real sockets
  * (issue 10, fault 6 and the "state migration written twice" note): an export never interleaves with a swap, its wait
- * honours its drainTimeout, a reload during it is refused by name and cannot lift its suspension, and the adoption's
+ * honours its settleTimeout, a reload during it is refused by name and cannot lift its suspension, and the adoption's
  * migrate is bounded by hookTimeout like a swap's.
  */
 import assert from 'node:assert/strict';
@@ -25,8 +25,8 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
   }
 }
 
-test('an export during a swap waits at most its drainTimeout, refuses by name, and leaves the swap suspended', async () => {
-  const rig = await startRig({ drainTimeout: 60_000 });
+test('an export during a swap waits at most its settleTimeout, refuses by name, and leaves the swap suspended', async () => {
+  const rig = await startRig({ settleTimeout: 60_000 });
   try {
     const d = rig.host.handoffPort().dispatcher;
     rig.ws.send('hang');
@@ -52,7 +52,7 @@ test('an export during a swap waits at most its drainTimeout, refuses by name, a
   }
 });
 
-test("an export's wait for in-flight handlers honours its drainTimeout and then lets go of dispatch and the lock", async () => {
+test("an export's wait for in-flight handlers honours its settleTimeout and then lets go of dispatch and the lock", async () => {
   const rig = await startRig();
   try {
     const port = rig.host.handoffPort();

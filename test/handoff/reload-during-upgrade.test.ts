@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { adminRequest } from '../../src/admin/admin-client.js';
 import { isHotlineError } from '../../src/errors.js';
-import type { LockState } from '../../src/host/operation-lock.js';
+import type { LockState } from '../../src/lock/operation-lock.js';
 import type { UpgradeSummary } from '../../src/handoff/upgrade.js';
 import { NumberedTraffic } from '../e2e/numbered-traffic.js';
 import { wsClient } from '../helpers/clients.js';

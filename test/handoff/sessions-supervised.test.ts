@@ -1,7 +1,7 @@
 /**
  * `hotline start --sessions`: the supervisor's workers share one file session store through a lease
  * (src/handoff/session-lease.ts). Session clients streaming both ways resume exactly across a kill -9 of the worker
- * (the supervisor restarts it) and across a process upgrade (they cannot move, so they are drained with a reconnect
+ * (the supervisor restarts it) and across a process upgrade (they cannot move, so they are sent away with a reconnect
  * hint and resume on the new worker). The real bin, real processes and sockets.
  */
 import assert from 'node:assert/strict';

@@ -84,7 +84,7 @@ function signal(supervisorPid: number, workerPid: number, sig: NodeJS.Signals, g
 }
 
 for (const s of stops) {
-  test(`${s.name}: clients get 1012 (session clients a reconnect hint first), the drain, exit 0`, { timeout: 60_000 }, async () => {
+  test(`${s.name}: clients get 1012 (session clients a reconnect hint first), the send-away, exit 0`, { timeout: 60_000 }, async () => {
     const { p, proc, ready, workerPid } = await startDetached();
     try {
       // Where the process tree listens: exactly the address it printed, nowhere else.

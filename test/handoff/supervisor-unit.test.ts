@@ -101,7 +101,7 @@ class FakeWorker extends EventEmitter {
 function healthy(w: FakeWorker): void {
   w.on('sent', (m: ToWorker) => {
     if (m.t === 'start') w.say({ t: 'ready', plugin: { name: 'p', version: w.lane ? '2' : '1' } });
-    else if (m.t === 'export') w.say({ t: 'exported', moved: 0, drained: 0, stateBytes: 0 });
+    else if (m.t === 'export') w.say({ t: 'exported', moved: 0, sentAway: 0, stateBytes: 0 });
     else if (m.t === 'commit') w.say({ t: 'committed' });
     else if (m.t === 'shutdown' || m.t === 'release') w.exit(0);
     else if (m.t === 'req') w.say({ t: 'res', id: m.id, ok: true, result: {} });
@@ -149,7 +149,7 @@ function rig(o: { script?: (w: FakeWorker, n: number) => void; bindFailsAt?: num
   };
   const listen = Array.from({ length: o.listeners ?? 1 }, () => ({ transport: 'ws' as const, host: '127.0.0.1', port: 0 }));
   const sup = new Supervisor(
-    { config: { entry: 'plugin.ts', listen, watch: false, dev: false }, admin: 'admin.sock', readyTimeout: 1_000, ackTimeout: 500, drainTimeout: 100, watchdogTimeout: o.watchdogTimeout, log: pino({ level: 'silent' }) },
+    { config: { entry: 'plugin.ts', listen, watch: false, dev: false }, admin: 'admin.sock', readyTimeout: 1_000, ackTimeout: 500, settleTimeout: 100, watchdogTimeout: o.watchdogTimeout, log: pino({ level: 'silent' }) },
     env,
   );
   return Object.assign(r, { sup, clock, forks, signals, exits }) as Rig;
@@ -299,7 +299,7 @@ test('upgrade commit: every item acknowledged, then commit to the new worker and
   r.old.on('sent', (m: ToWorker) => {
     if (m.t !== 'export') return;
     r.old.say({ t: 'conn', kind: 'tcp', remoteAddress: '', protocol: '', head: new Uint8Array(), opened: true, state: undefined, messages: [] }, { close: () => undefined });
-    r.old.say({ t: 'exported', moved: 1, drained: 0, stateBytes: 0 });
+    r.old.say({ t: 'exported', moved: 1, sentAway: 0, stateBytes: 0 });
   });
   const s = await r.sup.upgrade();
   assert.equal(s.outcome, 'committed', JSON.stringify(s));

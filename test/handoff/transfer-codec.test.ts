@@ -70,7 +70,7 @@ test('a body from an older build (whole transfer through v8) decodes', () => {
   for (const msg of conns) assert.deepEqual(codec.decode(v8.serialize(msg)), msg);
 });
 
-test('state that cannot be cloned throws at encode, so the exporter drains that connection', () => {
+test('state that cannot be cloned throws at encode, so the exporter sends that connection away', () => {
   const codec = new TransferCodec();
   codec.compact = true;
   assert.throws(() => codec.encode({ ...conns[0]!, state: () => 1 }, 5));

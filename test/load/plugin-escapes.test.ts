@@ -161,7 +161,7 @@ export default definePlugin({
 });
 `;
   const p = pluginDir(good);
-  const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: { windowMs: 30_000, minErrors: 3, maxErrorRate: 0.5 } });
+  const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: { window: 30_000, minErrors: 3, maxErrorRate: 0.5 } });
   try {
     const ws = await wsClient(host.addresses()[0]!.url);
     p.write(bad);

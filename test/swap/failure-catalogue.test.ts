@@ -100,7 +100,7 @@ test('10. migrateConnection throws for one connection: HOTLINE_E_MIGRATE_CONNECT
   ));
 
 test('11. an old in-flight handler never settles: HOTLINE_E_SWAP_TIMEOUT, other connections continue', async () => {
-  const rig = await startRig({ drainTimeout: 300 });
+  const rig = await startRig({ settleTimeout: 300 });
   const release = Symbol.for(RELEASE);
   try {
     // The ws connection is blocked by design: its handler hangs, and its later messages wait behind it.

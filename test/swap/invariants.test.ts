@@ -10,7 +10,7 @@ import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { startRig, trafficPlugin } from './traffic-rig.js';
 
-const PHASES: SwapPhase[] = ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'draining'];
+const PHASES: SwapPhase[] = ['building', 'loading', 'preparing', 'suspending', 'migrating', 'switching', 'disposing'];
 
 /** A check() that takes a little while, so concurrent requests really overlap a running swap. */
 const SLOW_CHECK = 'async (ctx) => { await new Promise<void>((r) => { ctx.setTimeout(r, 30); }); }';
@@ -115,7 +115,7 @@ test('probation: a new version that fails most messages is rolled back automatic
   const good = trafficPlugin('v1');
   // v2 throws on every message except each fifth.
   const bad = trafficPlugin('v2').replace('ctx.state.total++;', "ctx.state.total++; if (ctx.state.total % 5 !== 0) throw new Error('v2 is broken');");
-  const rig = await startRig({ probation: { windowMs: 10_000, minErrors: 5, maxErrorRate: 0.5 } }, good);
+  const rig = await startRig({ probation: { window: 10_000, minErrors: 5, maxErrorRate: 0.5 } }, good);
   try {
     for (let i = 0; i < 3; i++) await rig.ws.ask(`warm-${i}`);
     const failed = new Promise<HotlineError>((resolve) => rig.host.once('probation-failed', (err) => resolve(err)));

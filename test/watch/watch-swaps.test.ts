@@ -43,7 +43,7 @@ interface Watched {
 
 async function watched(): Promise<Watched> {
   const p = pluginDir(plugin('v1'), { 'util.ts': util('alpha') });
-  const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: false, watch: { debounceMs: 20, stabilityMs: 40 } });
+  const host = await createHost({ plugin: p.entry, logger: quietLogger, probation: false, watch: { debounce: 20, stability: 40 } });
   const ws = await wsClient(host.addresses()[0]!.url);
   const swaps: SwapRecord[] = [];
   host.on('swap', (r) => swaps.push(r));

@@ -2,7 +2,7 @@
  * Length-prefixed binary: each message is a 4-byte big-endian unsigned length followed by that many bytes. Messages
  * arrive in plugins as Uint8Array; a string a plugin sends is encoded as UTF-8.
  */
-import type { MessageData } from '../../plugin/contract.js';
+import type { MessageData } from '../plugin/contract.js';
 import type { Decoder, Framing } from './framing.js';
 
 const HEADER = 4;

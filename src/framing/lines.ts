@@ -2,7 +2,7 @@
  * Newline-delimited text: each message is UTF-8 text ending in `\n` (a trailing `\r` is dropped). Messages a plugin
  * sends as bytes are written as they are, followed by `\n`.
  */
-import type { MessageData } from '../../plugin/contract.js';
+import type { MessageData } from '../plugin/contract.js';
 import type { Decoder, Framing } from './framing.js';
 
 const NL = 0x0a;

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { HotlineError, messageOf } from '../errors.js';
 import type { HostLimits, HostOptions } from '../host/options.js';
-import type { DrainOptions, SessionOptions } from '../session/options.js';
+import type { SendAwayOptions, SessionOptions } from '../session/options.js';
 import type { SessionStore } from '../session/store.js';
 import type { ProbationOptions } from '../swap/probation.js';
 import type { WatchOptions } from '../watch/watcher.js';
@@ -31,13 +31,16 @@ type Kind =
 interface Tunable {
   /** The option's path in HostOptions, which is also its key in the config file. */
   key: string;
-  flag: string;
+  /** Absent for a config key that never had a flag of its own. */
+  flag?: string;
   kind: Kind;
   /** 0 is allowed and means "off". */
   zeroOff?: boolean;
   /** Only meaningful with --sessions: refused without it rather than ignored. */
   needsSessions?: boolean;
   help: string;
+  /** A name renamed in 0.2, still accepted for one release: the new key. Left out of the help. */
+  deprecatedFor?: string;
 }
 
 /**
@@ -58,30 +61,37 @@ export const TUNABLES: readonly Tunable[] = [
   { key: 'limits.maxIncompleteBytes', flag: 'max-incomplete-bytes', kind: 'bytes', help: 'bytes held in incomplete frames, all connections together' },
   { key: 'limits.pingInterval', flag: 'ping-interval', kind: 'ms', zeroOff: true, help: 'WebSocket ping every this many ms' },
   { key: 'limits.pongTimeout', flag: 'pong-timeout', kind: 'ms', help: 'a ping unanswered this long closes the connection' },
-  { key: 'drainTimeout', flag: 'drain-timeout', kind: 'ms', help: 'in-flight handlers must settle within this at a swap (default 5000)' },
+  { key: 'settleTimeout', flag: 'settle-timeout', kind: 'ms', help: 'in-flight handlers must settle within this at a swap (default 5000)' },
   { key: 'hookTimeout', flag: 'hook-timeout', kind: 'ms', help: 'init, check, migrate, dispose deadline (default 5000)' },
   // issue 11 (inline backstops)
   { key: 'hangTimeout', flag: 'hang-timeout', kind: 'ms', help: 'an async handler not settled within this is abandoned, HOTLINE_E_HANDLER_HUNG (default 2000)' },
   { key: 'watchdogTimeout', flag: 'watchdog-timeout', kind: 'ms', zeroOff: true, help: 'hotline start: a worker whose event loop is silent this long is killed and restarted (default 10000)' },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'ms', help: 'clients still connected this long after shutdown are cut off (default 5000)' },
-  { key: 'probation.windowMs', flag: 'probation-window', kind: 'ms', help: 'probation after a swap (default 30000)' },
+  { key: 'probation.window', flag: 'probation-window', kind: 'ms', help: 'probation after a swap (default 30000)' },
   { key: 'probation.minErrors', flag: 'probation-min-errors', kind: 'count', help: 'errors before the rate is judged (default 5)' },
   { key: 'probation.maxErrorRate', flag: 'probation-max-error-rate', kind: 'ratio', help: 'error rate that rolls back (default 0.5)' },
-  { key: 'watch.debounceMs', flag: 'watch-debounce', kind: 'ms', help: 'quiet time after a change before a reload (default 2)' },
-  { key: 'watch.stabilityMs', flag: 'watch-stability', kind: 'ms', help: 'a file must hold still this long (default 10)' },
+  { key: 'watch.debounce', flag: 'watch-debounce', kind: 'ms', help: 'quiet time after a change before a reload (default 2)' },
+  { key: 'watch.stability', flag: 'watch-stability', kind: 'ms', help: 'a file must hold still this long (default 10)' },
   { key: 'sessions.ttl', flag: 'session-ttl', kind: 'ms', needsSessions: true, help: 'how long a detached session waits for its client (default 60000)' },
   { key: 'sessions.maxDetached', flag: 'max-detached-sessions', kind: 'count', needsSessions: true, help: 'detached sessions at most; the oldest is evicted (default 10000)' },
   { key: 'sessions.ackInterval', flag: 'session-ack-interval', kind: 'ms', needsSessions: true, help: 'how often acks are flushed (default 20)' },
   { key: 'sessions.reconnectDelay', flag: 'session-reconnect-delay', kind: 'ms', needsSessions: true, help: 'reconnect hint at shutdown (default 1000)' },
-  { key: 'drain.batchSize', flag: 'drain-batch-size', kind: 'count', help: 'connections sent away per batch at shutdown (default 1000)' },
-  { key: 'drain.interval', flag: 'drain-interval', kind: 'ms', help: 'pause between shutdown batches (default 250)' },
+  { key: 'sendAway.batchSize', flag: 'send-away-batch-size', kind: 'count', help: 'connections sent away per batch at shutdown (default 1000)' },
+  { key: 'sendAway.interval', flag: 'send-away-interval', kind: 'ms', help: 'pause between shutdown batches (default 250)' },
+  // Renamed in 0.2 (one word, one meaning: docs/guide.md#words-used-in-this-guide); the old names work for one release.
+  { key: 'drainTimeout', flag: 'drain-timeout', kind: 'ms', deprecatedFor: 'settleTimeout', help: '' },
+  { key: 'drain.batchSize', flag: 'drain-batch-size', kind: 'count', deprecatedFor: 'sendAway.batchSize', help: '' },
+  { key: 'drain.interval', flag: 'drain-interval', kind: 'ms', deprecatedFor: 'sendAway.interval', help: '' },
+  { key: 'probation.windowMs', kind: 'ms', deprecatedFor: 'probation.window', help: '' },
+  { key: 'watch.debounceMs', kind: 'ms', deprecatedFor: 'watch.debounce', help: '' },
+  { key: 'watch.stabilityMs', kind: 'ms', deprecatedFor: 'watch.stability', help: '' },
 ];
 
 /** The host options the table sets, as a plain (structured-clonable) object. */
 export interface HostTuning {
   /** HostLimits, plus limits of issue 9 items 4-5 by name until HostLimits has them all. */
   limits?: HostLimits & Record<string, number>;
-  drainTimeout?: number;
+  settleTimeout?: number;
   hookTimeout?: number;
   hangTimeout?: number;
   watchdogTimeout?: number;
@@ -89,20 +99,21 @@ export interface HostTuning {
   probation?: Partial<ProbationOptions> | false;
   watch?: WatchOptions;
   sessions?: Omit<SessionOptions, 'store'>;
-  drain?: DrainOptions;
+  sendAway?: SendAwayOptions;
 }
 
 /** parseArgs options for every tunable flag, plus --config and --no-probation. */
 export const TUNING_ARG_OPTIONS: Record<string, { type: 'string' | 'boolean' }> = {
   config: { type: 'string' },
   'no-probation': { type: 'boolean' },
-  ...Object.fromEntries(TUNABLES.map((t) => [t.flag, { type: 'string' as const }])),
+  ...Object.fromEntries(TUNABLES.flatMap((t) => (t.flag ? [[t.flag, { type: 'string' as const }]] : []))),
 };
 
 /** The help lines for `hotline --help`. */
 export function tuningHelp(): string {
-  const width = Math.max(...TUNABLES.map((t) => t.flag.length)) + 5;
-  const lines = TUNABLES.map((t) => `  --${t.flag} N`.padEnd(width + 2) + ` ${t.key}: ${t.help}`);
+  const current = TUNABLES.filter((t) => !t.deprecatedFor);
+  const width = Math.max(...current.map((t) => t.flag!.length)) + 5;
+  const lines = current.map((t) => `  --${t.flag} N`.padEnd(width + 2) + ` ${t.key}: ${t.help}`);
   return [
     'limits and timeouts (start and dev; ms, bytes, counts; each is also a key of --config FILE.json, flags win):',
     `  --config FILE.json`.padEnd(width + 2) + ' { "limits": { "maxPayload": 65536 }, "sessions": { "ttl": 30000 }, ... }',
@@ -200,6 +211,7 @@ export function loadConfigFile(file: string): Map<string, number | false> {
 export function parseTuning(flags: Record<string, string | boolean | undefined>, sessions: boolean): HostTuning {
   const values = typeof flags.config === 'string' ? loadConfigFile(flags.config) : new Map<string, number | false>();
   for (const t of TUNABLES) {
+    if (!t.flag) continue;
     const text = flags[t.flag];
     if (text === undefined) continue;
     const n = typeof text === 'string' && DECIMAL.test(text) ? Number(text) : NaN;
@@ -217,7 +229,7 @@ export function parseTuning(flags: Record<string, string | boolean | undefined>,
     if (t.needsSessions && !sessions) throw new HotlineError('HOTLINE_E_CONFIG', `${key} (--${t.flag}) needs --sessions`);
     // probation: false wins over a probation.* value: off is off.
     if (key.startsWith('probation.') && out.probation === false) continue;
-    setPath(out, key, value);
+    setPath(out, t.deprecatedFor ?? key, value);
   }
   return out as HostTuning;
 }

@@ -1,6 +1,6 @@
 /**
  * TLS listeners, and what a process upgrade does with what cannot move. A TLS connection's session keys live in the
- * old worker's OpenSSL (nodejs/node#4037), so an upgrade drains it: a WebSocket gets 1012 with a reconnect hint, a
+ * old worker's OpenSSL (nodejs/node#4037), so an upgrade sends it away: a WebSocket gets 1012 with a reconnect hint, a
  * TCP stream a clean end. So does a client whose handshake stalls past the upgrade's bound (a 503 with Retry-After).
  * Plain connections on the other listeners of the same worker still move without a close. Real supervisor and
  * worker processes, real sockets, a certificate made by openssl at test time.
@@ -67,7 +67,7 @@ async function stalledHandshake(port: number, secure: boolean): Promise<Stalled>
   return { socket, received: () => text, closed };
 }
 
-test('an upgrade drains TLS connections (1012, TCP end) and stalled handshakes (503), counts them, and moves the plain ones', { timeout: 120_000 }, async () => {
+test('an upgrade sends away TLS connections (1012, TCP end) and stalled handshakes (503), counts them, and moves the plain ones', { timeout: 120_000 }, async () => {
   const p = pluginDir(counterPlugin('v1'));
   const admin = path.join(p.dir, 'admin.sock');
   const envFile = path.join(p.dir, 'worker.env');
@@ -131,7 +131,7 @@ test('an upgrade drains TLS connections (1012, TCP end) and stalled handshakes (
     }
     assert.equal(summary.outcome, 'committed', JSON.stringify(summary));
     assert.equal(summary.moved, 2 * PER_LISTENER, 'every plain connection moved');
-    assert.equal(summary.drained, 2 * PER_LISTENER + stalled.length, 'every TLS connection and stalled handshake drained');
+    assert.equal(summary.sentAway, 2 * PER_LISTENER + stalled.length, 'every TLS connection and stalled handshake sentAway');
     assert.equal(summary.failed, 0);
 
     for (const c of secure.ws) {
@@ -277,7 +277,7 @@ test('hotline dev --transport tcp --tls-cert --tls-key: the ready line names tls
   }
 });
 
-test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgrade drains the TLS clients and hotline/client resumes over wss', { timeout: 90_000 }, async () => {
+test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgrade sends away the TLS clients and hotline/client resumes over wss', { timeout: 90_000 }, async () => {
   const p = pluginDir(streamPlugin(10));
   const admin = path.join(p.dir, 'admin.sock');
   const { proc, ready } = await HotlineProcess.start(
@@ -309,7 +309,7 @@ test('hotline start --tls-cert --tls-key --sessions: wss:// ready line; an upgra
     const summary = JSON.parse(up.stdout) as UpgradeSummary;
     assert.equal(summary.outcome, 'committed');
     assert.equal(summary.moved, 0);
-    assert.equal(summary.drained, 2, 'the session client and the plain wss client');
+    assert.equal(summary.sentAway, 2, 'the session client and the plain wss client');
     const { code } = await within(plain.closed, 15_000, 'close of the plain wss client');
     assert.equal(code, 1012);
 

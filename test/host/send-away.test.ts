@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect, type HotlineClient } from '../../src/client/index.js';
-import { createHost, type DrainBatch, MemorySessionStore } from '../../src/index.js';
+import { createHost, type SendAwayBatch, MemorySessionStore } from '../../src/index.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 
-test('a drain of 2,000 session clients in batches of 200 sends them to the next host in waves, all resumed', { timeout: 120_000 }, async () => {
+test('a shutdown send-away of 2,000 session clients in batches of 200 sends them to the next host in waves, all resumed', { timeout: 120_000 }, async () => {
   const N = 2000;
   const p = pluginDir(counterPlugin('v1'));
   const store = new MemorySessionStore();
-  const opts = { plugin: p.entry, logger: quietLogger, sessions: { store, reconnectDelay: 300 }, drain: { batchSize: 200, interval: 50 } };
+  const opts = { plugin: p.entry, logger: quietLogger, sessions: { store, reconnectDelay: 300 }, sendAway: { batchSize: 200, interval: 50 } };
   const a = await createHost(opts);
   const b = await createHost(opts);
   let port = a.addresses()[0]!.port;
@@ -29,11 +29,11 @@ test('a drain of 2,000 session clients in batches of 200 sends them to the next 
     }
     for (let i = 0; i < 600 && opened < N; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(opened, N);
-    // From now on clients come back to the second host; the first one drains.
+    // From now on clients come back to the second host; the first one sends its clients away.
     port = b.addresses()[0]!.port;
-    const batches: DrainBatch[] = [];
+    const batches: SendAwayBatch[] = [];
     const resumedAtBatch: number[] = [];
-    a.on('drain', (batch) => {
+    a.on('sendAway', (batch) => {
       batches.push(batch);
       resumedAtBatch.push(b.status().sessions ?? 0);
     });

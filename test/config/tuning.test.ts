@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isHotlineError } from '../../src/errors.js';
-import { parseTuning, TUNABLES, tunedHostOptions, validateConfig } from '../../src/cli/tuning.js';
+import { parseTuning, TUNABLES, tunedHostOptions, validateConfig } from '../../src/config/tuning.js';
 import { resolveOptions } from '../../src/host/options.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 
@@ -20,40 +20,41 @@ test('every README limit and timeout has a flag and a config key, including thos
     'limits.maxPayload', 'limits.maxConnections', 'limits.maxSendBuffer', 'limits.handshakeTimeout',
     'limits.maxConnectionsPerIp', 'limits.handshakeRatePerIp',
     'limits.maxQueuedMessages', 'limits.maxQueuedBytes', 'limits.frameTimeout', 'limits.maxIncompleteBytes', 'limits.pingInterval', 'limits.pongTimeout',
-    'drainTimeout', 'hookTimeout', 'shutdownTimeout', 'probation.windowMs', 'probation.minErrors', 'probation.maxErrorRate',
-    'watch.debounceMs', 'watch.stabilityMs', 'sessions.ttl', 'sessions.maxDetached', 'drain.batchSize', 'drain.interval',
+    'settleTimeout', 'hookTimeout', 'shutdownTimeout', 'probation.window', 'probation.minErrors', 'probation.maxErrorRate',
+    'watch.debounce', 'watch.stability', 'sessions.ttl', 'sessions.maxDetached', 'sendAway.batchSize', 'sendAway.interval',
   ]) assert.ok(keys.has(k), k);
-  assert.equal(new Set(TUNABLES.map((t) => t.flag)).size, TUNABLES.length, 'flags are unique');
+  const flags = TUNABLES.flatMap((t) => (t.flag ? [t.flag] : []));
+  assert.equal(new Set(flags).size, flags.length, 'flags are unique');
 });
 
 test('flags become host options, and the host accepts them', () => {
   const t = parseTuning(
     {
       'max-payload': '65536', 'max-connections': '50', 'handshake-timeout': '2500', 'max-connections-per-ip': '0', 'handshake-rate-per-ip': '20',
-      'max-queued-messages': '100', 'ping-interval': '15000', 'drain-timeout': '100', 'probation-max-error-rate': '0.25',
-      'watch-debounce': '5', 'session-ttl': '30000', 'max-detached-sessions': '500', 'drain-batch-size': '10',
+      'max-queued-messages': '100', 'ping-interval': '15000', 'settle-timeout': '100', 'probation-max-error-rate': '0.25',
+      'watch-debounce': '5', 'session-ttl': '30000', 'max-detached-sessions': '500', 'send-away-batch-size': '10',
     },
     true,
   );
   assert.deepEqual(t, {
     limits: { maxPayload: 65536, maxConnections: 50, handshakeTimeout: 2500, maxConnectionsPerIp: 0, handshakeRatePerIp: 20, maxQueuedMessages: 100, pingInterval: 15000 },
-    drainTimeout: 100,
+    settleTimeout: 100,
     probation: { maxErrorRate: 0.25 },
-    watch: { debounceMs: 5 },
+    watch: { debounce: 5 },
     sessions: { ttl: 30000, maxDetached: 500 },
-    drain: { batchSize: 10 },
+    sendAway: { batchSize: 10 },
   });
   const r = resolveOptions({ plugin: 'x.ts', ...tunedHostOptions(t, true, { secret: () => new Uint8Array(32) } as never) });
   assert.equal(r.limits.maxPayload, 65536);
   assert.equal(r.limits.maxConnectionsPerIp, Infinity, '0 is off');
   assert.equal(r.limits.handshakeRatePerIp, 20);
-  assert.equal(r.drainTimeout, 100);
-  assert.deepEqual(r.watch, { debounceMs: 5 });
+  assert.equal(r.settleTimeout, 100);
+  assert.deepEqual(r.watch, { debounce: 5 });
   assert.ok(r.sessions);
   assert.equal(r.sessions.ttl, 30000);
   assert.equal(r.sessions.maxDetached, 500);
   assert.equal(r.probation && r.probation.maxErrorRate, 0.25);
-  assert.equal(r.drain.batchSize, 10);
+  assert.equal(r.sendAway.batchSize, 10);
   assert.equal(tunedHostOptions(t, false, undefined).watch, false);
   assert.equal(tunedHostOptions({}, true, undefined).watch, true);
   assert.equal(parseTuning({ 'no-probation': true, 'probation-window': '5' }, false).probation, false);
@@ -62,7 +63,7 @@ test('flags become host options, and the host accepts them', () => {
 test('bad flag values are HOTLINE_E_CONFIG naming the flag', () => {
   for (const [flag, value] of [
     ['max-payload', '1mb'], ['max-payload', '0'], ['max-payload', '1.5'], ['max-connections', '-1'], ['hook-timeout', ''],
-    ['drain-timeout', '0x10'], ['probation-max-error-rate', '2'], ['max-payload', '1e6'], ['handshake-rate-per-ip', 'fast'],
+    ['settle-timeout', '0x10'], ['probation-max-error-rate', '2'], ['max-payload', '1e6'], ['handshake-rate-per-ip', 'fast'],
   ] as const) {
     configError(() => parseTuning({ [flag]: value }, false), new RegExp(`--${flag} must be`));
   }

@@ -1,12 +1,12 @@
 /**
- * The host's operation lock (src/host/operation-lock.ts) and the counted dispatch suspension (dispatcher.ts): who
+ * The host's operation lock (src/lock/operation-lock.ts) and the counted dispatch suspension (dispatcher.ts): who
  * waits, who is refused by name, that waits are bounded, and that one holder's release never lifts another's.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Dispatcher } from '../../src/connection/dispatcher.js';
 import { isHotlineError } from '../../src/errors.js';
-import { type OperationName, OperationLock } from '../../src/host/operation-lock.js';
+import { type OperationName, OperationLock } from '../../src/lock/operation-lock.js';
 
 function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
   return assert.rejects(p, (err: unknown) => isHotlineError(err) && err.code === code);

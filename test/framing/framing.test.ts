@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MessageData } from '../../src/plugin/contract.js';
-import type { Decoder } from '../../src/transport/framing/framing.js';
-import { lengthPrefixed } from '../../src/transport/framing/length-prefixed.js';
-import { lines } from '../../src/transport/framing/lines.js';
+import type { Decoder } from '../../src/framing/framing.js';
+import { lengthPrefixed } from '../../src/framing/length-prefixed.js';
+import { lines } from '../../src/framing/lines.js';
 
 /** mulberry32: small, seeded, good enough to pick split points. */
 function seeded(seed: number): () => number {

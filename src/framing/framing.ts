@@ -2,7 +2,7 @@
  * TCP framings. A decoder turns a byte stream into messages; an encoder turns a message into bytes. Decoders keep the
  * bytes they have read but not yet turned into a message, so a payload limit can be enforced before buffering more.
  */
-import type { MessageData } from '../../plugin/contract.js';
+import type { MessageData } from '../plugin/contract.js';
 
 /** The TCP framings hotline speaks: newline-delimited text, or 4-byte big-endian length-prefixed binary. */
 export type FramingKind = 'lines' | 'length';

@@ -1,5 +1,5 @@
 /**
- * The Node internals hotline relies on, in one place (STYLE.md 13; test/structure/internals.test.ts keeps them here,
+ * The Node internals hotline relies on, in one place (STYLE.md 13; test/structure/architecture.test.ts keeps them here,
  * and checkInternals() in self-check.ts refuses to start on a Node major it does not know or when one is missing).
  * All of them are stable since Node 12 and read here as they are in Node 20 (lib/net.js, lib/internal/child_process.js,
  * src/pipe_wrap.cc, src/stream_wrap.cc), which is what the tests run:

@@ -1,6 +1,6 @@
 /**
  * The private state of ws 8.18.3 (pinned exactly in package.json) that hotline reads and writes, in one place
- * (STYLE.md 13; test/structure/internals.test.ts keeps it here, and checkInternals() in self-check.ts refuses to
+ * (STYLE.md 13; test/structure/architecture.test.ts keeps it here, and checkInternals() in self-check.ts refuses to
  * start on another ws version or when a field below is missing). ws has no public API for either use
  * (websockets/ws#823):
  * - the handoff (src/handoff/ws-frames.ts) rebuilds a Receiver's parse state as wire bytes, and rebuilds a

@@ -1,6 +1,8 @@
 /**
- * The architecture rules a reader relies on (the folder layout of DESIGN.md §10):
- * - no import cycle between folders of src/, so one part can change without reading the rest.
+ * The architecture rules a reader relies on (the folder layout of DESIGN.md §10, STYLE.md 13):
+ * - no import cycle between folders of src/, so one part can change without reading the rest;
+ * - Node and ws private internals are reached from one module only, src/internals/: there the version each relies on
+ *   is written down, and checkInternals() checks them at startup. A new use elsewhere fails here.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -63,4 +65,20 @@ test('no import cycle between the folders of src/', () => {
     }
   }
   assert.deepEqual(cycles, [], `folder import cycles:\n${cycles.join('\n')}`);
+});
+
+// Private fields of Node and ws that hotline depends on. Pinned versions, one module, one self-check.
+const INTERNALS = /\b(_handle|_socket|_receiver|_sender|_readableState|_writableState|_createServerHandle|_setSimultaneousAccepts|process\.binding|internalBinding|_state|_fragments|_bufferedBytes|_payloadLength|_opcode|_fin|_compressed|_totalPayloadLength|_messageLength|_buffers|_loop|_fragmented|_masked|_mask|_errored|_closeFrameReceived|_closeFrameSent|_extensions|_protocol|_readyState|_isServer)\b/;
+
+test('Node and ws internals are reached only from src/internals/', () => {
+  const offenders: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    if (folderOf(file) === 'internals') continue;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines.forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+      if (INTERNALS.test(code)) offenders.push(`${path.relative(SRC, file)}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(offenders, [], `internals outside src/internals/:\n${offenders.join('\n')}`);
 });

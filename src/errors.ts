@@ -59,7 +59,7 @@ export const ERROR_CODES = {
   // issue 9 items 6-8 (sessions and admission, limits from the CLI)
   HOTLINE_E_SESSION_EVICTED: 'a detached session was evicted: sessions.maxDetached sessions were already waiting for their clients',
   HOTLINE_E_IP_LIMIT: 'a connection was refused: its IP address is over limits.maxConnectionsPerIp or limits.handshakeRatePerIp',
-  // issue 10, fault 7 (h5-identity): conn.close() arguments are checked before the connection changes phase.
+  // issue 10, fault 7: conn.close() arguments are checked before the connection changes phase.
   HOTLINE_E_CLOSE_CODE: 'conn.close() was given a close code or reason that cannot be sent',
   // issue 10, fault 6: the host's one operation lock (src/lock/operation-lock.ts).
   HOTLINE_E_OPERATION_TIMEOUT: 'an operation waited too long for the one holding the host operation lock',

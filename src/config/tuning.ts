@@ -44,8 +44,8 @@ interface Tunable {
 }
 
 /**
- * The limits and timeouts. Those marked h2 are enforced by issue 9 items 4-5 (inbound queues, incomplete frames, WS
- * ping): they are passed through into `limits` under exactly these names and checked by the host.
+ * The limits and timeouts: one row each drives its flag, its config-file key and its --help line. The host checks the
+ * values (host/options.ts); this table only parses them.
  */
 export const TUNABLES: readonly Tunable[] = [
   { key: 'limits.maxPayload', flag: 'max-payload', kind: 'bytes', help: 'largest message accepted (default 1 MiB)' },
@@ -54,7 +54,7 @@ export const TUNABLES: readonly Tunable[] = [
   { key: 'limits.handshakeTimeout', flag: 'handshake-timeout', kind: 'ms', help: 'WebSocket upgrade and session hello deadline (default 10000)' },
   { key: 'limits.maxConnectionsPerIp', flag: 'max-connections-per-ip', kind: 'count', zeroOff: true, help: 'sockets one IP may hold (default 0: off)' },
   { key: 'limits.handshakeRatePerIp', flag: 'handshake-rate-per-ip', kind: 'rate', zeroOff: true, help: 'handshakes per second per IP (default 0: off)' },
-  // h2 (issue 9 items 4-5)
+  // inbound queues, partial frames, WebSocket pings (issue 9 items 4-5)
   { key: 'limits.maxQueuedMessages', flag: 'max-queued-messages', kind: 'count', help: 'inbound messages queued per connection' },
   { key: 'limits.maxQueuedBytes', flag: 'max-queued-bytes', kind: 'bytes', help: 'inbound bytes queued per connection' },
   { key: 'limits.frameTimeout', flag: 'frame-timeout', kind: 'ms', help: 'an incomplete frame or message must progress within this' },

@@ -230,21 +230,23 @@ export class SessionManager implements SessionHost {
 
   /** Resume a session of this process on a new socket, with a rotated token. */
   async #resume(ws: WebSocket, s: ServerSession, rx: number): Promise<void> {
-    const gen = this.#rotate(s);
-    const w = this.write(s.id, { gen, genConfirmed: false, touchedAt: Date.now() });
+    const { gen, written } = this.#rotate(s);
     // The welcome may name the new token only once the store has it: after a crash, the store decides.
-    if (isThenable(w)) await w;
+    if (isThenable(written)) await written;
     if (ws.readyState !== ws.OPEN) return;
     if (this.#sessions.get(s.id) !== s || s.phase === 'closing' || s.phase === 'closed') return void ws.close(CLOSE_INTERNAL_ERROR, 'session ended meanwhile');
     this.#detached.delete(s);
     s.attach(ws, rx, { token: issueToken(this.#secret!, s.id, gen), resumed: true, lost: null });
   }
 
-  /** Rotate the token of `s` now, synchronously, so a second hello with the same token is refused. */
-  #rotate(s: ServerSession): number {
+  /**
+   * Rotate the token of `s` now, synchronously, so a second hello with the same token is refused, and store the new
+   * generation (`written`, a promise with an async store).
+   */
+  #rotate(s: ServerSession): { gen: number; written: void | Promise<void> } {
     s.gen++;
     s.genConfirmed = false;
-    return s.gen;
+    return { gen: s.gen, written: this.write(s.id, { gen: s.gen, genConfirmed: false, touchedAt: Date.now() }) };
   }
 
   /** Restore a session from the store into this process: 'done', or why it cannot be. */
@@ -272,9 +274,8 @@ export class SessionManager implements SessionHost {
     }
     const s = new ServerSession(this, id, remoteAddress, rec);
     this.#sessions.set(id, s);
-    const gen = this.#rotate(s);
-    const w = this.write(id, { gen, genConfirmed: false, touchedAt: Date.now() });
-    if (isThenable(w)) await w;
+    const { gen, written } = this.#rotate(s);
+    if (isThenable(written)) await written;
     let state: unknown;
     try {
       state = rec.state === undefined ? undefined : JSON.parse(rec.state);

@@ -14,8 +14,13 @@ export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_PROTOCOL_ERROR = 1002;
 /** Reported, never sent: no close frame arrived (the socket dropped, a TCP stream that errored, a terminate). */
 export const CLOSE_ABNORMAL = 1006;
-/** Policy violation: a slow consumer over maxSendBuffer. */
+/** Policy violation: a slow consumer, an inbound overflow, a partial frame that stalled or broke the budget. */
 export const CLOSE_POLICY = 1008;
+/**
+ * How long a peer closed with CLOSE_POLICY gets to finish the close handshake before its socket is destroyed: one
+ * that does not read (a slow consumer), or whose close frame waits behind a partial frame, may never finish it.
+ */
+export const POLICY_CLOSE_GRACE_MS = 1000;
 /** Message too big: over maxPayload (ws sends it itself for WebSocket). */
 export const CLOSE_TOO_BIG = 1009;
 /** Internal error: the session store failed during a hello. */

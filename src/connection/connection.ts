@@ -8,7 +8,7 @@
 import { HotlineError } from '../errors.js';
 import { ConnHandle, type HandleTarget } from '../plugin/conn-handle.js';
 import type { CloseInfo, MessageData, TransportKind } from '../plugin/contract.js';
-import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem } from './close-codes.js';
+import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } from './close-codes.js';
 import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
 import type { Link } from './link.js';
@@ -20,9 +20,6 @@ class CloseEvent {
 }
 
 type Inbound = MessageData | typeof OPEN | CloseEvent;
-
-/** How long a slow consumer gets to take its close frame before the socket is destroyed. */
-const SLOW_CONSUMER_GRACE_MS = 1000;
 
 const enum Phase {
   Open,
@@ -363,7 +360,7 @@ export class Connection implements HandleTarget {
     this.close(CLOSE_POLICY, reason);
     if (this.#slowTimer !== undefined) return;
     // A consumer that does not read will not read the close frame either: bound the memory it holds.
-    this.#slowTimer = setTimeout(() => this.#link.terminate(), SLOW_CONSUMER_GRACE_MS);
+    this.#slowTimer = setTimeout(() => this.#link.terminate(), POLICY_CLOSE_GRACE_MS);
     this.#slowTimer.unref();
   }
 }

@@ -7,14 +7,11 @@
 import type net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Connection } from '../connection/connection.js';
+import { CLOSE_POLICY, POLICY_CLOSE_GRACE_MS } from '../connection/close-codes.js';
 import { HotlineError } from '../errors.js';
 import type { IncompleteFrames, IncompleteHolder } from './incomplete-frames.js';
 import type { Pingable, WsHeartbeat } from './ws-heartbeat.js';
 import { receiverMidFrame, receiverPendingBytes, socketOf } from '../internals/ws-internals.js';
-
-const CLOSE_POLICY = 1008;
-/** How long a peer abandoned for a stalled frame gets to take the close frame before the socket is destroyed. */
-const CLOSE_GRACE_MS = 1000;
 
 const kGuard = Symbol('hotline.wsGuard');
 type WithGuard = { [kGuard]: WsGuard };
@@ -109,7 +106,7 @@ export class WsGuard implements IncompleteHolder, Pingable {
    */
   #closeThenCut(reason: string): void {
     this.ws.close(CLOSE_POLICY, reason);
-    this.#grace ??= setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    this.#grace ??= setTimeout(() => this.ws.terminate(), POLICY_CLOSE_GRACE_MS);
     this.#grace.unref();
   }
 }

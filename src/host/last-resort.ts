@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { ErrorCode } from '../errors.js';
 import { HotlineError, messageOf } from '../errors.js';
-import { reportEscape } from '../load/live-versions.js';
+import { PLUGIN_FILENAME_PREFIX, reportEscape } from '../load/live-versions.js';
 
 /** The exit code of a process that stopped because an exception escaped hotline's own code (sysexits EX_SOFTWARE). */
 export const EXIT_INTERNAL = 70;
@@ -50,8 +50,6 @@ const SOCKET_CODES: ReadonlySet<string> = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
-/** File-name prefix of every plugin bundle (load/loader.ts compiles each one under such a name). */
-const PLUGIN_FRAME = 'hotline-plugin:';
 let root: string | null | undefined;
 /**
  * Hotline's own code: the folder this module's folder sits in (src/ under tsx, dist/ once built). Computed on first
@@ -107,7 +105,7 @@ export function judge(kind: EscapeKind, err: unknown): Verdict {
   const frames = stackFrames(err);
   const ownRoot = hotlineRoot();
   const isOurs = (f: string) => ownRoot !== null && f.includes(ownRoot);
-  const isPlugin = (f: string) => !isOurs(f) && f.includes(PLUGIN_FRAME);
+  const isPlugin = (f: string) => !isOurs(f) && f.includes(PLUGIN_FILENAME_PREFIX);
   const refusal = err instanceof HotlineError;
   const blamed = refusal ? frames.find(isPlugin) : frames.find((f) => isOurs(f) || isPlugin(f));
   const plugin = blamed !== undefined && isPlugin(blamed);

@@ -13,17 +13,13 @@ import { createHost } from '../../src/index.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { RELEASE, parseReply, startRig, trafficPlugin } from '../swap/traffic-rig.js';
+import { until as pollUntil } from '../helpers/until.js';
 
 const release = () => (globalThis as Record<symbol, () => void>)[Symbol.for(RELEASE)]!();
 const sink = { send: () => undefined };
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** The shared poll (helpers/until.ts), with these tests' 15 s default. */
+const until = (cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> => pollUntil(cond, what, timeoutMs);
 
 test('an export during a swap waits at most its settleTimeout, refuses by name, and leaves the swap suspended', async () => {
   const rig = await startRig({ settleTimeout: 60_000 });

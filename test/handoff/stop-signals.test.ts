@@ -16,6 +16,7 @@ import { adminStatus, HotlineProcess } from '../e2e/hotline-process.js';
 import { wsClient } from '../helpers/clients.js';
 import { listeningSockets } from '../helpers/listening-sockets.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
+import { until as pollUntil } from '../helpers/until.js';
 
 interface Status {
   supervisor: { pid: number; workerPid: number; upgrades: Array<{ outcome: string }> };
@@ -40,14 +41,8 @@ async function sessionClient(url: string): Promise<{ frames: Array<{ t: string }
   return { frames, closed };
 }
 
-/** Wait until `check` holds, re-checked every 25 ms, for at most `ms`. */
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** The shared poll (helpers/until.ts), with these tests' 15 s default. */
+const until = (cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> => pollUntil(cond, what, timeoutMs);
 
 /** A process that is gone or a zombie (its new parent may not reap it at once) is not running. */
 function running(pid: number): boolean {

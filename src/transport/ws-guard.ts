@@ -110,8 +110,3 @@ export class WsGuard implements IncompleteHolder, Pingable {
     this.#grace.unref();
   }
 }
-
-/** The guard of a WebSocket the transport wired, if any. */
-export function guardOf(ws: WebSocket): WsGuard | undefined {
-  return (ws as unknown as Partial<WithGuard>)[kGuard];
-}

@@ -12,11 +12,12 @@
  * exception, a welcome that never reached its client.
  */
 import type { WebSocket } from 'ws';
-import { CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
+import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART, POLICY_CLOSE_GRACE_MS } from '../connection/close-codes.js';
 import { isConnectionId, newConnectionId } from '../connection/conn-id.js';
 import { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
 import { HotlineError, messageOf } from '../errors.js';
+import { EarlyFrames } from './early-frames.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { decodeFrame, type LostCode, type WelcomeFrame } from './protocol.js';
 import { checkResume, ServerSession, type SessionHost } from './session.js';
@@ -137,11 +138,12 @@ export class SessionManager implements SessionHost {
     };
     ws.once('close', onClose);
     // Frames after the hello wait here until the session takes the socket: a restore may read the store first.
-    const early: Array<[Buffer, boolean]> = [];
+    const early = new EarlyFrames(this.#deps.dispatcher.limits);
     let first = true;
     const onMessage = (data: Buffer, isBinary: boolean) => {
       if (!first) {
-        early.push([data, isBinary]);
+        const over = early.push(data, isBinary);
+        if (over) this.#earlyOverflow(ws, over, remoteAddress);
         return;
       }
       first = false;
@@ -151,17 +153,31 @@ export class SessionManager implements SessionHost {
         () => {
           settle();
           ws.off('message', onMessage);
-          for (const [d, b] of early) ws.emit('message', d, b);
+          early.replay((d, b) => ws.emit('message', d, b));
         },
         (err: unknown) => {
           settle();
           ws.off('message', onMessage);
+          early.discard();
           this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_STORE', `session hello failed: ${messageOf(err)}`, { cause: err }));
           ws.close(CLOSE_INTERNAL_ERROR, 'session store error');
         },
       );
     };
     ws.on('message', onMessage);
+  }
+
+  /**
+   * A client sent too much after its hello, before its session was ready: 1008, and a socket that does not finish
+   * the close handshake within the grace is cut off, as a connection over its inbound bounds is (connection.ts).
+   */
+  #earlyOverflow(ws: WebSocket, over: HotlineError, remoteAddress: string): void {
+    const err = new HotlineError(over.code, `hotline.v1 client ${remoteAddress || '(unknown address)'} sent ${over.message}; closing`);
+    this.#deps.reportError(err);
+    ws.close(CLOSE_POLICY, 'inbound queue overflow');
+    const grace = setTimeout(() => ws.terminate(), POLICY_CLOSE_GRACE_MS);
+    grace.unref();
+    ws.once('close', () => clearTimeout(grace));
   }
 
   async #hello(ws: WebSocket, text: string, remoteAddress: string): Promise<void> {

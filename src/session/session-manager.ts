@@ -16,6 +16,7 @@ import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE
 import { isConnectionId, newConnectionId } from '../connection/conn-id.js';
 import { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
+import { isThenable } from '../connection/thenable.js';
 import { HotlineError, messageOf } from '../errors.js';
 import { EarlyFrames } from './early-frames.js';
 import type { ResolvedSessionOptions } from './options.js';
@@ -42,10 +43,6 @@ const LOST_MESSAGES: Record<LostCode, string> = {
   HOTLINE_E_SESSION_OVERFLOW: 'the replay buffer overflowed: messages this client missed were dropped',
   HOTLINE_E_SESSION_PROTOCOL: 'the client claims messages this session never sent',
 };
-
-function isThenable<T>(v: unknown): v is PromiseLike<T> {
-  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
-}
 
 export class SessionManager implements SessionHost {
   readonly reconnectDelay: number;

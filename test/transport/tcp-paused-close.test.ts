@@ -17,10 +17,13 @@ import { until } from '../helpers/until.js';
 const GATE = `
 import { definePlugin } from 'hotline';
 let release: (() => void) | undefined;
+const seen: string[] = [];
 export default definePlugin({
   name: 'gate', version: '1', api: 1,
   onMessage(conn, data) {
     if (data === 'open') { release?.(); conn.send('opened'); return; }
+    if (data === 'seen') { conn.send(seen.join(',')); return; }
+    if (typeof data === 'string' && data[0] === 'b') seen.push(data);
     if (data === 'hold') { conn.send('held'); return new Promise<void>((r) => { release = r; }); }
   },
 });
@@ -59,6 +62,52 @@ test('a paused TCP connection whose client closes: its queue is dropped and coun
     await until(() => host.status().connections === 1, 'the closed client to free its slot');
     opener.socket.end();
   } finally {
+    await host.close();
+    p.remove();
+  }
+});
+
+test('what a paused TCP connection read on is what a process upgrade hands over, in order, and is not dispatched', async () => {
+  const p = pluginDir(GATE);
+  const host = await createHost({
+    plugin: p.entry,
+    logger: quietLogger,
+    listen: [{ transport: 'tcp', framing: 'lines' }],
+    limits: { maxQueuedMessages: 10 },
+    hangTimeout: 60_000,
+    shutdownTimeout: 1_000,
+  });
+  const port = host.addresses()[0]!.port;
+  const opener = await tcpClient(port);
+  try {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const held = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.write('hold\n' + 'a\n'.repeat(50));
+    await held;
+    await until(() => host.status().messages.in === 51, 'part one received');
+    const conn = [...host.handoffPort().dispatcher.connections.values()].find((c) => c.queued > 0)!;
+    const source = conn.link.handoff!();
+    assert.equal(source.kind, 'tcp');
+    if (source.kind !== 'tcp') return;
+    // Read on while paused, ending inside a line: the partial line belongs to the handover too.
+    const tail = Array.from({ length: 100 }, (_, i) => `b${i}\n`).join('') + 'partial';
+    socket.write(tail);
+    await until(() => source.unconsumed().length === tail.length, 'the tail read while paused');
+    assert.equal(source.unconsumed().toString(), tail);
+    assert.equal(host.status().messages.in, 51, 'nothing read while paused is dispatched');
+    // Resumed (the gate opens, the queue drains): the held lines are decoded in order, the partial one stays pending.
+    opener.send('open');
+    await until(() => host.status().messages.in === 52 + 100, 'the held lines dispatched after resume');
+    assert.equal(source.unconsumed().toString(), 'partial');
+    await opener.inbox.waitFor(1);
+    opener.send('seen');
+    await opener.inbox.waitFor(2);
+    assert.deepEqual(opener.inbox.messages, ['opened', Array.from({ length: 100 }, (_, i) => `b${i}`).join(',')]);
+    socket.destroy();
+  } finally {
+    opener.socket.end();
     await host.close();
     p.remove();
   }

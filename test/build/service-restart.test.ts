@@ -13,27 +13,45 @@ import { test } from 'node:test';
 import * as esbuild from 'esbuild';
 import { createBundler } from '../../src/build/bundler.js';
 import { createHost } from '../../src/index.js';
+import { HotlineProcess, runHotline } from '../e2e/hotline-process.js';
 import { CLIENT_SCRIPT_PATH, createStaticServer } from '../../src/static/static-server.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
 
-/** Live children of this process that are an esbuild service of the version hotline uses (tsx has its own). */
-function esbuildServices(): number[] {
-  const out: number[] = [];
+/** Every live process: its parent and its command line. */
+function processTable(): Array<{ pid: number; ppid: number; argv: string[] }> {
+  const out: Array<{ pid: number; ppid: number; argv: string[] }> = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       // pid (comm) state ppid …: comm may hold spaces, so read after its closing parenthesis.
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) !== process.pid || state === 'Z') continue;
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(`--service=${esbuild.version}`)) out.push(Number(d));
+      if (state === 'Z') continue;
+      out.push({ pid: Number(d), ppid: Number(ppid), argv: readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0') });
     } catch {
       // gone meanwhile
     }
   }
   return out;
+}
+
+/** `root` and every live process below it. */
+function tree(root: number): number[] {
+  const table = processTable();
+  const pids = [root];
+  for (let i = 0; i < pids.length; i++) for (const p of table) if (p.ppid === pids[i]) pids.push(p.pid);
+  return pids;
+}
+
+const isEsbuildService = (argv: string[]) => argv.includes(`--service=${esbuild.version}`);
+
+/** Live esbuild services of the version hotline uses (tsx has its own) that are children of `parent`. */
+function esbuildServices(parent = process.pid): number[] {
+  return processTable()
+    .filter((p) => p.ppid === parent && isEsbuildService(p.argv))
+    .map((p) => p.pid);
 }
 
 /** SIGHUP every esbuild service of this process, as a signal to the whole process group does; wait until gone. */
@@ -94,6 +112,31 @@ test("--static's browser client is bundled after the esbuild service was killed"
     server.close();
     await bundler.dispose();
     rmSync(dir, { recursive: true, force: true });
+    p.remove();
+  }
+});
+
+test('hotline start: SIGHUP to every process of the unit (systemctl kill -s HUP) kills esbuild; that reload and the next one work', { timeout: 60_000 }, async () => {
+  const p = pluginDir(counterPlugin('v1'));
+  const admin = path.join(p.dir, 'admin.sock');
+  const { proc } = await HotlineProcess.start(['start', p.entry, '--port', '0', '--admin', admin], p.dir, 20_000, { detached: true });
+  try {
+    const esbuildOf = () => processTable().filter((q) => isEsbuildService(q.argv) && tree(proc.child.pid!).includes(q.pid)).map((q) => q.pid);
+    const before = esbuildOf();
+    assert.equal(before.length, 1, 'the worker bundles through one esbuild service');
+    p.write(counterPlugin('v2'));
+    const from = proc.logs.length;
+    for (const pid of tree(proc.child.pid!)) process.kill(pid, 'SIGHUP');
+    await proc.waitForSwap('counter@v2', from);
+    await until(() => !esbuildOf().includes(before[0]!), 'the old esbuild service gone');
+    p.write(counterPlugin('v3'));
+    const reload = await runHotline(['reload', '--admin', admin], p.dir);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.match(reload.stdout, /now serving counter@v3/);
+    assert.equal(proc.logs.filter((r) => r.code === 'HOTLINE_E_BUILD').length, 0, 'no build failed');
+  } finally {
+    proc.kill('SIGKILL');
+    await proc.exited;
     p.remove();
   }
 });

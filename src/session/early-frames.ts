@@ -8,7 +8,6 @@
  * dropped and the caller closes the socket (HOTLINE_E_INBOUND_OVERFLOW); nothing after that is kept.
  */
 import type { ConnectionLimits } from '../connection/dispatcher.js';
-import { HotlineError } from '../errors.js';
 
 type Phase = 'buffering' | 'overflowed' | 'done';
 
@@ -22,16 +21,11 @@ export class EarlyFrames {
     this.#limits = limits;
   }
 
-  /** Frames waiting. */
-  get size(): number {
-    return this.#frames.length;
-  }
-
   /**
-   * Keep one frame. Returns the error when it breaks a bound: everything kept is dropped, and later frames are
+   * Keep one frame. Returns which bound it breaks, if it does: everything kept is dropped, and later frames are
    * ignored (the caller closes the socket). Frames after an overflow or a replay are ignored too.
    */
-  push(data: Buffer, isBinary: boolean): HotlineError | undefined {
+  push(data: Buffer, isBinary: boolean): string | undefined {
     if (this.#phase !== 'buffering') return undefined;
     const { maxQueuedMessages, maxQueuedBytes } = this.#limits;
     this.#bytes += data.length;
@@ -43,7 +37,7 @@ export class EarlyFrames {
       return undefined;
     }
     this.#drop('overflowed');
-    return new HotlineError('HOTLINE_E_INBOUND_OVERFLOW', `${over} after its hello, before its session was ready`);
+    return over;
   }
 
   /** Hand the frames over in arrival order, once; from then on nothing is kept. */

@@ -168,9 +168,9 @@ export class SessionManager implements SessionHost {
    * A client sent too much after its hello, before its session was ready: 1008, and a socket that does not finish
    * the close handshake within the grace is cut off, as a connection over its inbound bounds is (connection.ts).
    */
-  #earlyOverflow(ws: WebSocket, over: HotlineError, remoteAddress: string): void {
-    const err = new HotlineError(over.code, `hotline.v1 client ${remoteAddress || '(unknown address)'} sent ${over.message}; closing`);
-    this.#deps.reportError(err);
+  #earlyOverflow(ws: WebSocket, over: string, remoteAddress: string): void {
+    const who = `hotline.v1 client ${remoteAddress || '(unknown address)'}`;
+    this.#deps.reportError(new HotlineError('HOTLINE_E_INBOUND_OVERFLOW', `${who} sent ${over} after its hello, before its session was ready; closing`));
     ws.close(CLOSE_POLICY, 'inbound queue overflow');
     const grace = setTimeout(() => ws.terminate(), POLICY_CLOSE_GRACE_MS);
     grace.unref();

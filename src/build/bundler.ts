@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { HotlineError } from '../errors.js';
+import { isServiceGone, replaceService, serviceGeneration } from './esbuild-service.js';
 
 /** One build of the plugin: the code to evaluate, its source map, and what it was built from. */
 export interface Bundle {
@@ -31,10 +32,14 @@ export interface Bundler {
 export function createBundler(entry: string): Bundler {
   const absEntry = path.resolve(entry);
   let ctx: esbuild.BuildContext<{ write: false; metafile: true }> | undefined;
+  /** The esbuild service generation `ctx` lives in (esbuild-service.ts). */
+  let ctxGeneration = -1;
   let disposed = false;
 
   async function context() {
-    ctx ??= await esbuild.context({
+    if (ctx) return ctx;
+    ctxGeneration = serviceGeneration();
+    ctx = await esbuild.context({
       entryPoints: [absEntry],
       bundle: true,
       write: false,
@@ -52,6 +57,23 @@ export function createBundler(entry: string): Bundler {
     return ctx;
   }
 
+  /**
+   * Rebuild; when esbuild's service process is gone (killed by a SIGHUP to the process group: esbuild-service.ts),
+   * start a new service and context and try once more. A second failure is reported like any build error.
+   */
+  async function rebuild() {
+    try {
+      return await (await context()).rebuild();
+    } catch (err) {
+      if (!isServiceGone(err)) throw err;
+      const dead = ctx;
+      ctx = undefined;
+      await dead?.dispose().catch(() => undefined);
+      await replaceService(ctxGeneration);
+      return await (await context()).rebuild();
+    }
+  }
+
   return {
     async build() {
       if (disposed) throw new HotlineError('HOTLINE_E_BUILD', 'the bundler is disposed');
@@ -62,7 +84,7 @@ export function createBundler(entry: string): Bundler {
       }
       let result: esbuild.BuildResult<{ write: false; metafile: true }>;
       try {
-        result = await (await context()).rebuild();
+        result = await rebuild();
       } catch (err) {
         // No cause: esbuild's error is this message again, and its stack is esbuild's and hotline's, not the user's.
         throw new HotlineError('HOTLINE_E_BUILD', formatBuildError(err));

@@ -12,6 +12,7 @@ import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } 
 import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
 import type { Link } from './link.js';
+import { isThenable } from './thenable.js';
 
 const OPEN = Symbol('open');
 
@@ -25,10 +26,6 @@ const enum Phase {
   Open,
   Closing,
   Closed,
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
 /** Options for a connection the session layer (src/session) creates. */

@@ -189,7 +189,9 @@ export class Host extends EventEmitter<HostEvents> {
         },
         swapFailed: (record, err) => {
           this.#lastSwapFailed = true;
-          this.log.error({ swap: record, code: err.code, err }, `swap aborted, ${record.from ?? 'nothing'} keeps serving: ${err.code}: ${err.message}`);
+          // The first load's failure rejects createHost() with this error, and its caller reports it (the CLI prints
+          // it): logged here as well, a user saw the build error twice.
+          if (record.trigger !== 'start') this.log.error({ swap: record, code: err.code, err }, `swap aborted, ${record.from ?? 'nothing'} keeps serving: ${err.code}: ${err.message}`);
           this.emit('swap-error', err, record);
         },
         handlerError: (version, err, conn) => {

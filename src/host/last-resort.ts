@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { ErrorCode } from '../errors.js';
 import { HotlineError, messageOf } from '../errors.js';
-import { PLUGIN_FILENAME_PREFIX, reportEscape } from '../load/live-versions.js';
+import { pluginFrameLabel, reportEscape, stackFrames } from '../load/live-versions.js';
 
 /** The exit code of a process that stopped because an exception escaped hotline's own code (sysexits EX_SOFTWARE). */
 export const EXIT_INTERNAL = 70;
@@ -105,7 +105,7 @@ export function judge(kind: EscapeKind, err: unknown): Verdict {
   const frames = stackFrames(err);
   const ownRoot = hotlineRoot();
   const isOurs = (f: string) => ownRoot !== null && f.includes(ownRoot);
-  const isPlugin = (f: string) => !isOurs(f) && f.includes(PLUGIN_FILENAME_PREFIX);
+  const isPlugin = (f: string) => !isOurs(f) && pluginFrameLabel(f) !== undefined;
   const refusal = err instanceof HotlineError;
   const blamed = refusal ? frames.find(isPlugin) : frames.find((f) => isOurs(f) || isPlugin(f));
   const plugin = blamed !== undefined && isPlugin(blamed);
@@ -116,17 +116,6 @@ export function judge(kind: EscapeKind, err: unknown): Verdict {
   const complete = frames.length < (Error.stackTraceLimit ?? 10);
   const unwoundOurs = !refusal && frames.some(isOurs);
   return { code, source, action: plugin && complete && !unwoundOurs ? 'continue' : 'exit' };
-}
-
-function stackFrames(err: unknown): string[] {
-  let stack: unknown;
-  try {
-    stack = (err as { stack?: unknown } | null)?.stack;
-  } catch {
-    return []; // a getter that throws: nothing can be read, so it counts as ours
-  }
-  if (typeof stack !== 'string') return [];
-  return stack.split('\n').filter((l) => /^\s+at /.test(l));
 }
 
 /** What the last resort touches: the process it listens on, where it logs, how it exits. Fakes in the tests. */

@@ -77,13 +77,33 @@ export const liveVersions = {
   },
 };
 
+/**
+ * The frames of `err`'s stack (its `    at …` lines, innermost first); none when it has no readable stack. Never
+ * throws. The one stack reader of hotline: attribution here and the last resort's judge (host/last-resort.ts) must
+ * agree on what is a frame, or an error would be blamed on a plugin by one and on hotline by the other.
+ */
+export function stackFrames(err: unknown): string[] {
+  let stack: unknown;
+  try {
+    if (typeof err !== 'object' || err === null) return [];
+    stack = (err as { stack?: unknown }).stack;
+  } catch {
+    return []; // a hostile getter on `stack`
+  }
+  if (typeof stack !== 'string') return [];
+  return stack.split('\n').filter((l) => /^\s+at /.test(l));
+}
+
+/** The label of the plugin bundle a stack frame is in (`v3`), or undefined for any other frame. */
+export function pluginFrameLabel(frame: string): string | undefined {
+  return FRAME.exec(frame)?.[1];
+}
+
 /** The version whose code is the innermost plugin frame of `err`'s stack, if any. Never throws. */
 export function attributeError(err: unknown): Attribution | undefined {
-  const stack = stackOf(err);
-  if (stack === undefined) return undefined;
-  const m = FRAME.exec(stack);
-  if (!m) return undefined;
-  const label = m[1]!;
+  let label: string | undefined;
+  for (const f of stackFrames(err)) if ((label = pluginFrameLabel(f)) !== undefined) break;
+  if (label === undefined) return undefined;
   const mod = live.get(label);
   if (mod) return { label, seq: mod.seq, live: true };
   const seq = /^v(\d+)$/.exec(label);
@@ -105,15 +125,4 @@ export function reportEscape(err: unknown, kind = 'uncaught error'): Attribution
     // Counting is best effort here: the caller is the process's last line of defence.
   }
   return who;
-}
-
-function stackOf(err: unknown): string | undefined {
-  try {
-    if (typeof err !== 'object' || err === null) return undefined;
-    const stack = (err as { stack?: unknown }).stack;
-    return typeof stack === 'string' ? stack : undefined;
-  } catch {
-    // A hostile getter on `stack`.
-    return undefined;
-  }
 }

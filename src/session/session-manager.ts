@@ -12,11 +12,13 @@
  * exception, a welcome that never reached its client.
  */
 import type { WebSocket } from 'ws';
-import { CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
+import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART, POLICY_CLOSE_GRACE_MS } from '../connection/close-codes.js';
 import { isConnectionId, newConnectionId } from '../connection/conn-id.js';
 import { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
+import { isThenable } from '../connection/thenable.js';
 import { HotlineError, messageOf } from '../errors.js';
+import { EarlyFrames } from './early-frames.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { decodeFrame, type LostCode, type WelcomeFrame } from './protocol.js';
 import { checkResume, ServerSession, type SessionHost } from './session.js';
@@ -41,10 +43,6 @@ const LOST_MESSAGES: Record<LostCode, string> = {
   HOTLINE_E_SESSION_OVERFLOW: 'the replay buffer overflowed: messages this client missed were dropped',
   HOTLINE_E_SESSION_PROTOCOL: 'the client claims messages this session never sent',
 };
-
-function isThenable<T>(v: unknown): v is PromiseLike<T> {
-  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
-}
 
 export class SessionManager implements SessionHost {
   readonly reconnectDelay: number;
@@ -137,11 +135,12 @@ export class SessionManager implements SessionHost {
     };
     ws.once('close', onClose);
     // Frames after the hello wait here until the session takes the socket: a restore may read the store first.
-    const early: Array<[Buffer, boolean]> = [];
+    const early = new EarlyFrames(this.#deps.dispatcher.limits);
     let first = true;
     const onMessage = (data: Buffer, isBinary: boolean) => {
       if (!first) {
-        early.push([data, isBinary]);
+        const over = early.push(data, isBinary);
+        if (over) this.#earlyOverflow(ws, over, remoteAddress);
         return;
       }
       first = false;
@@ -151,17 +150,31 @@ export class SessionManager implements SessionHost {
         () => {
           settle();
           ws.off('message', onMessage);
-          for (const [d, b] of early) ws.emit('message', d, b);
+          early.replay((d, b) => ws.emit('message', d, b));
         },
         (err: unknown) => {
           settle();
           ws.off('message', onMessage);
+          early.discard();
           this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_STORE', `session hello failed: ${messageOf(err)}`, { cause: err }));
           ws.close(CLOSE_INTERNAL_ERROR, 'session store error');
         },
       );
     };
     ws.on('message', onMessage);
+  }
+
+  /**
+   * A client sent too much after its hello, before its session was ready: 1008, and a socket that does not finish
+   * the close handshake within the grace is cut off, as a connection over its inbound bounds is (connection.ts).
+   */
+  #earlyOverflow(ws: WebSocket, over: string, remoteAddress: string): void {
+    const who = `hotline.v1 client ${remoteAddress || '(unknown address)'}`;
+    this.#deps.reportError(new HotlineError('HOTLINE_E_INBOUND_OVERFLOW', `${who} sent ${over} after its hello, before its session was ready; closing`));
+    ws.close(CLOSE_POLICY, 'inbound queue overflow');
+    const grace = setTimeout(() => ws.terminate(), POLICY_CLOSE_GRACE_MS);
+    grace.unref();
+    ws.once('close', () => clearTimeout(grace));
   }
 
   async #hello(ws: WebSocket, text: string, remoteAddress: string): Promise<void> {

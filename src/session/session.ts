@@ -11,6 +11,7 @@ import type { WebSocket } from 'ws';
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART } from '../connection/close-codes.js';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
+import { isThenable } from '../connection/thenable.js';
 import { HotlineError } from '../errors.js';
 import { decodeFrame, encodeMessage, type WelcomeFrame } from './protocol.js';
 import type { SessionChange, SessionRecord, StoredMessage } from './store.js';
@@ -43,10 +44,6 @@ function sessionOnMessage(this: WebSocket, data: Buffer, isBinary: boolean): voi
 
 function sessionOnClose(this: WebSocket, code: number, reason: Buffer): void {
   (this as WsWithSession)[kSession].socketClosed(this, code, reason.toString());
-}
-
-function isThenable(v: unknown): v is PromiseLike<void> {
-  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<void>).then === 'function';
 }
 
 export class ServerSession implements Link {

@@ -8,6 +8,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { isServiceGone, replaceService, serviceGeneration } from '../build/esbuild-service.js';
 import { type TlsOptions, loadTls } from '../transport/tls.js';
 
 const TYPES: Record<string, string> = {
@@ -36,9 +37,17 @@ let clientBundle: Promise<string> | undefined;
  */
 function browserClient(): Promise<string> {
   if (clientBundle) return clientBundle;
-  const p = esbuild
-    .build({ entryPoints: [CLIENT_ENTRY], bundle: true, write: false, format: 'iife', globalName: 'hotline', platform: 'browser', target: 'es2020', logLevel: 'silent' })
-    .then((r) => r.outputFiles[0]!.text);
+  const build = () =>
+    esbuild
+      .build({ entryPoints: [CLIENT_ENTRY], bundle: true, write: false, format: 'iife', globalName: 'hotline', platform: 'browser', target: 'es2020', logLevel: 'silent' })
+      .then((r) => r.outputFiles[0]!.text);
+  const seen = serviceGeneration();
+  // esbuild's service process may have been killed with the process group (build/esbuild-service.ts): once more.
+  const p = build().catch(async (err: unknown) => {
+    if (!isServiceGone(err)) throw err;
+    await replaceService(seen);
+    return build();
+  });
   // A failed build is retried on the next request rather than cached.
   p.catch(() => (clientBundle = undefined));
   clientBundle = p;

@@ -24,6 +24,22 @@ test('hotline dev with a plugin that does not build: the coded message, file:lin
     assert.match(r.stderr, /^ {4}\| {45}\^$/m, 'a caret under column 45');
     assert.doesNotMatch(r.stderr, /caused by|Build failed with/);
     assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack frames');
+    // Once: the CLI's line. The host used to log the aborted first swap as well ("swap aborted, nothing keeps serving").
+    assert.equal(r.stderr.match(/Unexpected ";"/g)?.length, 1, r.stderr);
+    assert.equal(r.stdout.match(/Unexpected ";"/g), null, r.stdout);
+  } finally {
+    p.remove();
+  }
+});
+
+test('hotline start with a plugin that does not build: the build error once, from the CLI', async () => {
+  const p = pluginDir(BROKEN);
+  try {
+    const r = await runHotline(['start', p.entry, '--port', '0', '--admin', `${p.dir}/admin.sock`], p.dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^hotline: HOTLINE_E_BUILD: plugin\.ts:3:45: Unexpected ";"$/m);
+    // The worker's log is JSON, where the quote is escaped.
+    assert.equal((r.stdout + r.stderr).match(/Unexpected \\?";/g)?.length, 1, r.stdout + r.stderr);
   } finally {
     p.remove();
   }

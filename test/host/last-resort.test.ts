@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { HotlineError } from '../../src/errors.js';
 import { EXIT_INTERNAL, installLastResort, judge, lastResortCounts } from '../../src/host/last-resort.js';
+import { attributeError } from '../../src/load/live-versions.js';
 
 const OURS = fileURLToPath(new URL('../../src/connection/dispatcher.ts', import.meta.url));
 
@@ -144,4 +145,19 @@ test('installed: a logger that throws does not stop the exit', () => {
   } finally {
     lr.uninstall();
   }
+});
+
+test('judge and attributeError read a stack the same way: frames only, never the message line', () => {
+  const cases: Array<[Error, boolean]> = [
+    [withStack('x', [pluginFrame, nodeFrame]), true],
+    [withStack('x', [nodeFrame, pluginFrame]), true],
+    [withStack('x', [hotlineFrame, nodeFrame]), false],
+    // A message that quotes a plugin filename (a plugin's error text, a path in a log line) is not a plugin frame.
+    [withStack('cannot read hotline-plugin:v1/plugin.ts.bundle.js', [nodeFrame]), false],
+  ];
+  for (const [err, plugin] of cases) {
+    assert.equal(judge('rejection', err).source, plugin ? 'plugin' : 'hotline', err.stack);
+    assert.equal(attributeError(err) !== undefined, plugin, err.stack);
+  }
+  assert.equal(attributeError(withStack('x', [pluginFrame]))?.label, 'echo@1.0.0');
 });

@@ -17,15 +17,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { LoadGroup, type LoadResult } from './load-client.js';
 import { tempDir } from './lib/plugins.js';
 import { forkTs, nextMessage, ofType, stopChild } from './lib/processes.js';
 import { benchArgs, finish } from './lib/report.js';
 import { ms, ratio } from './lib/stats.js';
+import type { HostileCounts, HostileKind } from './servers/hostile-clients.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = benchArgs();
@@ -38,15 +37,7 @@ const LIMITS = { maxQueuedMessages: 1000, maxQueuedBytes: 16 * MiB, maxIncomplet
 // docs/reliability.md, "Why the per-IP limits are off by default": what a directly exposed host should set.
 const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: 50 };
 const NORMAL_FROM = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 2}`);
-const HOSTILE_FROM = { flood: '127.0.1.1', truncated: '127.0.1.2', fragments: '127.0.1.3', helloDrop: '127.0.1.4' };
-/**
- * The hostile WebSockets mask with zeros, which ws then skips (the host still unmasks every byte): an attacker does
- * not pay for masking, and here it would only take CPU from the host on the same two cores.
- */
-const ZERO_MASK = (mask: Buffer): void => void mask.fill(0);
-const PARTIAL = 256 * 1024;
-const ONLY = process.env.R2_ONLY;
-const HOLDERS = 50;
+const ONLY = process.env.R2_ONLY as HostileKind | undefined;
 
 /** Normal clients get an echo; the flood (text starting with F) is handled slowly and not answered. */
 const PLUGIN = `
@@ -79,107 +70,6 @@ async function status(child: ChildProcess): Promise<Status> {
   return nextMessage(child, ofType<Status>('status'), 10_000, 'status');
 }
 
-/** The four hostile clients, each a loop that runs until stop(). */
-class Hostiles {
-  #stopped = false;
-  #sockets = new Set<net.Socket | WebSocket>();
-  #loops: Promise<void>[] = [];
-  counts = { flooded: 0, truncated: 0, fragmented: 0, helloDrops: 0 };
-
-  constructor(wsUrl: string, tcpUrl: string) {
-    const tcp = new URL(tcpUrl);
-    const only = ONLY;
-    if (!only || only === 'flood') this.#loops.push(this.#flood(wsUrl));
-    for (let i = 0; i < HOLDERS; i++) {
-      if (!only || only === 'truncated') this.#loops.push(this.#truncated(Number(tcp.port)));
-      if (!only || only === 'fragments') this.#loops.push(this.#fragments(wsUrl));
-    }
-    if (!only || only === 'hello') for (let i = 0; i < 20; i++) this.#loops.push(this.#helloDrop(wsUrl));
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    for (const s of this.#sockets) {
-      if (s instanceof net.Socket) s.destroy();
-      else s.terminate();
-    }
-    await Promise.all(this.#loops);
-  }
-
-  async #flood(url: string): Promise<void> {
-    const frame = 'F'.repeat(1024);
-    while (!this.#stopped) {
-      const ws = await this.#open(url, HOSTILE_FROM.flood).catch(() => undefined);
-      if (!ws) {
-        await sleep(10);
-        continue;
-      }
-      while (!this.#stopped && ws.readyState === WebSocket.OPEN) {
-        for (let n = 0; n < 256 && ws.bufferedAmount < MiB; n++, this.counts.flooded++) ws.send(frame);
-        await sleep(1);
-      }
-      ws.terminate();
-    }
-  }
-
-  async #truncated(port: number): Promise<void> {
-    const frame = Buffer.alloc(4 + PARTIAL, 0x61);
-    frame.writeUInt32BE(MiB - 1, 0);
-    while (!this.#stopped) {
-      const s = net.connect({ port, host: '127.0.0.1', localAddress: HOSTILE_FROM.truncated });
-      this.#sockets.add(s);
-      s.on('error', () => undefined);
-      const closed = new Promise((resolve) => s.once('close', resolve));
-      s.once('connect', () => s.write(frame));
-      this.counts.truncated++;
-      await closed;
-      this.#sockets.delete(s);
-      await sleep(10);
-    }
-  }
-
-  async #fragments(url: string): Promise<void> {
-    const part = Buffer.alloc(64 * 1024, 0x62);
-    while (!this.#stopped) {
-      const ws = await this.#open(url, HOSTILE_FROM.fragments).catch(() => undefined);
-      if (!ws) {
-        await sleep(10);
-        continue;
-      }
-      const closed = new Promise((resolve) => ws.once('close', resolve));
-      for (let i = 0; i < PARTIAL / part.length; i++) ws.send(part, { fin: false });
-      this.counts.fragmented++;
-      await closed;
-      await sleep(10);
-    }
-  }
-
-  async #helloDrop(url: string): Promise<void> {
-    while (!this.#stopped) {
-      const ws = await this.#open(url, HOSTILE_FROM.helloDrop, 'hotline.v1').catch(() => undefined);
-      if (!ws) {
-        await sleep(10);
-        continue;
-      }
-      ws.send(JSON.stringify({ t: 'hello', v: 1, token: null, rx: 0 }));
-      ws.terminate();
-      this.counts.helloDrops++;
-      await sleep(5);
-    }
-  }
-
-  #open(url: string, localAddress: string, protocol?: string): Promise<WebSocket> {
-    const ws = new WebSocket(url, protocol, { perMessageDeflate: false, localAddress, generateMask: ZERO_MASK });
-    this.#sockets.add(ws);
-    ws.on('error', () => undefined);
-    ws.once('close', () => this.#sockets.delete(ws));
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(ws));
-      ws.once('close', () => reject(new Error('closed before open')));
-    });
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -191,22 +81,42 @@ interface Run {
   dropped: number;
 }
 
-async function measure(child: ChildProcess, pid: number, load: LoadGroup, hostile: Hostiles | undefined): Promise<Run> {
+/** The hostile clients' process (bench/servers/hostile-clients.ts), started and attacking. */
+async function startHostiles(wsUrl: string, tcpUrl: string): Promise<ChildProcess> {
+  const child = forkTs(path.join(HERE, 'servers/hostile-clients.ts'), [JSON.stringify({ wsUrl, tcpUrl, ...(ONLY ? { only: ONLY } : {}) })], { fds: 4096 });
+  await nextMessage(child, ofType('started'), 60_000, 'hostile clients');
+  return child;
+}
+
+async function stopHostiles(child: ChildProcess): Promise<HostileCounts> {
+  child.send({ type: 'stop' });
+  const { counts } = await nextMessage(child, ofType<{ type: 'stopped'; counts: HostileCounts }>('stopped'), 30_000, 'hostile clients stop');
+  await stopChild(child);
+  return counts;
+}
+
+async function measure(child: ChildProcess, pid: number, load: LoadGroup, hostile: ChildProcess | undefined): Promise<Run & { counts?: HostileCounts }> {
   const s0 = await status(child);
   let peakRss = rssOf(pid);
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 100);
   const r = await load.run({ mode: 'rate', rate, durationMs, payload: 32 });
   clearInterval(sampler);
-  await hostile?.stop();
+  const counts = hostile ? await stopHostiles(hostile) : undefined;
   const s1 = await status(child);
   // The host's CPU over the run, per normal reply (the hostile run's includes the work the hostile clients cost).
-  return { load: r, peakRss, cpuPerReplyUs: ((s1.cpuMs - s0.cpuMs) * 1000) / Math.max(1, r.received), dropped: s1.messages.dropped - s0.messages.dropped };
+  return {
+    load: r,
+    peakRss,
+    cpuPerReplyUs: ((s1.cpuMs - s0.cpuMs) * 1000) / Math.max(1, r.received),
+    dropped: s1.messages.dropped - s0.messages.dropped,
+    ...(counts ? { counts } : {}),
+  };
 }
 
 interface Pair {
   clean: Run;
   hostile: Run;
-  counts: Hostiles['counts'];
+  counts: HostileCounts;
   rss0: number;
 }
 
@@ -220,13 +130,18 @@ async function pair(plugin: string, limits: HostLimitsJson): Promise<Pair> {
     const load = await LoadGroup.connect({ url: wsUrl, connections, processes: 2, localAddresses: NORMAL_FROM });
     try {
       const clean = await measure(server, ready.pid, load, undefined);
-      const h = new Hostiles(wsUrl, tcpUrl);
-      // Let the hostile clients reach their steady state (the flood paused, the partial-frame budget full) first.
-      await sleep(1000);
-      const hostile = await measure(server, ready.pid, load, h);
+      const h = await startHostiles(wsUrl, tcpUrl);
+      let hostile: Awaited<ReturnType<typeof measure>>;
+      try {
+        // Let the hostile clients reach their steady state (the flood paused, the partial-frame budget full) first.
+        await sleep(1000);
+        hostile = await measure(server, ready.pid, load, h);
+      } finally {
+        await stopChild(h);
+      }
       const perIp = Number.isFinite(limits.handshakeRatePerIp ?? Infinity) ? 'per-IP on' : 'per-IP off';
       console.log(`${perIp}: p99 clean ${ms(clean.load.latency.p99)}, hostile ${ms(hostile.load.latency.p99)}; lost ${hostile.load.lost}; peak RSS ${(hostile.peakRss / MiB).toFixed(0)} MiB`);
-      return { clean, hostile, counts: h.counts, rss0 };
+      return { clean, hostile, counts: hostile.counts!, rss0 };
     } finally {
       await load.close();
     }
@@ -303,7 +218,7 @@ try {
     notes: [
       `hostile clients during the per-IP run: ${counts.flooded} flood frames written, ${counts.truncated} truncated TCP frames, ${counts.fragmented} unfinished fragmented messages, ${counts.helloDrops} hello-then-drop handshakes attempted; host dropped ${hostile.dropped} flood messages. Per-IP off: ${proxied.counts.helloDrops} hello-then-drop handshakes, ${proxied.counts.fragmented} fragmented messages.`,
       `limits: maxQueuedMessages ${LIMITS.maxQueuedMessages}, maxQueuedBytes 16 MiB, maxIncompleteBytes 64 MiB, frameTimeout ${LIMITS.frameTimeout} ms (default 30 000, shortened so stalled frames turn over within a run); per-IP run: maxConnectionsPerIp ${PER_IP.maxConnectionsPerIp}, handshakeRatePerIp ${PER_IP.handshakeRatePerIp}/s; ${durationMs / 1000} s per run; host RSS at start ${(exposed.rss0 / MiB).toFixed(0)} MiB.`,
-      'each hostile kind from its own loopback address, normal clients from 40 others; host, 2 load processes and the hostile clients (in the bench process) share the same 2 cores.',
+      'each hostile kind from its own loopback address, normal clients from 40 others; host, 2 load processes and the hostile clients share the same 2 cores, the hostile clients in their own process at nice 10 (an attacker pays for its own CPU; bench/servers/hostile-clients.ts).',
     ],
   });
 } finally {

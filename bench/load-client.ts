@@ -30,7 +30,10 @@ export interface ConnectOptions {
   connections: number;
   /** Client processes. Default 2. */
   processes?: number;
-  /** Source addresses, one per process in turn (127.0.0.2, ...), so 10,000 sockets never run short of ephemeral ports. */
+  /**
+   * Source addresses (127.0.0.2, ...), used in turn by the connections of every process: so 10,000 sockets never run
+   * short of ephemeral ports, and so a host with per-IP limits on sees its normal clients spread over addresses.
+   */
   localAddresses?: string[];
   /** Connections opening at once per process. Default 200. */
   connectConcurrency?: number;
@@ -86,7 +89,7 @@ interface WorkerResult {
 }
 
 type ToWorker =
-  | { type: 'connect'; url: string; connections: number; localAddress?: string; concurrency: number }
+  | { type: 'connect'; url: string; connections: number; localAddresses?: string[]; first: number; concurrency: number }
   | { type: 'run'; options: RunOptions }
   | { type: 'close' };
 
@@ -125,7 +128,8 @@ export class LoadGroup {
           url: o.url,
           connections: count,
           concurrency: o.connectConcurrency ?? 200,
-          ...(o.localAddresses?.length ? { localAddress: o.localAddresses[i % o.localAddresses.length]! } : {}),
+          ...(o.localAddresses?.length ? { localAddresses: o.localAddresses } : {}),
+          first: i * per,
         };
         ready.push(nextMessage(w, ofType<{ type: 'connected'; opened: number; failed: number; error?: string }>('connected'), 120_000, 'connect'));
         w.send(msg);
@@ -227,9 +231,9 @@ class Worker {
     let next = 0;
     const openOne = async (): Promise<void> => {
       while (next < m.connections) {
-        next++;
+        const n = m.first + next++;
         try {
-          this.#streams.push(await this.#open(m.url, m.localAddress));
+          this.#streams.push(await this.#open(m.url, m.localAddresses?.[n % m.localAddresses.length]));
           opened++;
         } catch (err) {
           failed++;

@@ -9,6 +9,11 @@
  *
  * One sweep timer for all holders, running only while some partial frame exists: a connection at a message boundary
  * (the common case) costs one comparison per chunk read and no timer.
+ *
+ * A sweep closes at most ABANDON_PER_SWEEP holders and comes back SPREAD_MS later for the rest. Attackers that
+ * stalled together time out together, and closing them in one tick let them all reconnect and resend their partial
+ * frames in one burst, which stalled every other client's replies (R2: 50 fragment holders alone took the normal
+ * clients' p99 to 4.1× the clean run). Spread over ticks, their reconnects are spread too.
  */
 import { HotlineError } from '../errors.js';
 
@@ -33,12 +38,18 @@ export interface IncompleteDeps {
 
 const REAL_DEPS: IncompleteDeps = { now: Date.now };
 
+/** Holders one sweep closes at most (see the file comment). */
+export const ABANDON_PER_SWEEP = 8;
+/** How soon a sweep that left stale holders runs again: 400 closes a second, 10,000 stalled sockets in 25 s. */
+const SPREAD_MS = 20;
+
 export class IncompleteFrames {
   #limits: IncompleteLimits;
   #deps: IncompleteDeps;
   #held = new Set<IncompleteHolder>();
   #total = 0;
   #timer: NodeJS.Timeout | undefined;
+  #spread: NodeJS.Timeout | undefined;
 
   constructor(limits: IncompleteLimits, deps: IncompleteDeps = REAL_DEPS) {
     this.#limits = limits;
@@ -94,15 +105,22 @@ export class IncompleteFrames {
     if (this.#held.size === 0) this.#disarm();
   }
 
-  /** Abandon every holder whose partial frame has had no new bytes for frameTimeout. The timer calls it. */
-  sweep(): void {
+  /**
+   * Abandon up to ABANDON_PER_SWEEP holders whose partial frame has had no new bytes for frameTimeout. Returns whether
+   * stale holders are left for the next sweep. The timer calls it.
+   */
+  sweep(): boolean {
     const timeout = this.#limits.frameTimeout;
     const deadline = this.#deps.now() - timeout;
+    let closed = 0;
     for (const h of this.#held) {
       if (h.incompleteSince > deadline) continue;
+      if (closed === ABANDON_PER_SWEEP) return true;
+      closed++;
       this.forget(h);
       h.abandon(new HotlineError('HOTLINE_E_FRAME_TIMEOUT', `a partial frame got no new bytes for frameTimeout (${timeout} ms); closing`));
     }
+    return false;
   }
 
   /** Stop the sweep (host shutdown). Holders left are forgotten. */
@@ -117,12 +135,22 @@ export class IncompleteFrames {
     if (this.#timer) return;
     // A quarter of the timeout, within [10 ms, 1 s]: a stalled frame is closed between 1× and 1.25× frameTimeout.
     const period = Math.max(10, Math.min(1000, this.#limits.frameTimeout / 4));
-    this.#timer = setInterval(() => this.sweep(), period);
+    this.#timer = setInterval(this.#tick, period);
     this.#timer.unref();
   }
 
+  #tick = (): void => {
+    clearTimeout(this.#spread);
+    this.#spread = undefined;
+    if (!this.sweep() || this.#timer === undefined) return;
+    this.#spread = setTimeout(this.#tick, SPREAD_MS);
+    this.#spread.unref();
+  };
+
   #disarm(): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#spread);
     this.#timer = undefined;
+    this.#spread = undefined;
   }
 }

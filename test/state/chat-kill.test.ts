@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Line } from '../../examples/chat/plugin.js';
 import { CHECKPOINT_FILE, decodeCheckpoint } from '../../src/state/checkpoint-file.js';
-import { adminStatus, HotlineProcess } from '../e2e/hotline-process.js';
+import { adminStatus, HotlineProcess, runHotline } from '../e2e/hotline-process.js';
 import { type WsClient, wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { until } from '../helpers/until.js';
@@ -23,8 +23,10 @@ interface Hello {
   history: Line[];
 }
 
+/** A new connection's first message. */
 async function hello(c: WsClient): Promise<Hello> {
-  const m = JSON.parse(await c.inbox.next(15_000)) as Hello;
+  await c.inbox.waitFor(1, 15_000);
+  const m = JSON.parse(c.inbox.messages[0]!) as Hello;
   assert.equal(m.type, 'hello');
   return m;
 }
@@ -32,7 +34,16 @@ async function hello(c: WsClient): Promise<Hello> {
 function checkpointHas(stateDir: string, text: string): boolean {
   try {
     const { state } = decodeCheckpoint(readFileSync(path.join(stateDir, CHECKPOINT_FILE)), 1 << 24);
-    return (state as { history: Line[] }).history.some((l) => l.text === text);
+    return (state as { history: Line[] }).history.some((l) => l.text.includes(text));
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
   } catch {
     return false;
   }
@@ -74,6 +85,19 @@ test('chat under start --sessions: after a kill -9 of the worker, the restarted 
     assert.equal(after.checkpoint.restore?.version, '1.0.0');
     // The chat says so once the restored version serves.
     await until(() => carol.inbox.messages.some((m) => m.includes('restored from the checkpoint')), 'the restore notice', 15_000);
+
+    // A process upgrade: the new worker checkpoints once it committed, and the old one writes nothing after it.
+    carol.send(JSON.stringify({ type: 'say', text: 'said before the upgrade' }));
+    const up = await runHotline(['upgrade', '--admin', admin, '--json'], p.dir);
+    assert.equal((JSON.parse(up.stdout) as { outcome: string }).outcome, 'committed', up.stderr);
+    const upgraded = await adminStatus<{ checkpoint: { phase: string; writes: number } }>(admin, p.dir);
+    assert.equal(upgraded.checkpoint.phase, 'active');
+    assert.ok(upgraded.checkpoint.writes >= 1, 'the new worker checkpointed at its commit');
+    // Only the new worker's state has its own update notice: the old worker wrote nothing over it.
+    await until(() => checkpointHas(stateDir, 'server updated live'), 'the new worker’s state on disk', 15_000);
+    await until(() => !alive(after.supervisor.workerPid), 'the old worker gone', 15_000);
+    assert.ok(checkpointHas(stateDir, 'server updated live'), 'still the new worker’s state once the old one exited');
+    assert.ok(checkpointHas(stateDir, 'said before the upgrade') && checkpointHas(stateDir, 'said before the kill'));
   } finally {
     for (const c of clients) c.ws.terminate();
     proc.kill('SIGTERM');

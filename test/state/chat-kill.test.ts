@@ -83,6 +83,8 @@ test('chat under start --sessions: after a kill -9 of the worker, the restarted 
     const after = await adminStatus<{ supervisor: { workerPid: number; restarts: number }; checkpoint: { restore?: { version?: string } } }>(admin, p.dir);
     assert.notEqual(after.supervisor.workerPid, supervisor.workerPid);
     assert.equal(after.checkpoint.restore?.version, '1.0.0');
+    const text = await runHotline(['status', '--admin', admin], p.dir);
+    assert.match(text.stdout, /^checkpoint {2}.*started from the checkpoint of 1\.0\.0$/m);
     // The chat says so once the restored version serves.
     await until(() => carol.inbox.messages.some((m) => m.includes('restored from the checkpoint')), 'the restore notice', 15_000);
 

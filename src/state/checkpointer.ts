@@ -156,7 +156,8 @@ export class Checkpointer {
       if (r && 'version' in r) this.#log.info({ dir: this.#file.dir }, `global state restored from the checkpoint of ${r.version} written at ${new Date(r.writtenAt).toISOString()}`);
       return;
     }
-    // The state on disk is not what runs now: the next tick writes init()'s state over it.
+    // The state on disk is not what runs now: kept aside for a human, and init()'s state is written in its place.
+    this.#file.setAside();
     this.#lastDigest = undefined;
     const coded = new HotlineError('HOTLINE_E_STATE_RESTORE', `migrate() refused the checkpoint: ${messageOf(err)}`, { cause: err });
     this.#status.restore = coded.toJSON();

@@ -191,6 +191,8 @@ test('a migrate that refuses the checkpoint, or a checkpoint whose restores died
   try {
     const restore = checkpointOf(host).restore;
     assert.ok(restore && 'code' in restore && restore.code === 'HOTLINE_E_STATE_RESTORE', JSON.stringify(restore));
+    assert.deepEqual(decodeCheckpoint(readFileSync(path.join(dir, 'state.ckpt.corrupt')), 1 << 20).state, { total: 41 }, 'the refused checkpoint is kept aside');
+    assert.equal(onDisk(dir).version, 'v1', 'and init()’s state written in its place');
     const c = await wsClient(host.addresses()[0]!.url);
     c.send('m');
     assert.equal(await c.inbox.next(), 'v1:1:-:undefined');

@@ -3,6 +3,14 @@
  */
 import { HotlineError } from '../errors.js';
 
+/**
+ * Where and how often the plugin's global state is checkpointed (host option `state`; docs/reliability.md).
+ *
+ * @example
+ * import { createHost } from 'hotline';
+ * const host = await createHost({ plugin: './plugin.ts', state: { dir: '.hotline/state', interval: 1_000 } });
+ * // kill -9, start again on the folder: migrate(prev) gets the last checkpoint, with prev.restoredAt set.
+ */
 export interface StateOptions {
   /** The folder of the checkpoint (created 0700 if missing). One host process at a time per folder. */
   dir: string;

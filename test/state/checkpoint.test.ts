@@ -91,15 +91,18 @@ test('a corrupt or hostile checkpoint is refused with HOTLINE_E_STATE_CORRUPT; t
     ['truncated', good.subarray(0, good.length - 3)],
     ['one bit flipped', Buffer.from(good.map((b, i) => (i === good.length - 2 ? b ^ 1 : b)))],
     ['another plugin', encodeCheckpoint({ plugin: 'other', version: 'v0', hash: 'h', at: 1 }, v8.serialize({ total: 41 }))],
+    // Refused by its size, before it is read: maxBytes is 1 KiB here.
+    ['oversized', Buffer.concat([good, Buffer.alloc(16 * 1024)])],
   ];
   try {
     for (const [what, bytes] of bads) {
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, CHECKPOINT_FILE), bytes);
-      const host = await createHost({ plugin: p.entry, logger: quietLogger, state: { dir, interval: 0 } });
+      const host = await createHost({ plugin: p.entry, logger: quietLogger, state: { dir, interval: 0, maxBytes: 1024 } });
       try {
         const restore = checkpointOf(host).restore;
         assert.ok(restore && 'code' in restore && restore.code === 'HOTLINE_E_STATE_CORRUPT', `${what}: ${JSON.stringify(restore)}`);
+        if (what === 'oversized') assert.match((restore as { message: string }).message, /bytes, over state\.maxBytes/, 'judged by its size');
         assert.ok(existsSync(path.join(dir, 'state.ckpt.corrupt')), `${what}: kept aside`);
         const c = await wsClient(host.addresses()[0]!.url);
         c.send('m');

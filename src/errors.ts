@@ -73,6 +73,12 @@ export const ERROR_CODES = {
   HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
   // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
   HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
+  // issue 11 (durable global state): checkpoints of the plugin's global state (src/state/).
+  HOTLINE_E_STATE_SERIALIZE: 'the global state cannot be serialised (a function, a symbol, …); no checkpoint was written, the previous one stands',
+  HOTLINE_E_STATE_TOO_LARGE: 'the serialised global state is over state.maxBytes; no checkpoint was written, the previous one stands',
+  HOTLINE_E_STATE_WRITE: 'a checkpoint could not be written (or its folder created); the previous one stands',
+  HOTLINE_E_STATE_CORRUPT: 'the checkpoint file was refused at load (truncated, damaged, oversized, of another plugin); the host started from init()',
+  HOTLINE_E_STATE_RESTORE: "the plugin's migrate() refused the checkpoint, or an earlier restore of it died twice; the host started from init()",
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

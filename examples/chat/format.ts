@@ -26,6 +26,14 @@ export function cleanNick(raw: string, fallback: string): string {
 }
 
 /**
+ * The notice the chat posts when a restarted server (a crash, kill -9, a watchdog restart) came back from the
+ * checkpoint of its state (`hotline start --sessions`): what was said after that checkpoint is gone.
+ */
+export function restoreNotice(toVersion: string, writtenAt: number): string {
+  return `server restarted on v${toVersion}: history and nicknames restored from the checkpoint of ${new Date(writtenAt).toISOString()}`;
+}
+
+/**
  * The notice the chat posts when new server code goes live. Editing the plugin without bumping `version` is the usual
  * case in this demo, so "v1.0.0 (was v1.0.0)" said nothing: this names what changed (the code, or the version) and
  * what the swap kept, which is the point of the demo.

@@ -1,7 +1,9 @@
 /**
  * The `npm start` demo: a chat room whose code you can change while people are talking.
  *
- * - Global state: a bounded history of chat lines, carried to every new version by `migrate`.
+ * - Global state: a bounded history of chat lines, carried to every new version by `migrate`. Plain data only (no
+ *   Map, class or function), so it also survives a crash: `hotline start --sessions` checkpoints it and a restarted
+ *   worker gets it back through the same `migrate`, with `prev.restoredAt` set.
  * - Per-connection state: the nickname, carried by `migrateConnection`.
  * - Every line records the plugin version and "generation" (how many builds this state has been through), so the page
  *   shows which code produced it.
@@ -13,7 +15,7 @@
  *                    {"type":"nick","you"}            (your nickname changed)
  */
 import { definePlugin, type PluginContext } from 'hotline';
-import { HISTORY_LIMIT, MAX_TEXT, cleanNick, formatText, updateNotice } from './format.js';
+import { HISTORY_LIMIT, MAX_TEXT, cleanNick, formatText, restoreNotice, updateNotice } from './format.js';
 
 /** One line of the chat, as stored in the history and sent to clients. */
 export interface Line {
@@ -58,6 +60,17 @@ function online(ctx: Ctx): number {
   return n;
 }
 
+/** A history line as migrate takes it: a checkpoint read back from disk is input like any other. */
+function isLine(l: unknown): l is Line {
+  const x = l as Partial<Line> | null;
+  return typeof x === 'object' && x !== null && typeof x.id === 'number' && typeof x.at === 'number' && typeof x.text === 'string' &&
+    typeof x.version === 'string' && typeof x.generation === 'number' && (x.nick === undefined || typeof x.nick === 'string');
+}
+
+function count(v: unknown): number | undefined {
+  return Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : undefined;
+}
+
 function parse(data: string): { type: string; text?: unknown; nick?: unknown } {
   try {
     const msg: unknown = JSON.parse(data);
@@ -80,16 +93,17 @@ export default definePlugin<ChatState, ConnState>({
   migrate(prev, ctx) {
     // Accept any earlier (or later, on rollback) shape: take what is there, default the rest.
     const p = (prev.state ?? {}) as Partial<ChatState>;
-    const history = Array.isArray(p.history) ? p.history.slice(-HISTORY_LIMIT) : [];
+    const history = Array.isArray(p.history) ? p.history.filter(isLine).slice(-HISTORY_LIMIT) : [];
     const state: ChatState = {
       history,
-      nextLineId: p.nextLineId ?? (history.at(-1)?.id ?? 0) + 1,
-      guests: p.guests ?? 0,
-      generation: (p.generation ?? 0) + 1,
+      nextLineId: count(p.nextLineId) ?? (history.at(-1)?.id ?? 0) + 1,
+      guests: count(p.guests) ?? 0,
+      generation: (count(p.generation) ?? 0) + 1,
     };
     // Announce once this version is live. A tracked timer: if the swap aborts after migrate, the host clears it with
     // the rejected version, so no notice is ever sent for code that never served.
-    ctx.setTimeout(() => record(ctx, undefined, updateNotice(prev.version, ctx.version, ctx.state.generation)), 0);
+    const notice = prev.restoredAt !== undefined ? restoreNotice(ctx.version, prev.restoredAt) : updateNotice(prev.version, ctx.version, state.generation);
+    ctx.setTimeout(() => record(ctx, undefined, notice), 0);
     return state;
   },
 

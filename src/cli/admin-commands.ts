@@ -53,6 +53,13 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
   }
   lines.push(`listening   ${s.listen.map((l) => l.url).join(', ')}`);
   lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);
+  const ck = s.checkpoint;
+  if (ck) {
+    const last = ck.last ? `, last ${ck.last.bytes} bytes at ${new Date(ck.last.at).toISOString()} (${ck.last.trigger})` : '';
+    const failed = ck.lastError ? `, ${ck.failures} failed (latest ${ck.lastError.code})` : '';
+    const restore = ck.restore ? ('code' in ck.restore ? `; start refused the checkpoint: ${ck.restore.code}` : `; started from the checkpoint of ${ck.restore.version}`) : '';
+    lines.push(`checkpoint  ${ck.dir}: ${ck.writes} written${last}${failed}${restore}`);
+  }
   lines.push('versions');
   for (const v of s.versions) {
     const err = v.lastError ? `  last error ${v.lastError.code}` : '';

@@ -19,6 +19,8 @@ export interface StartFlags {
   static?: string;
   /** Resumable sessions for hotline/client, kept in a file store beside the admin socket (.hotline/sessions). */
   sessions?: boolean;
+  /** Checkpoint the plugin's global state in this folder (default with --sessions: .hotline/state). */
+  state?: string;
   /** Supervised start only: environment re-read at every worker start. */
   'env-file'?: string;
   /** PEM certificate and key: the listener speaks TLS (wss://, tls://). Both or neither. */
@@ -87,4 +89,17 @@ export function resolveAdminPath(flag: string | undefined): string {
 /** Where `--sessions` keeps the file session store: beside the admin socket. */
 export function sessionsDir(admin: string): string {
   return path.join(path.dirname(admin), 'sessions');
+}
+
+/**
+ * Where the global state is checkpointed (issue 11): `--state DIR`, else with `--sessions` beside the session store
+ * (a durable session store makes the sessions outlive a crash; the checkpoints make the plugin's state outlive it
+ * too), else nowhere.
+ */
+export function stateDir(flags: StartFlags, admin: string): string | undefined {
+  if (flags.state !== undefined) {
+    if (typeof flags.state !== 'string' || flags.state.length === 0) throw new HotlineError('HOTLINE_E_CONFIG', '--state needs a folder, e.g. --state .hotline/state');
+    return path.resolve(flags.state);
+  }
+  return flags.sessions === true ? path.join(path.dirname(admin), 'state') : undefined;
 }

@@ -2,7 +2,7 @@
  * The `hotline` command. Subcommands and flags are a scripting interface: keep their names stable.
  *
  *   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch] [--admin PATH]
- *                         [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH] [--env-file PATH]
+ *                         [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH] [--env-file PATH]
  *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
  *   hotline reload   [--admin PATH] [--json] [--force]   swap to what is on disk now ("unchanged" unless it changed)
  *   hotline rollback [--admin PATH] [--json]            swap back to the previous build
@@ -21,7 +21,7 @@ import { TUNING_ARG_OPTIONS, tuningHelp } from '../config/tuning.js';
 
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
-                        [--admin PATH] [--static DIR] [--sessions] [--tls-cert PATH --tls-key PATH]
+                        [--admin PATH] [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH]
                         [--config FILE.json] [--max-payload N ... every limit below]
                         [--env-file PATH]   (KEY=VALUE lines, re-read at every worker start)
   hotline dev <entry>   [same flags as start but --env-file; watches and prints readable swap logs]
@@ -31,7 +31,9 @@ const USAGE = `usage:
   hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; replaces its worker process)
   hotline --version | -v | version
 
---port 0 picks a free port. The admin socket defaults to .hotline/admin.sock.
+--port 0 picks a free port. The admin socket defaults to .hotline/admin.sock. --state DIR checkpoints the plugin's
+global state there (every swap, every 5 s when changed, at shutdown) and restores it after a crash; --sessions
+turns it on in .hotline/state.
 
 ${tuningHelp()}`;
 
@@ -59,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       admin: { type: 'string' },
       static: { type: 'string' },
       sessions: { type: 'boolean' },
+      state: { type: 'string' },
       json: { type: 'boolean' },
       force: { type: 'boolean' },
       'env-file': { type: 'string' },

@@ -9,7 +9,7 @@ import { installLastResort } from '../host/last-resort.js';
 import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
-import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
+import { parseListenFlags, resolveAdminPath, sessionsDir, stateDir, type StartFlags } from './flags.js';
 import { parseTuning, tunedHostOptions } from '../config/tuning.js';
 import { prettyDestination } from '../log/pretty-log.js';
 import { createStaticServer } from '../static/static-server.js';
@@ -47,7 +47,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
       listen: [listenOpts],
       admin,
       logger,
-      ...tunedHostOptions(tuning, mode === 'dev' || flags.watch === true, flags.sessions ? new FileSessionStore(sessionsDir(admin)) : undefined),
+      ...tunedHostOptions(tuning, mode === 'dev' || flags.watch === true, flags.sessions ? new FileSessionStore(sessionsDir(admin)) : undefined, stateDir(flags, admin)),
     });
   } catch (err) {
     // The page server is already listening; left open it would keep a failed start from ever exiting.

@@ -10,7 +10,7 @@ import type { ListenerSpec } from '../handoff/protocol.js';
 import { Supervisor } from '../handoff/supervisor.js';
 import { installLastResort } from '../host/last-resort.js';
 import { formatHost, listenUrl } from '../transport/transport.js';
-import { parseListenFlags, resolveAdminPath, sessionsDir, type StartFlags } from './flags.js';
+import { parseListenFlags, resolveAdminPath, sessionsDir, stateDir, type StartFlags } from './flags.js';
 import { parseTuning } from '../config/tuning.js';
 
 export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
@@ -23,10 +23,11 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
       ? { transport: 'ws', host: l.host, port: l.port, static: l.static, tls: l.tls }
       : { transport: 'tcp', host: l.host, port: l.port, framing: l.framing, tls: l.tls };
   const admin = resolveAdminPath(flags.admin);
+  const state = stateDir(flags, admin);
   const log = pino({ level: 'info' }, pino.destination(2));
   installLastResort('supervisor');
   const sup = new Supervisor({
-    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, tuning, ...(flags.sessions && { sessions: sessionsDir(admin) }) },
+    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, tuning, ...(flags.sessions && { sessions: sessionsDir(admin) }), ...(state && { state }) },
     admin,
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
     log,

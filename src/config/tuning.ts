@@ -12,6 +12,7 @@ import { HotlineError, messageOf } from '../errors.js';
 import type { HostLimits, HostOptions } from '../host/options.js';
 import type { SendAwayOptions, SessionOptions } from '../session/options.js';
 import type { SessionStore } from '../session/store.js';
+import type { StateOptions } from '../state/options.js';
 import type { ProbationOptions } from '../swap/probation.js';
 import type { WatchOptions } from '../watch/watcher.js';
 
@@ -38,6 +39,8 @@ interface Tunable {
   zeroOff?: boolean;
   /** Only meaningful with --sessions: refused without it rather than ignored. */
   needsSessions?: boolean;
+  /** Only meaningful with checkpoints on (--state DIR, or --sessions): refused without them rather than ignored. */
+  needsState?: boolean;
   help: string;
   /** A name renamed in 0.2, still accepted for one release: the new key. Left out of the help. */
   deprecatedFor?: string;
@@ -76,6 +79,9 @@ export const TUNABLES: readonly Tunable[] = [
   { key: 'sessions.maxDetached', flag: 'max-detached-sessions', kind: 'count', needsSessions: true, help: 'detached sessions at most; the oldest is evicted (default 10000)' },
   { key: 'sessions.ackInterval', flag: 'session-ack-interval', kind: 'ms', needsSessions: true, help: 'how often acks are flushed (default 20)' },
   { key: 'sessions.reconnectDelay', flag: 'session-reconnect-delay', kind: 'ms', needsSessions: true, help: 'reconnect hint at shutdown (default 1000)' },
+  // issue 11 (durable global state): checkpoints, on with --sessions or --state DIR (src/state/).
+  { key: 'state.interval', flag: 'state-interval', kind: 'ms', zeroOff: true, needsState: true, help: 'checkpoint the global state this often when it changed; 0: only at swaps and shutdown (default 5000)' },
+  { key: 'state.maxBytes', flag: 'state-max-bytes', kind: 'bytes', needsState: true, help: 'largest serialised global state checkpointed (default 16 MiB)' },
   { key: 'sendAway.batchSize', flag: 'send-away-batch-size', kind: 'count', help: 'connections sent away per batch at shutdown (default 1000)' },
   { key: 'sendAway.interval', flag: 'send-away-interval', kind: 'ms', help: 'pause between shutdown batches (default 250)' },
   // Renamed in 0.2 (one word, one meaning: docs/guide.md#words-used-in-this-guide); the old names work for one release.
@@ -99,6 +105,7 @@ export interface HostTuning {
   probation?: Partial<ProbationOptions> | false;
   watch?: WatchOptions;
   sessions?: Omit<SessionOptions, 'store'>;
+  state?: Omit<StateOptions, 'dir'>;
   sendAway?: SendAwayOptions;
 }
 
@@ -227,6 +234,7 @@ export function parseTuning(flags: Record<string, string | boolean | undefined>,
     }
     const t = BY_KEY.get(key)!;
     if (t.needsSessions && !sessions) throw new HotlineError('HOTLINE_E_CONFIG', `${key} (--${t.flag}) needs --sessions`);
+    if (t.needsState && !sessions && typeof flags.state !== 'string') throw new HotlineError('HOTLINE_E_CONFIG', `${key} (--${t.flag}) needs --state DIR or --sessions`);
     // probation: false wins over a probation.* value: off is off.
     if (key.startsWith('probation.') && out.probation === false) continue;
     setPath(out, t.deprecatedFor ?? key, value);
@@ -235,14 +243,16 @@ export function parseTuning(flags: Record<string, string | boolean | undefined>,
 }
 
 /**
- * The createHost options of a tuning, for a host that watches or not and keeps sessions in `store` or not. Shared by
- * `hotline dev` (in process) and the supervised worker of `hotline start`.
+ * The createHost options of a tuning, for a host that watches or not, keeps sessions in `store` or not, and
+ * checkpoints its global state in `stateDir` or not. Shared by `hotline dev` (in process) and the supervised worker
+ * of `hotline start`.
  */
-export function tunedHostOptions(t: HostTuning | undefined, watch: boolean, store: SessionStore | undefined): Partial<HostOptions> {
-  const { watch: watchOptions, sessions, ...rest } = t ?? {};
+export function tunedHostOptions(t: HostTuning | undefined, watch: boolean, store: SessionStore | undefined, stateDir?: string): Partial<HostOptions> {
+  const { watch: watchOptions, sessions, state, ...rest } = t ?? {};
   return {
     ...rest,
     watch: watch ? (watchOptions ?? true) : false,
     ...(store && { sessions: { ...sessions, store } }),
+    ...(stateDir && { state: { ...state, dir: stateDir } }),
   };
 }

@@ -35,6 +35,11 @@ export interface WorkerConfig {
   lane?: boolean;
   /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
   sessions?: string;
+  /**
+   * `--state DIR` (or `--sessions`): the folder of the global state's checkpoint (src/state/). A restarted worker
+   * starts from it; an upgrade's new worker writes to it only once it committed.
+   */
+  state?: string;
   /** Limits and timeouts from `--config` and the flags (src/config/tuning.ts). */
   tuning?: HostTuning;
 }

@@ -369,7 +369,7 @@ export class HostWorker {
       listen: listenOpts,
       logger,
       deferListen: config.upgrade,
-      ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore),
+      ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state),
     });
     this.#host = host;
     if (config.upgrade) this.#prepareAdoption(host, config);

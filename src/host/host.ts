@@ -28,6 +28,7 @@ import { PluginWatcher } from '../watch/watcher.js';
 import { type SendAwayBatch, sendAwayInBatches } from './send-away.js';
 import { SessionManager } from '../session/session-manager.js';
 import { type LockState, OperationLock } from '../lock/operation-lock.js';
+import { type CheckpointStatus, Checkpointer } from '../state/checkpointer.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /** The host's lifecycle. */
@@ -65,7 +66,10 @@ export interface HostHandoffPort {
   lock: OperationLock;
   /** The host's hookTimeout, which bounds the adoption's `migrate` as it bounds a swap's. */
   hookTimeout: number;
-  /** From here on, a session client closed keeps its session in the store and gets a reconnect hint (an upgrade's send-away). */
+  /**
+   * From here on, a session client closed keeps its session in the store and gets a reconnect hint (an upgrade's
+   * send-away), and no checkpoint of the global state is written: it belongs to the new worker now.
+   */
   beginSendAway(): void;
 }
 
@@ -99,6 +103,8 @@ export interface HostStatus {
   sessionsEvicted?: number;
   /** Which operation (swap, export, adopt, shutdown) holds the host's operation lock, and how many were refused. */
   lock: LockState;
+  /** With the `state` option: the checkpoints of the global state (writes, failures, what the start restored). */
+  checkpoint?: CheckpointStatus;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -128,6 +134,8 @@ export class Host extends EventEmitter<HostEvents> {
   #closing: Promise<void> | undefined;
   #finishedWaiters = new Set<() => void>();
   #sessions: SessionManager | undefined;
+  /** Checkpoints of the global state, with the `state` option (src/state/). */
+  #checkpoints: Checkpointer | undefined;
   #deferListen: boolean;
   /** One operation at a time: swap, upgrade export or adoption, shutdown (operation-lock.ts). */
   #lock = new OperationLock();
@@ -143,6 +151,20 @@ export class Host extends EventEmitter<HostEvents> {
     this.#options = resolveOptions(options);
     this.#deferListen = options.deferListen === true;
     this.log = options.logger ?? pino({ level: 'info' }, pino.destination(2));
+    if (this.#options.state) {
+      const lock = this.#lock;
+      // A worker started for a process upgrade neither restores nor writes until its commit (checkpointer.ts).
+      this.#checkpoints = new Checkpointer(this.#options.state, {
+        current: () => {
+          const v = this.#swapper.current;
+          return v && { plugin: v.def.name, version: v.def.version, hash: v.bundle.hash, state: v.state };
+        },
+        moving: () => {
+          const l = lock.state;
+          return l.phase === 'held' && (l.holder === 'export' || l.holder === 'adopt');
+        },
+      }, this.log, this.#deferListen);
+    }
     this.#bundler = createBundler(this.#options.plugin);
     const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes } = this.#options.limits;
     this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes });
@@ -171,6 +193,7 @@ export class Host extends EventEmitter<HostEvents> {
         probation: this.#options.probation,
         builtins: { hotline: pluginApi },
         lock: this.#lock,
+        ...(this.#checkpoints && { restore: { take: (plugin: string) => this.#checkpoints!.restore(plugin), done: (err?: unknown) => this.#checkpoints!.restored(err) } }),
       },
       {
         phase: (phase, trigger) => {
@@ -182,6 +205,7 @@ export class Host extends EventEmitter<HostEvents> {
           this.log.info({ swap: record }, `swapped to ${version.name}@${version.version} (${record.trigger}, ${record.totalMs} ms)`);
           this.#lastSwapFailed = false;
           this.#watcher?.track(this.#swapper.current?.bundle.inputs ?? []);
+          this.#checkpoints?.save('swap');
           this.emit('swap', record, version);
         },
         unchanged: (record) => {
@@ -221,6 +245,7 @@ export class Host extends EventEmitter<HostEvents> {
       // Node and ws internals first (issue 10): an unknown version fails here, coded, before anything loads or listens.
       checkInternals();
       await this.#swapper.reload('start');
+      this.#checkpoints?.start();
       await this.#sessions?.start();
       const host = this.#transportHost();
       for (const l of this.#options.listen) {
@@ -258,11 +283,17 @@ export class Host extends EventEmitter<HostEvents> {
       swapPhase: () => this.#swapper.phase,
       lock: this.#lock,
       hookTimeout: this.#options.hookTimeout,
-      beginSendAway: () => this.#sessions?.beginSendAway(),
+      beginSendAway: () => {
+        // Called at an upgrade's release: the state is the new worker's from here on.
+        this.#checkpoints?.handOver();
+        this.#sessions?.beginSendAway();
+      },
       startListening: async () => {
         if (!this.#deferListen) return;
         this.#deferListen = false;
         for (const t of this.#transports) await t.start();
+        // The upgrade committed: this worker's state (imported through migrate) is the one to checkpoint.
+        this.#checkpoints?.activate();
       },
     };
   }
@@ -301,6 +332,7 @@ export class Host extends EventEmitter<HostEvents> {
       ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted }),
       escaped: lastResortCounts(),
       lock: this.#lock.state,
+      ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),
     };
   }
 
@@ -332,6 +364,8 @@ export class Host extends EventEmitter<HostEvents> {
       for (const conn of d.connections.values()) conn.terminate();
       await this.#whenNoConnections(1000);
     }
+    // After every onClose ran (their changes count), before the version is disposed.
+    this.#checkpoints?.close();
     await this.#swapper.close();
     this.#dispatcher.stopSweep();
     await this.#bundler.dispose();

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { HotlineError } from '../errors.js';
 import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
+import { type ResolvedStateOptions, type StateOptions, resolveStateOptions } from '../state/options.js';
 import { checkTlsOptions } from '../transport/tls.js';
 import type { ListenOptions } from '../transport/transport.js';
 import type { WatchOptions } from '../watch/watcher.js';
@@ -82,6 +83,13 @@ export interface HostOptions {
    * Default off. See docs/client.md.
    */
   sessions?: boolean | SessionOptions;
+  /**
+   * Durable global state (issue 11): checkpoint the plugin's global state in this folder at every swap, every
+   * `interval` ms when it changed (default 5 000) and at shutdown; a host started on the folder again (after a crash,
+   * a kill -9, a watchdog restart) starts from the last checkpoint through the plugin's `migrate`. A folder path, or
+   * { dir, interval, maxBytes }. Default off. See docs/reliability.md, "Checkpoints".
+   */
+  state?: string | StateOptions | false;
   /** How close() sends clients away: batches of `batchSize` every `interval` ms. Default 1 000 every 250 ms. */
   sendAway?: SendAwayOptions;
   /** @deprecated Since 0.2: the old name of `sendAway`, accepted for one release. */
@@ -109,6 +117,7 @@ export interface ResolvedOptions {
   limits: Required<HostLimits>;
   admin: string | undefined;
   sessions: ResolvedSessionOptions | false;
+  state: ResolvedStateOptions | false;
   sendAway: Required<SendAwayOptions>;
 }
 
@@ -200,6 +209,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     },
     admin: o.admin,
     sessions: resolveSessionOptions(o.sessions),
+    state: resolveStateOptions(o.state),
     sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),
   };
 }

@@ -66,6 +66,11 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
 export interface PreviousVersion<PrevState = unknown> {
   version: string;
   state: PrevState;
+  /**
+   * Set when the state comes from a checkpoint, after a crash or a restart (host option `state`): the wall-clock ms
+   * it was written. What changed after it is gone. Absent for a swap or a process upgrade.
+   */
+  restoredAt?: number;
 }
 
 type MaybePromise<T> = T | Promise<T>;

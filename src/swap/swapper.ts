@@ -33,6 +33,12 @@ export interface SwapperOptions {
    * upgrade holds it is refused at once (HOTLINE_E_UPGRADE_IN_PROGRESS), never queued behind it.
    */
   lock: OperationLock;
+  /**
+   * Durable global state (issue 11): the first load (trigger `start`) migrates from this checkpoint, if it gives one,
+   * instead of keeping init()'s state. `done(err)` hears how migrate took it; a refusal keeps init()'s state and the
+   * start goes on: a bad checkpoint must never keep the host from coming back.
+   */
+  restore?: { take(plugin: string): PreviousVersion | undefined; done(err?: unknown): void };
 }
 
 /** Callbacks the host turns into its public events. */
@@ -236,6 +242,8 @@ export class Swapper {
       if (prev) {
         const from: PreviousVersion = { version: prev.def.version, state: prev.state };
         ({ state, connStates } = await migrateState(next, from, d.connections.values(), this.#options.hookTimeout));
+      } else if (job.trigger === 'start' && this.#options.restore) {
+        ({ state, connStates } = await this.#restore(next, state));
       }
 
       // Nothing above touched the old version or any connection: everything below commits.
@@ -265,6 +273,21 @@ export class Swapper {
       throw coded;
     } finally {
       hold.release();
+    }
+  }
+
+  /** The first load's state from the checkpoint, through migrate; init()'s state if there is none or migrate refuses it. */
+  async #restore(next: Version, initState: unknown): Promise<{ state: unknown; connStates: Array<[Connection, unknown]> }> {
+    const restore = this.#options.restore!;
+    const from = restore.take(next.def.name);
+    if (!from) return { state: initState, connStates: [] };
+    try {
+      const migrated = await migrateState(next, from, this.#dispatcher.connections.values(), this.#options.hookTimeout);
+      restore.done();
+      return migrated;
+    } catch (err) {
+      restore.done(err);
+      return { state: initState, connStates: [] };
     }
   }
 

@@ -9,6 +9,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { type LastResortCounts, lastResortCounts } from './last-resort.js';
 import type { AdminCommand, AdminOptions } from '../admin/protocol.js';
 import { type Bundler, createBundler } from '../build/bundler.js';
+import { withFirstBuild } from '../build/first-build.js';
 import { Connection } from '../connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
 import type { Link } from '../connection/link.js';
@@ -143,7 +144,7 @@ export class Host extends EventEmitter<HostEvents> {
     this.#options = resolveOptions(options);
     this.#deferListen = options.deferListen === true;
     this.log = options.logger ?? pino({ level: 'info' }, pino.destination(2));
-    this.#bundler = createBundler(this.#options.plugin);
+    this.#bundler = withFirstBuild(createBundler(this.#options.plugin), options.initialBuild);
     const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes } = this.#options.limits;
     this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes });
     const hangTimeout = this.#options.hangTimeout;

@@ -98,6 +98,8 @@ export interface HostStatus {
   /** When sessions are on: those waiting for their client, and those evicted since start (sessions.maxDetached). */
   sessionsDetached?: number;
   sessionsEvicted?: number;
+  /** When sessions are on: replayed messages dropped as poison since start (HOTLINE_E_POISON_MESSAGE, issue 11). */
+  sessionsPoisoned?: number;
   /** Which operation (swap, export, adopt, shutdown) holds the host's operation lock, and how many were refused. */
   lock: LockState;
 }
@@ -297,7 +299,7 @@ export class Host extends EventEmitter<HostEvents> {
       handlersAbandoned: d.handlersAbandoned,
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
-      ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted }),
+      ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted, sessionsPoisoned: this.#sessions.poisonDropped }),
       escaped: lastResortCounts(),
       lock: this.#lock.state,
     };

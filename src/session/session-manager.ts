@@ -57,6 +57,7 @@ export class SessionManager implements SessionHost {
   /** hotline.v1 sockets whose hello has not been handled yet: live sockets with no Connection so far. */
   #pendingHellos = 0;
   #evicted = 0;
+  #poisonDropped = 0;
   #ackDue = new Set<ServerSession>();
   #secret: Uint8Array | undefined;
   #sendingAway = false;
@@ -84,6 +85,11 @@ export class SessionManager implements SessionHost {
   /** Sockets that chose hotline.v1 and have not had their hello handled: they hold a socket but no Connection yet. */
   get pendingHellos(): number {
     return this.#pendingHellos;
+  }
+
+  /** Replayed messages dropped as poison since start (HOTLINE_E_POISON_MESSAGE). */
+  get poisonDropped(): number {
+    return this.#poisonDropped;
   }
 
   /** Detached sessions evicted since start because `maxDetached` were waiting. */
@@ -368,6 +374,11 @@ export class SessionManager implements SessionHost {
   storeError(s: ServerSession, err: unknown): void {
     const e = err instanceof HotlineError ? err : new HotlineError('HOTLINE_E_SESSION_STORE', `session ${s.id}: ${messageOf(err)}`, { cause: err });
     this.#deps.reportError(e, s.conn);
+  }
+
+  poisoned(s: ServerSession, err: HotlineError): void {
+    this.#poisonDropped++;
+    this.#deps.reportError(err, s.conn);
   }
 
   #flushAcks(): void {

@@ -109,7 +109,6 @@ export class Supervisor {
   /** Workers that said ready: one that dies before is a failed start. */
   #ready = new WeakSet<WorkerProcess>();
   #failedStarts = 0;
-  #crashLoop: { code: 'HOTLINE_E_WORKER_CRASH_LOOP'; message: string; at: number } | undefined;
 
   /** `env`: the real processes, sockets, timers and signals unless a test scripts them. */
   constructor(options: SupervisorOptions, env: SupervisorEnv = systemEnv()) {
@@ -347,7 +346,7 @@ export class Supervisor {
       'HOTLINE_E_WORKER_CRASH_LOOP',
       `${this.#failedStarts} restarted workers in a row died before they were ready (the latest, ${w.pid}, ${how}); not restarting again`,
     );
-    this.#crashLoop = { code: 'HOTLINE_E_WORKER_CRASH_LOOP', message: err.message, at: this.#env.clock.now() };
+    // Logged only: with no worker left, status has no one to answer it (the admin socket closes with the stop).
     this.#o.log.fatal({ code: err.code }, err.message);
     this.#stopped ??= this.#stop(1);
   }
@@ -449,7 +448,6 @@ export class Supervisor {
     upgrades: UpgradeSummary[];
     watchdog: WatchdogStatus;
     lastKnownGood: LkgStatus;
-    crashLoop?: { code: 'HOTLINE_E_WORKER_CRASH_LOOP'; message: string; at: number };
   } {
     return {
       pid: process.pid,
@@ -461,7 +459,6 @@ export class Supervisor {
       upgrades: this.#history.slice(-10),
       watchdog: { ...this.#watchdog },
       lastKnownGood: this.#lkg.status(),
-      ...(this.#crashLoop && { crashLoop: { ...this.#crashLoop } }),
     };
   }
 }

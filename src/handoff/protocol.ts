@@ -43,6 +43,8 @@ export interface WorkerConfig {
    * the entry from disk. Checked by the worker (build-report.ts) before use. Absent: build from disk.
    */
   build?: Bundle;
+  /** A worker restarted after the one before it died (crash or watchdog kill): sessions mark their replays (issue 11). */
+  afterDeath?: boolean;
 }
 
 /** One connection on its way from the old worker to the new one. */

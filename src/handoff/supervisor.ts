@@ -275,15 +275,19 @@ export class Supervisor {
     return code;
   }
 
-  /** `build`: start on this build (a restart on the last known good one) rather than build from disk. */
-  #spawn(upgrade: boolean, build?: Bundle): WorkerProcess {
+  /**
+   * `restart`: a worker started because the serving one died, on `build` (the last known good one) rather than
+   * the disk; its sessions mark the messages their clients replay (poison messages, session.ts).
+   */
+  #spawn(upgrade: boolean, restart?: { build: Bundle | undefined }): WorkerProcess {
     // An upgrade worker takes over the old worker's descriptors: its table is sized like the old one (worker-process.ts).
     const w = new WorkerProcess(this.#env.fork({ envFile: this.#o.envFile, lane: upgrade, oldPid: upgrade ? this.#worker?.pid : undefined }));
     this.#watch(w);
     this.#listeners.forEach((l, index) => w.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
     // The watchdog's timeout travels with the tuning, so the worker beats at the pace this supervisor judges by.
     const tuning = { ...this.#o.config.tuning, watchdogTimeout: this.#watchdog.timeoutMs };
-    w.send({ t: 'start', config: { ...this.#o.config, tuning, upgrade, lane: upgrade, ...(build && { build }) } });
+    const build = restart?.build;
+    w.send({ t: 'start', config: { ...this.#o.config, tuning, upgrade, lane: upgrade, ...(build && { build }), ...(restart && { afterDeath: true }) } });
     return w;
   }
 
@@ -416,7 +420,7 @@ export class Supervisor {
     this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
     this.#restartTimer = this.#env.clock.setTimeout(() => {
       if (this.#state !== 'running') return;
-      const w = this.#spawn(false, this.#lkg.build);
+      const w = this.#spawn(false, { build: this.#lkg.build });
       this.#restarts++;
       this.#adopt(w);
       this.#waitReady(w, this.#o.readyTimeout ?? 30_000).then(

@@ -374,6 +374,7 @@ export class HostWorker {
       logger,
       deferListen: config.upgrade,
       initialBuild,
+      afterWorkerDeath: config.afterDeath === true,
       ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore),
     });
     this.#host = host;

@@ -162,6 +162,7 @@ export class Host extends EventEmitter<HostEvents> {
         options: this.#options.sessions,
         helloTimeout: this.#options.limits.handshakeTimeout,
         reportError: (err, conn) => this.#connectionError(err, conn),
+        markReplays: options.afterWorkerDeath === true,
       });
     }
     this.#swapper = new Swapper(

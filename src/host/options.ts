@@ -94,6 +94,11 @@ export interface HostOptions {
    * on the last known good build). Later reloads build from disk as usual.
    */
   initialBuild?: Bundle;
+  /**
+   * @internal This process replaces a worker that died (issue 11): a session it restores marks the message its client
+   * replays first, so that a message killing this worker too is dropped at the next restore (poison messages).
+   */
+  afterWorkerDeath?: boolean;
 }
 
 /** Option names renamed in 0.2, accepted for one release (docs/api.md#deprecated-names). */

@@ -30,6 +30,11 @@ export interface SessionManagerDeps {
   /** How long a client has to send its hello, in ms. */
   helloTimeout: number;
   reportError(err: HotlineError, conn?: Connection): void;
+  /**
+   * This process replaces one that died (issue 11, poison messages): a restored session marks its first message
+   * before handling it. Default false: after a graceful hand-over (an upgrade, a restart) nothing died.
+   */
+  markReplays?: boolean;
   /** A client asked to resume and could not: it gets a new session and a lost-session with this code. */
   sessionLost?(code: LostCode): void;
 }
@@ -49,6 +54,7 @@ function isThenable<T>(v: unknown): v is PromiseLike<T> {
 export class SessionManager implements SessionHost {
   readonly reconnectDelay: number;
   readonly maxReplay: number;
+  readonly markReplays: boolean;
   #deps: SessionManagerDeps;
   #o: ResolvedSessionOptions;
   #sessions = new Map<string, ServerSession>();
@@ -70,6 +76,7 @@ export class SessionManager implements SessionHost {
     this.#o = deps.options;
     this.reconnectDelay = deps.options.reconnectDelay;
     this.maxReplay = deps.options.store.maxReplay ?? DEFAULT_MAX_REPLAY;
+    this.markReplays = deps.markReplays === true;
   }
 
   /** Sessions alive in this process (attached or waiting for their client). */

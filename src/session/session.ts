@@ -22,6 +22,8 @@ export interface SessionHost {
   readonly sendingAway: boolean;
   readonly reconnectDelay: number;
   readonly maxReplay: number;
+  /** This process replaces a worker that died: mark a restored session's first message before handling it. */
+  readonly markReplays: boolean;
   write(id: string, change: SessionChange): void | Promise<void>;
   /** The session ended for good: drop it from the store too. */
   ended(s: ServerSession): void;
@@ -255,8 +257,9 @@ export class ServerSession implements Link {
         this.#suspect = undefined;
         if (this.#poisoned) return this.#dropPoison(f.s);
         // Marked before the plugin sees it, synchronously with a file store: if this worker dies with it in flight
-        // too, the next restore finds the mark (the normal path never writes one: only a restored session's first).
-        this.#store({ suspect: f.s, touchedAt: Date.now() });
+        // too, the next restore finds the mark (the normal path never writes one: only a restored session's first,
+        // in a worker that replaces one that died).
+        if (this.#h.markReplays) this.#store({ suspect: f.s, touchedAt: Date.now() });
       }
       this.#inRecv = f.s;
       this.#pendingIn.push(f.s);

@@ -540,8 +540,10 @@ test('last known good: a worker that dies while its new build is on probation is
   await r.clock.advance(r.clock.pending[0]!);
   const start = r.forks[1]!.received.find((m) => m.t === 'start');
   assert.equal(start?.t === 'start' && start.config.build?.hash, a.hash, 'the restart carries the last known good build');
+  assert.equal(start?.t === 'start' && start.config.afterDeath, true, 'and says the worker before it died (its sessions mark replays)');
   const firstStart = r.forks[0]!.received.find((m) => m.t === 'start');
   assert.equal(firstStart?.t === 'start' && firstStart.config.build, undefined, 'the first worker builds from disk');
+  assert.equal(firstStart?.t === 'start' && firstStart.config.afterDeath, undefined);
   // The forged report (its code does not hash to its hash) was refused: b, not it, is the rejected build.
   const res = (await r.admin.handler!('status', { force: false })) as { supervisor: { lastKnownGood: { rejected: string[]; fallbacks: Array<{ code: string }> } } };
   assert.deepEqual(res.supervisor.lastKnownGood.rejected, [b.hash]);

@@ -71,6 +71,11 @@ export const ERROR_CODES = {
   // issue 11 (inline backstops): the supervisor's watchdog and the abandoned async handler.
   HOTLINE_E_WORKER_HUNG: "a worker's event loop sent no heartbeat within watchdogTimeout; the supervisor killed and restarted it",
   HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
+  // issue 11 (inline mode): last known good and poison messages.
+  HOTLINE_E_WORKER_LKG: 'the worker died while a new build was on probation; it was restarted on the last known good build instead',
+  HOTLINE_E_WORKER_CRASH_LOOP: 'restarted workers kept dying before they were ready; the supervisor stopped restarting them and exits',
+  HOTLINE_E_WORKER_BUILD: 'a build a worker reported, or was told to start on, failed validation; it was refused',
+  HOTLINE_E_POISON_MESSAGE: 'a session message was in flight when two workers died; it was dropped instead of replayed a third time',
   // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
   HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
   // issue 11 (durable global state): checkpoints of the plugin's global state (src/state/).

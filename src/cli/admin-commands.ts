@@ -32,6 +32,21 @@ interface SupervisorStatus {
   upgrades: Array<{ outcome: string; moved: number; durationMs: number }>;
   /** Absent from an older supervisor. */
   watchdog?: { timeoutMs: number; hangs: number; last?: { code: string; pid: number; silentMs: number } };
+  /** Absent from an older supervisor (issue 11: last known good). */
+  lastKnownGood?: {
+    good?: { hash: string; how: string };
+    probation?: { hash: string };
+    fallbacks: Array<{ code: string; from: string; to: string; cause: string }>;
+  };
+}
+
+/** The builds line: which build a restart goes back to, and the restarts that did. */
+function formatBuilds(lkg: NonNullable<SupervisorStatus['lastKnownGood']>): string {
+  const parts = [lkg.good ? `last known good ${lkg.good.hash} (${lkg.good.how})` : 'no known good build yet'];
+  if (lkg.probation) parts.push(`on probation ${lkg.probation.hash}`);
+  const f = lkg.fallbacks.at(-1);
+  if (f) parts.push(`${lkg.fallbacks.length} restart(s) on it (latest: ${f.code}, ${f.from} -> ${f.to} after ${f.cause})`);
+  return `builds      ${parts.join('; ')}`;
 }
 
 function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string {
@@ -50,6 +65,7 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
       const hung = dog.last ? `, ${dog.hangs} hung worker(s) killed (latest: ${dog.last.code}, worker ${dog.last.pid} silent ${dog.last.silentMs} ms)` : '';
       lines.push(`watchdog    ${dog.timeoutMs > 0 ? `${dog.timeoutMs} ms` : 'off'}${hung}`);
     }
+    if (sup.lastKnownGood) lines.push(formatBuilds(sup.lastKnownGood));
   }
   lines.push(`listening   ${s.listen.map((l) => l.url).join(', ')}`);
   lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);

@@ -58,6 +58,11 @@ export interface ClientEvents {
   resumed: [info: { replayed: number; resent: number }];
   /** The session could not be resumed: a new one started. `unacked` are the messages the old one may not have seen. */
   'lost-session': [info: { code: ErrorCode; message: string; unacked: Payload[] }];
+  /**
+   * The server dropped a message this client sent, without handling it: `code` HOTLINE_E_POISON_MESSAGE (it was in
+   * flight when two server workers died, so it is never replayed a third time). `data` is the message.
+   */
+  dropped: [info: { code: ErrorCode; message: string; data: Payload }];
   /** For good: close() was called, the server ended the session, or it does not speak the protocol. */
   close: [info: { code: number; reason: string; error?: HotlineError }];
 }
@@ -204,6 +209,15 @@ export class HotlineClient extends Emitter<ClientEvents> {
       case 'end':
         this.#ended = true;
         return;
+      case 'drop': {
+        if (!this.#ready) return this.#protocolError(ws);
+        const i = this.#out.findIndex(([seq]) => seq === f.s);
+        // Not one this client has unacknowledged: nothing of its own to report (an ack already covered it).
+        if (i === -1) return;
+        const [[, data]] = this.#out.splice(i, 1) as [[number, Payload]];
+        this.emit('dropped', { code: f.code, message: f.message, data });
+        return;
+      }
       default:
         return this.#protocolError(ws);
     }

@@ -3,8 +3,9 @@
  * Buffers and plugin state travel as structured clones). Socket handles ride along as the `sendHandle` of a message.
  *
  * supervisor → worker: listener (+handle), start, req, export, conn (+handle), state, commit, abort, release, shutdown
- * worker → supervisor: beat, ready, fatal, res, conn (+handle), state, exported, ack, nack, committed
+ * worker → supervisor: beat, ready, serving, fatal, res, conn (+handle), state, exported, ack, nack, committed
  */
+import type { Bundle } from '../build/bundler.js';
 import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../framing/framing.js';
@@ -42,6 +43,13 @@ export interface WorkerConfig {
   state?: string;
   /** Limits and timeouts from `--config` and the flags (src/config/tuning.ts). */
   tuning?: HostTuning;
+  /**
+   * A restarted worker: serve this build (the supervisor's last known good, last-known-good.ts) instead of building
+   * the entry from disk. Checked by the worker (build-report.ts) before use. Absent: build from disk.
+   */
+  build?: Bundle;
+  /** A worker restarted after the one before it died (crash or watchdog kill): sessions mark their replays (issue 11). */
+  afterDeath?: boolean;
 }
 
 /** One connection on its way from the old worker to the new one. */
@@ -100,6 +108,8 @@ export type FromWorker =
   /** The worker's event loop runs (watchdog.ts): sent every heartbeatInterval(watchdogTimeout) ms from its start. */
   | { t: 'beat' }
   | { t: 'ready'; plugin: { name: string; version: string } }
+  /** The build the worker serves from now on (at ready, and after each swap): the supervisor checks and keeps it. */
+  | { t: 'serving'; build: Bundle }
   | { t: 'fatal'; error: WireError }
   | { t: 'res'; id: number; ok: true; result: unknown }
   | { t: 'res'; id: number; ok: false; error: WireError }

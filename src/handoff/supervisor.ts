@@ -6,11 +6,16 @@
  * becomes ready is killed, and every side effect (fork, bind, admin socket, clock, signals, exit) comes in through
  * one `env` (supervisor-env.ts).
  */
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AdminCommand } from '../admin/protocol.js';
+import type { Bundle } from '../build/bundler.js';
 import { HotlineError } from '../errors.js';
 import { checkInternals } from '../internals/self-check.js';
+import { DEFAULT_PROBATION } from '../swap/probation.js';
 import { loadTls } from '../transport/tls.js';
+import { checkBuild } from './build-report.js';
+import { LastKnownGood, type LkgStatus } from './last-known-good.js';
 import type { BoundListener } from './listeners.js';
 import type { FromWorker, ListenerSpec, WorkerConfig } from './protocol.js';
 import { type SupervisorEnv, systemEnv } from './supervisor-env.js';
@@ -63,6 +68,13 @@ export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 5_000;
 export const BACKOFF_RESET_MS = 10_000;
 
+/**
+ * Restarted workers that die before they are ready, in a row, before the supervisor gives up (HOTLINE_E_WORKER_CRASH_LOOP,
+ * exit 1): a build, known good or not, that cannot even start any more (its environment changed, a module it needs is
+ * gone) would otherwise be restarted forever. A worker that gets ready resets the count.
+ */
+export const MAX_FAILED_STARTS = 3;
+
 /** The watchdog's default: a worker silent this long is hung (src/host/options.ts has the same default). */
 export const DEFAULT_WATCHDOG_TIMEOUT = 10_000;
 
@@ -90,12 +102,24 @@ export class Supervisor {
   /** One watchdog per live worker process. */
   #dogs = new Map<WorkerProcess, Watchdog>();
   #watchdog: WatchdogStatus;
+  /** Which build a restarted worker starts on (issue 11): the last known good one. */
+  #lkg: LastKnownGood;
+  /** A build reported by a worker not serving yet (an upgrade's new one): it counts once that worker is adopted. */
+  #reported = new WeakMap<WorkerProcess, Bundle>();
+  /** Workers that said ready: one that dies before is a failed start. */
+  #ready = new WeakSet<WorkerProcess>();
+  #failedStarts = 0;
 
   /** `env`: the real processes, sockets, timers and signals unless a test scripts them. */
   constructor(options: SupervisorOptions, env: SupervisorEnv = systemEnv()) {
     this.#o = options;
     this.#env = env;
     this.#watchdog = { timeoutMs: options.watchdogTimeout ?? options.config.tuning?.watchdogTimeout ?? DEFAULT_WATCHDOG_TIMEOUT, hangs: 0 };
+    // The host's probation window is the supervisor's too: a build survives it in the worker, then here.
+    const probation = options.config.tuning?.probation;
+    const windowMs = probation === false ? 0 : (probation?.window ?? DEFAULT_PROBATION.window);
+    const beat = heartbeatInterval(this.#watchdog.timeoutMs);
+    this.#lkg = new LastKnownGood(env.clock, windowMs, () => this.#beating(beat), beat);
   }
 
   get state(): SupervisorState {
@@ -183,13 +207,13 @@ export class Supervisor {
     }
     if (this.#state === 'upgrading') this.#state = 'running';
     // The old worker died during an aborted upgrade: restart as after any crash.
-    if (!this.#worker?.alive && this.#state === 'running') this.#scheduleRestart();
+    if (this.#worker && !this.#worker.alive && this.#state === 'running') this.#died(this.#worker, 'during an upgrade');
     return summary;
   }
 
   /** Stop gracefully: the worker closes its clients (1012) and exits; resolves with its exit code. Idempotent. */
   stop(): Promise<number> {
-    this.#stopped ??= this.#stop();
+    this.#stopped ??= this.#stop(0);
     return this.#stopped;
   }
 
@@ -223,9 +247,11 @@ export class Supervisor {
     on('SIGINT', onStop);
   }
 
-  async #stop(): Promise<number> {
+  /** `code`: the exit code when no worker is left to give one (1 after a crash loop). */
+  async #stop(code: number): Promise<number> {
     this.#state = 'stopping';
     this.#env.clock.clearTimeout(this.#restartTimer);
+    this.#lkg.stop();
     // A hung worker would never answer the shutdown below: during a stop it is judged by the shutdown timeout, so the
     // stop ends within about shutdownTimeout (a healthy closing worker keeps beating every second at most).
     const stopSilence = Math.max(this.#o.config.tuning?.shutdownTimeout ?? 5_000, 3 * heartbeatInterval(this.#watchdog.timeoutMs));
@@ -236,7 +262,6 @@ export class Supervisor {
       this.#upgrade.cancel(new HotlineError('HOTLINE_E_SWAP_CLOSED', 'the supervisor is stopping'));
       await this.#upgradeDone;
     }
-    let code = 0;
     const w = this.#worker;
     if (w?.alive) {
       w.send({ t: 'shutdown' });
@@ -250,14 +275,19 @@ export class Supervisor {
     return code;
   }
 
-  #spawn(upgrade: boolean): WorkerProcess {
+  /**
+   * `restart`: a worker started because the serving one died, on `build` (the last known good one) rather than
+   * the disk; its sessions mark the messages their clients replay (poison messages, session.ts).
+   */
+  #spawn(upgrade: boolean, restart?: { build: Bundle | undefined }): WorkerProcess {
     // An upgrade worker takes over the old worker's descriptors: its table is sized like the old one (worker-process.ts).
     const w = new WorkerProcess(this.#env.fork({ envFile: this.#o.envFile, lane: upgrade, oldPid: upgrade ? this.#worker?.pid : undefined }));
     this.#watch(w);
     this.#listeners.forEach((l, index) => w.send({ t: 'listener', index, bound: { host: l.host, port: l.port } }, l.handle));
     // The watchdog's timeout travels with the tuning, so the worker beats at the pace this supervisor judges by.
     const tuning = { ...this.#o.config.tuning, watchdogTimeout: this.#watchdog.timeoutMs };
-    w.send({ t: 'start', config: { ...this.#o.config, tuning, upgrade, lane: upgrade } });
+    const build = restart?.build;
+    w.send({ t: 'start', config: { ...this.#o.config, tuning, upgrade, lane: upgrade, ...(build && { build }), ...(restart && { afterDeath: true }) } });
     return w;
   }
 
@@ -291,13 +321,57 @@ export class Supervisor {
   #adopt(w: WorkerProcess): void {
     this.#worker = w;
     this.#workerStartedAt = this.#env.clock.now();
+    const reported = this.#reported.get(w);
+    if (reported) this.#lkg.serving(reported);
+    this.#reported.delete(w);
     void w.exited.then(({ code, signal }) => {
       if (this.#worker !== w || this.#state === 'stopping' || this.#state === 'stopped') return;
       if (this.#state === 'upgrading') return; // the running upgrade sees it and aborts; upgrade() restarts.
-      const hung = w.killedFor;
-      this.#o.log.error({ code: hung?.code ?? 'HOTLINE_E_WORKER_EXIT' }, `worker ${w.pid} ${hung ? 'was hung and killed' : `exited (${signal ?? `code ${code}`})`}; restarting`);
-      this.#scheduleRestart();
+      this.#died(w, signal ?? `code ${code}`);
     });
+  }
+
+  /**
+   * The serving worker is gone: restart it, on the last known good build (a death during a build's probation falls
+   * back to the one before it), unless restarted workers keep dying before they are even ready.
+   */
+  #died(w: WorkerProcess, exit: string): void {
+    const hung = w.killedFor;
+    const how = hung ? 'was hung and killed' : `exited (${exit})`;
+    if (!this.#ready.has(w) && ++this.#failedStarts >= MAX_FAILED_STARTS) return this.#giveUp(w, how);
+    const fallback = this.#lkg.died(hung?.code ?? 'HOTLINE_E_WORKER_EXIT', w.pid);
+    if (fallback) this.#o.log.error({ code: fallback.code, from: fallback.from, to: fallback.to, cause: fallback.cause }, fallback.message);
+    else this.#o.log.error({ code: hung?.code ?? 'HOTLINE_E_WORKER_EXIT' }, `worker ${w.pid} ${how}; restarting`);
+    this.#scheduleRestart();
+  }
+
+  #giveUp(w: WorkerProcess, how: string): void {
+    const err = new HotlineError(
+      'HOTLINE_E_WORKER_CRASH_LOOP',
+      `${this.#failedStarts} restarted workers in a row died before they were ready (the latest, ${w.pid}, ${how}); not restarting again`,
+    );
+    // Logged only: with no worker left, status has no one to answer it (the admin socket closes with the stop).
+    this.#o.log.fatal({ code: err.code }, err.message);
+    this.#stopped ??= this.#stop(1);
+  }
+
+  /** A build a worker reports serving: checked, then known to #lkg once that worker serves. */
+  #onServing(w: WorkerProcess, raw: unknown): void {
+    let build: Bundle;
+    try {
+      build = checkBuild(raw, path.resolve(this.#o.config.entry));
+    } catch (err) {
+      this.#o.log.error({ code: (err as HotlineError).code, pid: w.pid }, (err as Error).message);
+      return;
+    }
+    if (this.#worker === w) this.#lkg.serving(build);
+    else this.#reported.set(w, build);
+  }
+
+  /** The serving worker's loop beat within two heartbeat intervals (or the watchdog is off). */
+  #beating(beatMs: number): boolean {
+    const dog = this.#worker && this.#dogs.get(this.#worker);
+    return !dog || dog.silentMs < 2 * beatMs;
   }
 
   /**
@@ -307,7 +381,16 @@ export class Supervisor {
   #watch(w: WorkerProcess): void {
     const dog = new Watchdog(this.#env.clock, this.#watchdog.timeoutMs, (silentMs) => this.#onHung(w, silentMs));
     this.#dogs.set(w, dog);
-    w.child.on('message', (msg: FromWorker) => (msg?.t === 'beat' ? dog.beat() : dog.alive()));
+    w.child.on('message', (msg: FromWorker) => {
+      if (msg?.t === 'beat') return dog.beat();
+      dog.alive();
+      if (msg?.t === 'ready') {
+        this.#ready.add(w);
+        this.#failedStarts = 0;
+      } else if (msg?.t === 'serving') {
+        this.#onServing(w, msg.build);
+      }
+    });
     void w.exited.then(() => {
       dog.stop();
       this.#dogs.delete(w);
@@ -337,7 +420,7 @@ export class Supervisor {
     this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
     this.#restartTimer = this.#env.clock.setTimeout(() => {
       if (this.#state !== 'running') return;
-      const w = this.#spawn(false);
+      const w = this.#spawn(false, { build: this.#lkg.build });
       this.#restarts++;
       this.#adopt(w);
       this.#waitReady(w, this.#o.readyTimeout ?? 30_000).then(
@@ -368,6 +451,7 @@ export class Supervisor {
     upgrade: UpgradeProgress | undefined;
     upgrades: UpgradeSummary[];
     watchdog: WatchdogStatus;
+    lastKnownGood: LkgStatus;
   } {
     return {
       pid: process.pid,
@@ -378,6 +462,7 @@ export class Supervisor {
       upgrade: this.#upgrade?.progress,
       upgrades: this.#history.slice(-10),
       watchdog: { ...this.#watchdog },
+      lastKnownGood: this.#lkg.status(),
     };
   }
 }

@@ -39,6 +39,11 @@ export class Watchdog {
     return this.#armed && !this.#stopped;
   }
 
+  /** How long since the last heartbeat (or any message); 0 while not armed (no heartbeat yet, or off). */
+  get silentMs(): number {
+    return this.armed ? this.#clock.now() - this.#lastBeat : 0;
+  }
+
   /** A heartbeat: the first one arms the watchdog. */
   beat(): void {
     if (this.#stopped) return;

@@ -18,6 +18,7 @@
  */
 import { closeSync } from 'node:fs';
 import type http from 'node:http';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
 import { createHost, type Host } from '../host/host.js';
@@ -28,6 +29,7 @@ import { listen } from '../transport/listen.js';
 import { prettyDestination } from '../log/pretty-log.js';
 import { createStaticServer } from '../static/static-server.js';
 import { tunedHostOptions } from '../config/tuning.js';
+import { checkBuild } from './build-report.js';
 import { ConnectionAdopter } from './connection-adopt.js';
 import { ConnectionExporter } from './connection-export.js';
 import { HandleLane, LANE_FD } from './handle-lane.js';
@@ -362,6 +364,8 @@ export class HostWorker {
         listenOpts.push({ transport: 'tcp', host: spec.host, port: spec.port, framing: spec.framing, handle, tls: spec.tls });
       }
     }
+    // The supervisor's last known good build (a restart after a new build died): checked before anything else runs.
+    const initialBuild = config.build === undefined ? undefined : checkBuild(config.build, path.resolve(config.entry));
     // A worker started for an upgrade opens the store only once the old worker has let go of it (session-lease.ts).
     if (config.sessions) this.#sessionStore = new LeasedSessionStore(config.sessions);
     const host = await createHost({
@@ -369,9 +373,13 @@ export class HostWorker {
       listen: listenOpts,
       logger,
       deferListen: config.upgrade,
+      initialBuild,
+      afterWorkerDeath: config.afterDeath === true,
       ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state),
     });
     this.#host = host;
+    // Every build this worker serves from now on is reported, so the supervisor knows what a restart can go back to.
+    host.on('swap', () => this.#reportBuild());
     if (config.upgrade) this.#prepareAdoption(host, config);
     // In its next phase before it says ready: the supervisor's next messages are for that phase.
     this.#enter(config.upgrade ? 'adopting' : 'serving');
@@ -379,6 +387,13 @@ export class HostWorker {
     // Not status(): a worker started for an upgrade has no listening address yet.
     const def = host.handoffPort().current()!.def;
     this.#send({ t: 'ready', plugin: { name: def.name, version: def.version } });
+    this.#reportBuild();
+  }
+
+  /** Tell the supervisor which build serves now (last-known-good.ts). A plain copy: the Bundle's fields only. */
+  #reportBuild(): void {
+    const b = this.#host?.handoffPort().current()?.bundle;
+    if (b) this.#send({ t: 'serving', build: { hash: b.hash, code: b.code, map: b.map, entry: b.entry, inputs: [...b.inputs] } });
   }
 
   /** A worker started for an upgrade: an adopter, and the new end of the handle lane. */

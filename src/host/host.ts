@@ -9,6 +9,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { type LastResortCounts, lastResortCounts } from './last-resort.js';
 import type { AdminCommand, AdminOptions } from '../admin/protocol.js';
 import { type Bundler, createBundler } from '../build/bundler.js';
+import { withFirstBuild } from '../build/first-build.js';
 import { Connection } from '../connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
 import type { Link } from '../connection/link.js';
@@ -101,6 +102,8 @@ export interface HostStatus {
   /** When sessions are on: those waiting for their client, and those evicted since start (sessions.maxDetached). */
   sessionsDetached?: number;
   sessionsEvicted?: number;
+  /** When sessions are on: replayed messages dropped as poison since start (HOTLINE_E_POISON_MESSAGE, issue 11). */
+  sessionsPoisoned?: number;
   /** Which operation (swap, export, adopt, shutdown) holds the host's operation lock, and how many were refused. */
   lock: LockState;
   /** With the `state` option: the checkpoints of the global state (writes, failures, what the start restored). */
@@ -165,7 +168,7 @@ export class Host extends EventEmitter<HostEvents> {
         },
       }, this.log, this.#deferListen);
     }
-    this.#bundler = createBundler(this.#options.plugin);
+    this.#bundler = withFirstBuild(createBundler(this.#options.plugin), options.initialBuild);
     const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes } = this.#options.limits;
     this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes });
     const hangTimeout = this.#options.hangTimeout;
@@ -181,6 +184,7 @@ export class Host extends EventEmitter<HostEvents> {
         options: this.#options.sessions,
         helloTimeout: this.#options.limits.handshakeTimeout,
         reportError: (err, conn) => this.#connectionError(err, conn),
+        markReplays: options.afterWorkerDeath === true,
       });
     }
     this.#swapper = new Swapper(
@@ -329,7 +333,7 @@ export class Host extends EventEmitter<HostEvents> {
       handlersAbandoned: d.handlersAbandoned,
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
-      ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted }),
+      ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted, sessionsPoisoned: this.#sessions.poisonDropped }),
       escaped: lastResortCounts(),
       lock: this.#lock.state,
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),

@@ -2,6 +2,7 @@
  * Host options, their defaults, and their validation. Every default is documented in docs/api.md.
  */
 import type { Logger } from 'pino';
+import type { Bundle } from '../build/bundler.js';
 import { HotlineError } from '../errors.js';
 import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
@@ -96,6 +97,16 @@ export interface HostOptions {
   drain?: SendAwayOptions;
   /** @internal Load the plugin but open no listener until the upgrade supervisor says so (src/handoff). */
   deferListen?: boolean;
+  /**
+   * @internal Serve this build first instead of building the entry from disk (issue 11: a supervised worker restarted
+   * on the last known good build). Later reloads build from disk as usual.
+   */
+  initialBuild?: Bundle;
+  /**
+   * @internal This process replaces a worker that died (issue 11): a session it restores marks the message its client
+   * replays first, so that a message killing this worker too is dropped at the next restore (poison messages).
+   */
+  afterWorkerDeath?: boolean;
 }
 
 /** Option names renamed in 0.2, accepted for one release (docs/api.md#deprecated-names). */

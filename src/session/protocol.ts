@@ -10,6 +10,8 @@
  *   both ack       { t:'a', a }                         cumulative: every seq <= a is safe, drop it from the buffer
  *   S→C  reconnect { t:'reconnect', delay }             graceful shutdown: come back after about `delay` ms
  *   both end       { t:'end' }                          the session is over (plugin or client closed it): no resume
+ *   S→C  drop      { t:'drop', s, code, message }       client message s was dropped, never handled (issue 11: a
+ *                                                       poison message, HOTLINE_E_POISON_MESSAGE); an ack follows
  */
 
 import { HotlineError } from '../errors.js';
@@ -52,7 +54,15 @@ export interface ReconnectFrame {
 export interface EndFrame {
   t: 'end';
 }
-export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | ReconnectFrame | EndFrame;
+/** Why a client message was dropped unhandled, as sent in `drop.code`. */
+export type DropCode = 'HOTLINE_E_POISON_MESSAGE';
+export interface DropFrame {
+  t: 'drop';
+  s: number;
+  code: DropCode;
+  message: string;
+}
+export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | ReconnectFrame | EndFrame | DropFrame;
 
 /** A message payload as the application sees it. */
 export type Payload = string | Uint8Array;
@@ -65,7 +75,7 @@ export interface ReceivedMessage {
 }
 
 /** What `decodeFrame` returns for a well-formed frame: every frame as sent, except a message carries its payload. */
-export type ReceivedFrame = HelloFrame | WelcomeFrame | ReceivedMessage | AckFrame | ReconnectFrame | EndFrame;
+export type ReceivedFrame = HelloFrame | WelcomeFrame | ReceivedMessage | AckFrame | ReconnectFrame | EndFrame | DropFrame;
 
 /**
  * The longest token accepted: tokens hotline issues are ~70 characters (token.ts). A longer one is refused before it
@@ -199,6 +209,15 @@ export function decodeFrame(text: string): ReceivedFrame | HotlineError {
     }
     case 'end':
       return { t };
+    case 'drop': {
+      const s = own(f, 's');
+      const code = own(f, 'code');
+      const message = own(f, 'message');
+      if (!isSeq(s) || s === 0) return bad('drop frame: s must be an integer >= 1');
+      if (code !== 'HOTLINE_E_POISON_MESSAGE') return bad('drop frame: code is not a drop code');
+      if (typeof message !== 'string' || message.length > MAX_LOST_MESSAGE) return bad('drop frame: message must be a short string');
+      return { t, s, code, message };
+    }
     default:
       return bad(typeof t === 'string' ? `unknown frame type ${JSON.stringify(t.slice(0, 32))}` : 'a session frame needs a string t');
   }

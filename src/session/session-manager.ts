@@ -32,6 +32,11 @@ export interface SessionManagerDeps {
   /** How long a client has to send its hello, in ms. */
   helloTimeout: number;
   reportError(err: HotlineError, conn?: Connection): void;
+  /**
+   * This process replaces one that died (issue 11, poison messages): a restored session marks its first message
+   * before handling it. Default false: after a graceful hand-over (an upgrade, a restart) nothing died.
+   */
+  markReplays?: boolean;
   /** A client asked to resume and could not: it gets a new session and a lost-session with this code. */
   sessionLost?(code: LostCode): void;
 }
@@ -47,6 +52,7 @@ const LOST_MESSAGES: Record<LostCode, string> = {
 export class SessionManager implements SessionHost {
   readonly reconnectDelay: number;
   readonly maxReplay: number;
+  readonly markReplays: boolean;
   #deps: SessionManagerDeps;
   #o: ResolvedSessionOptions;
   #sessions = new Map<string, ServerSession>();
@@ -55,6 +61,7 @@ export class SessionManager implements SessionHost {
   /** hotline.v1 sockets whose hello has not been handled yet: live sockets with no Connection so far. */
   #pendingHellos = 0;
   #evicted = 0;
+  #poisonDropped = 0;
   #ackDue = new Set<ServerSession>();
   #secret: Uint8Array | undefined;
   #sendingAway = false;
@@ -67,6 +74,7 @@ export class SessionManager implements SessionHost {
     this.#o = deps.options;
     this.reconnectDelay = deps.options.reconnectDelay;
     this.maxReplay = deps.options.store.maxReplay ?? DEFAULT_MAX_REPLAY;
+    this.markReplays = deps.markReplays === true;
   }
 
   /** Sessions alive in this process (attached or waiting for their client). */
@@ -82,6 +90,11 @@ export class SessionManager implements SessionHost {
   /** Sockets that chose hotline.v1 and have not had their hello handled: they hold a socket but no Connection yet. */
   get pendingHellos(): number {
     return this.#pendingHellos;
+  }
+
+  /** Replayed messages dropped as poison since start (HOTLINE_E_POISON_MESSAGE). */
+  get poisonDropped(): number {
+    return this.#poisonDropped;
   }
 
   /** Detached sessions evicted since start because `maxDetached` were waiting. */
@@ -381,6 +394,11 @@ export class SessionManager implements SessionHost {
   storeError(s: ServerSession, err: unknown): void {
     const e = err instanceof HotlineError ? err : new HotlineError('HOTLINE_E_SESSION_STORE', `session ${s.id}: ${messageOf(err)}`, { cause: err });
     this.#deps.reportError(e, s.conn);
+  }
+
+  poisoned(s: ServerSession, err: HotlineError): void {
+    this.#poisonDropped++;
+    this.#deps.reportError(err, s.conn);
   }
 
   #flushAcks(): void {

@@ -23,6 +23,8 @@ export interface SessionHost {
   readonly sendingAway: boolean;
   readonly reconnectDelay: number;
   readonly maxReplay: number;
+  /** This process replaces a worker that died: mark a restored session's first message before handling it. */
+  readonly markReplays: boolean;
   write(id: string, change: SessionChange): void | Promise<void>;
   /** The session ended for good: drop it from the store too. */
   ended(s: ServerSession): void;
@@ -30,6 +32,8 @@ export interface SessionHost {
   ackDue(s: ServerSession): void;
   protocolError(s: ServerSession, message: string): void;
   storeError(s: ServerSession, err: unknown): void;
+  /** A replayed message was dropped as poison (HOTLINE_E_POISON_MESSAGE): report and count it. */
+  poisoned(s: ServerSession, err: HotlineError): void;
 }
 
 const kSession = Symbol('hotline.session');
@@ -70,6 +74,13 @@ export class ServerSession implements Link {
   #ackIn: number | undefined;
   #writesInFlight = 0;
   #held: string[] = [];
+  /**
+   * issue 11, poison messages. A session restored from the store (a worker died, or an upgrade sent it away): the
+   * first client seq it will get is the message left unhandled, `inSeq + 1`. Checked once, at that message.
+   */
+  #suspect: number | undefined;
+  /** The record says a restored session already began handling `#suspect` and no worker finished it: drop it. */
+  #poisoned = false;
   /** Inbound backpressure (Connection): the socket is not read until the queue is down to half; a resumed socket too. */
   #readingPaused = false;
   lastWriteAt = Date.now();
@@ -89,6 +100,10 @@ export class ServerSession implements Link {
     this.#inRecv = this.#inStored = record?.inSeq ?? 0;
     this.gen = record?.gen ?? 0;
     this.genConfirmed = record?.genConfirmed ?? false;
+    if (record) {
+      this.#suspect = record.inSeq + 1;
+      this.#poisoned = record.suspect === this.#suspect;
+    }
   }
 
   get phase(): SessionPhase {
@@ -235,6 +250,14 @@ export class ServerSession implements Link {
     if (f.t === 'm') {
       if (f.s <= this.#inRecv) return; // a resend of something already queued: the dedupe that makes resume exact
       if (f.s !== this.#inRecv + 1) return this.fail(`expected message ${this.#inRecv + 1}, got ${f.s}`);
+      if (f.s === this.#suspect) {
+        this.#suspect = undefined;
+        if (this.#poisoned) return this.#dropPoison(f.s);
+        // Marked before the plugin sees it, synchronously with a file store: if this worker dies with it in flight
+        // too, the next restore finds the mark (the normal path never writes one: only a restored session's first,
+        // in a worker that replaces one that died).
+        if (this.#h.markReplays) this.#store({ suspect: f.s, touchedAt: Date.now() });
+      }
       this.#inRecv = f.s;
       this.#pendingIn.push(f.s);
       const data = f.data;
@@ -253,6 +276,24 @@ export class ServerSession implements Link {
     } else {
       this.fail(`unexpected ${f.t} frame`);
     }
+  }
+
+  /**
+   * A message in flight when two workers died (the first left it unhandled, the second died after this session began
+   * handling it again): never handed to the plugin a third time. It counts as handled (stored, acked, so the client
+   * stops resending it) and its sender gets a `drop` frame with the code, before the ack.
+   */
+  #dropPoison(seq: number): void {
+    this.#inRecv = seq;
+    this.#poisoned = false;
+    this.#store({ inSeq: seq, touchedAt: Date.now() });
+    const err = new HotlineError(
+      'HOTLINE_E_POISON_MESSAGE',
+      `session ${this.id}: message ${seq} was in flight when two workers died (crash or hang); dropped, not handed to the plugin a third time`,
+    );
+    this.#emit(JSON.stringify({ t: 'drop', s: seq, code: err.code, message: err.message }));
+    this.#advanceIn(seq);
+    this.#h.poisoned(this, err);
   }
 
   /** A protocol violation: drop the socket; the client resumes from what the server has stored. */

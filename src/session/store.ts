@@ -32,6 +32,12 @@ export interface SessionRecord {
   gen?: number;
   /** The client has spoken since `gen` was issued, so it has that token: the one before it is refused outright. */
   genConfirmed?: boolean;
+  /**
+   * issue 11, poison messages: the client seq a session restored from the store began handling first (the message a
+   * worker death left unhandled, replayed). Still `inSeq + 1` at the next restore: a worker died with it in flight
+   * again, and it is dropped (HOTLINE_E_POISON_MESSAGE). Absent from older stores.
+   */
+  suspect?: number;
 }
 
 /** A change to one session. Fields absent are unchanged. */
@@ -52,6 +58,8 @@ export interface SessionChange {
   /** A resume rotated the token to this generation. */
   gen?: number;
   genConfirmed?: boolean;
+  /** A restored session is about to hand this replayed message to the plugin (SessionRecord.suspect). */
+  suspect?: number;
   touchedAt: number;
 }
 
@@ -94,6 +102,7 @@ export function applyChange(records: Map<string, SessionRecord>, id: string, c: 
   if (c.expired) r.expired = true;
   if (c.gen !== undefined) r.gen = c.gen;
   if (c.genConfirmed !== undefined) r.genConfirmed = c.genConfirmed;
+  if (c.suspect !== undefined) r.suspect = c.suspect;
   if (c.acked !== undefined) {
     let n = 0;
     while (n < r.out.length && r.out[n]![0] <= c.acked) n++;

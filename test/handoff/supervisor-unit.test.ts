@@ -8,9 +8,12 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
+import type { Bundle } from '../../src/build/bundler.js';
 import { HotlineError } from '../../src/errors.js';
+import { hashOf } from '../../src/handoff/build-report.js';
 import type { Clock } from '../../src/handoff/clock.js';
 import type { FromWorker, ToWorker } from '../../src/handoff/protocol.js';
 import { BACKOFF_MAX_MS, Supervisor } from '../../src/handoff/supervisor.js';
@@ -514,3 +517,53 @@ async function upgradingWithWatchdog(next: (w: FakeWorker) => void): Promise<Rig
   await r.sup.start();
   return Object.assign(r, { old: r.forks[0]! });
 }
+
+// ── issue 11: last known good ────────────────────────────────────────────────────────────────────────────────────
+
+/** A build as a worker reports it (its hash checked by the supervisor), for the entry the rig's supervisor runs. */
+function reported(code: string): Bundle {
+  const entry = path.resolve('plugin.ts');
+  return { code, map: '{}', entry, inputs: [entry], hash: hashOf(code) };
+}
+
+test('last known good: a worker that dies while its new build is on probation is restarted on the build before it', async () => {
+  const a = reported('a');
+  const b = reported('b');
+  const r = rig({ script: (w, n) => (healthy(w), n === 1 && w.on('sent', (m: ToWorker) => m.t === 'start' && w.say({ t: 'serving', build: a }))) });
+  await r.sup.start();
+  await settle();
+  const first = r.forks[0]!;
+  first.say({ t: 'serving', build: { ...b, hash: 'ffffffffffff' } });
+  first.say({ t: 'serving', build: b });
+  first.exit(1);
+  await settle();
+  await r.clock.advance(r.clock.pending[0]!);
+  const start = r.forks[1]!.received.find((m) => m.t === 'start');
+  assert.equal(start?.t === 'start' && start.config.build?.hash, a.hash, 'the restart carries the last known good build');
+  assert.equal(start?.t === 'start' && start.config.afterDeath, true, 'and says the worker before it died (its sessions mark replays)');
+  const firstStart = r.forks[0]!.received.find((m) => m.t === 'start');
+  assert.equal(firstStart?.t === 'start' && firstStart.config.build, undefined, 'the first worker builds from disk');
+  assert.equal(firstStart?.t === 'start' && firstStart.config.afterDeath, undefined);
+  // The forged report (its code does not hash to its hash) was refused: b, not it, is the rejected build.
+  const res = (await r.admin.handler!('status', { force: false })) as { supervisor: { lastKnownGood: { rejected: string[]; fallbacks: Array<{ code: string }> } } };
+  assert.deepEqual(res.supervisor.lastKnownGood.rejected, [b.hash]);
+  assert.equal(res.supervisor.lastKnownGood.fallbacks[0]?.code, 'HOTLINE_E_WORKER_LKG');
+  assert.equal(await r.sup.stop(), 0);
+});
+
+test('crash loop: three restarted workers in a row that die before ready end the supervisor with exit code 1', { timeout: 10_000 }, async () => {
+  const r = rig({ script: (w, n) => (n === 1 ? healthy(w) : w.on('sent', (m: ToWorker) => m.t === 'start' && w.exit(1))) });
+  await r.sup.start();
+  const stopped = r.sup.whenStopped();
+  r.forks[0]!.exit(1);
+  for (let i = 0; i < 3; i++) {
+    await settle();
+    if (r.clock.pending.length > 0) await r.clock.advance(Math.max(...r.clock.pending));
+  }
+  await settle();
+  assert.equal(await stopped, 1);
+  assert.equal(r.forks.length, 4, 'the first worker and three restarts, then no more');
+  assert.equal(r.sup.state, 'stopped');
+  assert.equal(r.admin.closed, 1);
+  assert.equal(r.closedHandles, 1, 'the listener is closed');
+});

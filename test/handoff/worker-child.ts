@@ -11,7 +11,8 @@ export interface WorkerChild {
   send(msg: ToWorker, handle?: object): void;
   /**
    * The next message from the worker that `match` accepts (default: any); rejects if it exits first or after `ms`.
-   * Heartbeats (the supervisor's watchdog, issue 11) are not messages of the protocol under test: never returned.
+   * Heartbeats (the supervisor's watchdog, issue 11) and build reports (`serving`, for its last known good record) are
+   * not messages of the protocol under test: never returned.
    */
   next(match?: (m: FromWorker) => boolean, ms?: number): Promise<FromWorker>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -26,7 +27,7 @@ export function forkWorkerMain(): WorkerChild {
   const waiters = new Set<() => void>();
   let gone = false;
   child.on('message', (m: FromWorker) => {
-    if (m.t === 'beat') return;
+    if (m.t === 'beat' || m.t === 'serving') return;
     inbox.push(m);
     for (const w of [...waiters]) w();
   });

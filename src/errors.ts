@@ -72,6 +72,12 @@ export const ERROR_CODES = {
   HOTLINE_E_WORKER_HUNG: "a worker's event loop sent no heartbeat within watchdogTimeout; the supervisor killed and restarted it",
   HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
   // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
+  // issue 11 (worker isolation): a version in its own worker thread, terminated and restored when it fails.
+  HOTLINE_E_VERSION_CRASHED: "a worker-mode version's thread died (an uncaught exception, process.exit); the host restored the last known good version",
+  HOTLINE_E_VERSION_OOM: "a worker-mode version's thread ran out of memory (workerLimits); the host restored the last known good version",
+  HOTLINE_E_POISON_MESSAGE: 'a message was in flight at two hangs or crashes of worker-mode versions; it was dropped and its connection closed',
+  HOTLINE_E_STATE_CLONE: 'the state cannot cross into a worker thread (structured clone refused it: a function, a class instance with methods, a socket)',
+  HOTLINE_E_WORKER_PROTOCOL: 'a worker-mode version sent the host a message it does not take, or a call to it timed out',
   HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
 } as const;
 

@@ -148,7 +148,6 @@ export class WorkerVersion implements VersionRuntime {
       workerData: { boot, port: port2 },
       transferList: [port2],
       resourceLimits: options.resourceLimits,
-      execArgv: process.execArgv,
     });
     port1.on('message', this.#onMessage);
     this.#worker.on('error', this.#onError);

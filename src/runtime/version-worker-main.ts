@@ -21,7 +21,7 @@ import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, Tra
 import * as pluginApi from '../plugin/public-api.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
 import {
-  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_LOG, AC_SEND, AC_STATE, type CallMessage, EV_CLOSE, EV_MESSAGE, EV_OPEN,
+  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, type CallMessage, EV_CLOSE, EV_MESSAGE, EV_OPEN,
   EVENT_STRIDE, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, type WorkerBoot, type WorkerReply, wireError,
 } from './worker-protocol.js';
 
@@ -195,9 +195,25 @@ function start(): void {
   process.on('unhandledRejection', (reason) => {
     reportError(new HotlineError('HOTLINE_E_PLUGIN_ESCAPED', `unhandled rejection: ${messageOf(reason)}`, { cause: reason }));
   });
-  setInterval(() => Atomics.add(sab, SAB_HEARTBEAT, 1), boot.heartbeatMs);
+  setInterval(beat, boot.heartbeatMs);
   port.on('message', onMessage);
   port.postMessage({ t: 'ready', name: def.name, version: def.version } satisfies WorkerReply);
+}
+
+/** Async handlers in flight, by seq: when each started, on this thread's clock. Reported once past hangTimeout. */
+const asyncSince = new Map<number, number>();
+
+function beat(): void {
+  Atomics.add(sab, SAB_HEARTBEAT, 1);
+  if (asyncSince.size === 0) return;
+  const now = performance.now();
+  const hung: number[] = [];
+  for (const [seq, since] of asyncSince) {
+    if (now - since <= boot.hangTimeout) continue;
+    hung.push(seq);
+    asyncSince.delete(seq);
+  }
+  if (hung.length > 0) push(AC_HUNG, hung, undefined);
 }
 
 function onMessage(msg: unknown): void {
@@ -242,9 +258,16 @@ function runEvent(op: number, seq: number, id: string, a: unknown, b: unknown): 
   }
   Atomics.store(sab, SAB_RUNNING, 0);
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    asyncSince.set(seq, performance.now());
     (result as PromiseLike<unknown>).then(
-      () => push(AC_DONE, seq, undefined),
-      (err: unknown) => fail(seq, err),
+      () => {
+        asyncSince.delete(seq);
+        push(AC_DONE, seq, undefined);
+      },
+      (err: unknown) => {
+        asyncSince.delete(seq);
+        fail(seq, err);
+      },
     );
   } else {
     push(AC_DONE, seq, undefined);

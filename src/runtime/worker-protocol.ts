@@ -10,6 +10,10 @@
  * A shared Int32Array (SAB) carries two words the host reads while the worker may be blocked:
  * - RUNNING: the seq of the event whose handler runs synchronously now (0: none), so a busy loop names its message;
  * - HEARTBEAT: bumped by an interval in the worker; frozen means the worker's event loop is blocked.
+ *
+ * An async handler that does not settle is judged by the worker itself, on its own clock (AC_HUNG): judged on the
+ * host, the age of an event includes the time its reply waits in the host's own queue, and a host thread busy for a
+ * second (a burst of 1,000 handshakes, measured in bench H1) read as a hang of a worker that had answered long ago.
  */
 
 /** Host → worker events, stride EVENT_STRIDE: [op, seq, connId, a, b]. */
@@ -35,6 +39,8 @@ export const AC_BROADCAST = 6;
 export const AC_ERROR = 7;
 /** a: pino level number, b: the log line (JSON) */
 export const AC_LOG = 8;
+/** a: seqs of async handlers running past hangTimeout, by the worker's own clock (see version-worker-main.ts) */
+export const AC_HUNG = 9;
 export const ACTION_STRIDE = 3;
 
 /** SAB word indexes. */
@@ -83,6 +89,7 @@ export interface WorkerBoot {
   seq: number;
   sab: SharedArrayBuffer;
   heartbeatMs: number;
+  hangTimeout: number;
   logLevel: string;
 }
 

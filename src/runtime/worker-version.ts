@@ -27,7 +27,7 @@ import { ERROR_CODES, type ErrorCode, HotlineError, isHotlineError, messageOf } 
 import type { CloseInfo, MessageData, PreviousVersion } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from './version-runtime.js';
 import {
-  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_CLOSE, EV_MESSAGE,
+  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_CLOSE, EV_MESSAGE,
   EV_OPEN, isWireError, isWorkerReply, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, SAB_WORDS, type WireError, type WorkerBoot,
   type WorkerReply,
 } from './worker-protocol.js';
@@ -63,7 +63,6 @@ type Phase = 'loading' | 'ready' | 'serving' | 'failed' | 'retired';
 class PendingEvent {
   onOk: (() => void) | undefined;
   onErr: ((err: unknown) => void) | undefined;
-  postedAt = 0;
   /** Failures this event was the cause of (see the file comment). */
   strikes = 0;
 
@@ -141,6 +140,7 @@ export class WorkerVersion implements VersionRuntime {
       seq,
       sab,
       heartbeatMs: Math.max(5, Math.floor(options.hangTimeout / 8)),
+      hangTimeout: options.hangTimeout,
       logLevel: options.log.level,
     };
     this.#worker = new Worker(WORKER_BOOT, {
@@ -234,7 +234,6 @@ export class WorkerVersion implements VersionRuntime {
   }
 
   #send(ev: PendingEvent): void {
-    ev.postedAt = performance.now();
     this.#outbox.push(ev.op, ev.seq, ev.conn.id, ev.a, ev.b);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -309,6 +308,13 @@ export class WorkerVersion implements VersionRuntime {
         case AC_LOG:
           this.#relayLog(y);
           break;
+        case AC_HUNG: {
+          if (!Array.isArray(x)) return this.#protocolError('a malformed hang report');
+          const hung = x.flatMap((seq) => this.#pending.get(seq as number) ?? []);
+          if (hung.length === 0) break;
+          this.#fail('HOTLINE_E_HANDLER_HUNG', `an async handler did not settle within hangTimeout (${this.#options.hangTimeout} ms)`, hung);
+          return;
+        }
         default:
           return this.#protocolError(`an unknown action ${String(op)}`);
       }
@@ -380,6 +386,8 @@ export class WorkerVersion implements VersionRuntime {
     if (this.#phase === 'failed' || this.#phase === 'retired') {
       return Promise.reject(this.failure ?? new HotlineError('HOTLINE_E_SWAP_CLOSED', `${this.label} is retired`));
     }
+    // Events already queued go first: a call is answered after them, in the order the host made them.
+    this.#flush();
     return new Promise((resolve, reject) => {
       const id = ++this.#callIds;
       this.#calls.set(id, { resolve, reject });
@@ -492,6 +500,11 @@ export class WorkerVersion implements VersionRuntime {
 
   // ---- containment ----
 
+  /**
+   * The host's half of hang detection: a heartbeat frozen for hangTimeout means the worker's loop is blocked (a busy
+   * loop in a handler or a timer). Judged by a change between two ticks, so a host thread that was itself busy does
+   * not read as a frozen worker. Async hangs are judged in the worker (AC_HUNG, worker-protocol.ts).
+   */
   #watch = (): void => {
     if (this.#phase !== 'serving') return;
     const now = performance.now();
@@ -499,18 +512,11 @@ export class WorkerVersion implements VersionRuntime {
     if (beat !== this.#lastBeat) {
       this.#lastBeat = beat;
       this.#lastBeatAt = now;
+      return;
     }
     const limit = this.#options.hangTimeout;
-    const blocked = now - this.#lastBeatAt > limit;
-    // Map order is post order: the first event is the oldest.
-    let oldest: PendingEvent | undefined;
-    for (const ev of this.#pending.values()) {
-      oldest = ev;
-      break;
-    }
-    const stuck = oldest !== undefined && now - oldest.postedAt > limit;
-    if (!blocked && !stuck) return;
-    this.#fail('HOTLINE_E_HANDLER_HUNG', blocked ? `its worker's event loop was blocked for over hangTimeout (${limit} ms)` : `a handler did not settle within hangTimeout (${limit} ms)`, blocked);
+    if (now - this.#lastBeatAt <= limit) return;
+    this.#fail('HOTLINE_E_HANDLER_HUNG', `its worker's event loop was blocked for over hangTimeout (${limit} ms)`);
   };
 
   #onError = (err: Error): void => {
@@ -534,22 +540,16 @@ export class WorkerVersion implements VersionRuntime {
 
   /**
    * Terminate the worker and hold every event until handOver(). Strikes: the event whose handler was running
-   * synchronously (the SAB's RUNNING word), or, for a hang while the worker's loop was not blocked (an async
-   * handler), each event in flight past hangTimeout.
+   * synchronously (the SAB's RUNNING word), and the async handlers the worker reported past hangTimeout.
    */
-  #fail(code: ErrorCode, why: string, blocked = true): void {
+  #fail(code: ErrorCode, why: string, asyncHung: PendingEvent[] = []): void {
     if (this.#phase === 'failed' || this.#phase === 'retired' || this.#phase === 'loading') return;
     const wasServing = this.#phase === 'serving';
     this.#phase = 'failed';
     this.#stopWatching();
     const running = Atomics.load(this.#sab, SAB_RUNNING);
-    const now = performance.now();
-    const culprits: PendingEvent[] = [];
     const hit = running !== 0 ? this.#pending.get(running) : undefined;
-    if (hit) culprits.push(hit);
-    else if (code === 'HOTLINE_E_HANDLER_HUNG' && !blocked) {
-      for (const ev of this.#pending.values()) if (now - ev.postedAt > this.#options.hangTimeout) culprits.push(ev);
-    }
+    const culprits = hit ? [hit, ...asyncHung] : asyncHung;
     for (const ev of culprits) ev.strikes++;
     this.#terminate();
     const where = culprits.length > 0 ? ` (in flight: ${culprits.map((ev) => `connection ${ev.conn.id}`).join(', ')})` : '';

@@ -191,7 +191,8 @@ test('worker mode: process.exit() inside the worker is HOTLINE_E_VERSION_CRASHED
 });
 
 test('worker mode: a version past workerLimits is HOTLINE_E_VERSION_OOM; the host and its connections carry on', async () => {
-  const r = await rig({ workerLimits: { maxOldGenerationSizeMb: 48 } });
+  // Near its limit V8 collects again and again before it gives up: a long hangTimeout keeps that from reading as a hang.
+  const r = await rig({ workerLimits: { maxOldGenerationSizeMb: 48 }, hangTimeout: 10_000 });
   try {
     r.culprit.send('oom-once');
     await assertContained(r, 'HOTLINE_E_VERSION_OOM', 'v1');
@@ -229,7 +230,31 @@ test('worker mode: a busy init() in a reload times out; the old version keeps se
     r.culprit.send('after');
     await r.culprit.inbox.waitFor(1);
     assert.match(r.culprit.inbox.messages[0]!, /^v1:/);
+    // A migrate() that never settles, and a dispose() that spins, in the same worker mode: the old version serves on.
+    r.p.write(PLUGIN('v3', r.markers, 'migrate: () => new Promise(() => undefined),'));
+    await assert.rejects(r.host.reload(), (err: { code?: string }) => err.code === 'HOTLINE_E_MIGRATE');
+    assert.equal(r.host.status().plugin?.version, 'v1');
+    r.culprit.send('after-migrate');
+    await r.culprit.inbox.waitFor(2);
+    assert.match(r.culprit.inbox.messages[1]!, /^v1:.*:after-migrate$/);
     assert.equal(existsSync(r.markers), true);
+  } finally {
+    await r.close();
+  }
+});
+
+test('worker mode, last known good: a new build that hangs while on probation is replaced by the previous build, not restarted', async () => {
+  const r = await rig({ probation: { window: 60_000 } });
+  try {
+    r.p.write(PLUGIN('v2', r.markers));
+    await r.host.reload();
+    r.culprit.send('spin-once');
+    await assertContained(r, 'HOTLINE_E_HANDLER_HUNG', 'v1');
+    const rec = restores(r.host).at(-1)!;
+    assert.match(rec.from ?? '', /@v2$/);
+    assert.match(rec.to ?? '', /@v1$/);
+    await r.culprit.inbox.waitFor(1);
+    assert.match(r.culprit.inbox.messages[0]!, /^v1:.*:spin-once$/, 'the hung message replayed once, to the previous build');
   } finally {
     await r.close();
   }

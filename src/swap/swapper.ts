@@ -69,6 +69,8 @@ interface Job {
 
 /** A restore that failed (no lock, both builds refused) is tried again after this, up to RESTORE_ATTEMPTS times. */
 const RESTORE_RETRY_MS = 1_000;
+/** Worker mode: the least time a version's worker has to start and evaluate its bundle (hookTimeout if longer). */
+const WORKER_LOAD_TIMEOUT_MS = 10_000;
 const RESTORE_ATTEMPTS = 5;
 
 /** How many versions' counters status keeps. */
@@ -305,7 +307,8 @@ export class Swapper {
     if (this.#options.isolation === 'worker') {
       return WorkerVersion.load(seq, bundle, this.#dispatcher, this.#runtimeHooks(), {
         ...this.#options.worker,
-        loadTimeout: this.#options.hookTimeout,
+        // A worker's start is Node's, not the plugin's: on a loaded machine it alone took over a second (H1).
+        loadTimeout: Math.max(this.#options.hookTimeout, WORKER_LOAD_TIMEOUT_MS),
         log: this.#log,
       });
     }

@@ -219,7 +219,7 @@ test('worker mode: a message in flight at two hangs is dropped (HOTLINE_E_POISON
 });
 
 test('worker mode: a busy init() in a reload times out; the old version keeps serving, the bystander is never paused', async () => {
-  const r = await rig({ hookTimeout: 2_000 });
+  const r = await rig({ hookTimeout: 800 });
   try {
     r.p.write(PLUGIN('v2', r.markers, 'init: () => { for (;;) {} },'));
     await assert.rejects(r.host.reload(), (err: { code?: string }) => err.code === 'HOTLINE_E_INIT_TIMEOUT');

@@ -69,6 +69,12 @@ interface Job {
 
 /** A restore that failed (no lock, both builds refused) is tried again after this, up to RESTORE_ATTEMPTS times. */
 const RESTORE_RETRY_MS = 1_000;
+/** A failure this soon after a restore continues a streak; past RESTORE_LOOP_STREAK the previous build is preferred. */
+const RESTORE_QUIET_MS = 10_000;
+const RESTORE_LOOP_STREAK = 3;
+/** Delay before the second restore of a streak, doubling up to the max. */
+const RESTORE_BACKOFF_MS = 100;
+const RESTORE_BACKOFF_MAX_MS = 5_000;
 /** Worker mode: the least time a version's worker has to start and evaluate its bundle (hookTimeout if longer). */
 const WORKER_LOAD_TIMEOUT_MS = 10_000;
 const RESTORE_ATTEMPTS = 5;
@@ -96,6 +102,9 @@ export class Swapper {
   #options: SwapperOptions;
   #events: SwapperEvents;
   #probation: Probation | undefined;
+  /** issue 11: restores in a row, each within RESTORE_QUIET_MS of the one before (a crash loop). */
+  #restoreStreak = 0;
+  #lastRestoreAt = -Infinity;
 
   constructor(bundler: Bundler, dispatcher: Dispatcher, log: Logger, options: SwapperOptions, events: SwapperEvents) {
     this.#bundler = bundler;
@@ -358,8 +367,19 @@ export class Swapper {
   #onFailure(v: VersionRuntime, err: HotlineError): void {
     this.#events.versionFailed(v.stats, err);
     if (this.#closed || v !== this.#current) return;
-    this.#queue.unshift({ kind: 'restore', trigger: 'restore', ifChanged: false, waiters: [], failed: v, failure: err, attempt: 1 });
-    this.#running ??= this.#runQueue();
+    // A restored version that fails again soon is a crash loop: back off (as the supervisor does), and from the third
+    // failure in a row prefer the previous build (see #restore).
+    const now = performance.now();
+    this.#restoreStreak = now - this.#lastRestoreAt < RESTORE_QUIET_MS ? this.#restoreStreak + 1 : 1;
+    const delay = this.#restoreStreak >= 2 ? Math.min(RESTORE_BACKOFF_MS * 2 ** (this.#restoreStreak - 2), RESTORE_BACKOFF_MAX_MS) : 0;
+    const job: Job = { kind: 'restore', trigger: 'restore', ifChanged: false, waiters: [], failed: v, failure: err, attempt: 1 };
+    const enqueue = () => {
+      if (this.#closed || v !== this.#current) return;
+      this.#queue.unshift(job);
+      this.#running ??= this.#runQueue();
+    };
+    if (delay === 0) return enqueue();
+    setTimeout(enqueue, delay).unref();
   }
 
   /**
@@ -409,7 +429,8 @@ export class Swapper {
         return record;
       }
       const onProbation = this.#previous !== undefined && this.#probation?.watching(failed.stats.seq) === true;
-      const candidates = onProbation ? [this.#previous!, failed.bundle] : [failed.bundle, ...(this.#previous ? [this.#previous] : [])];
+      const looping = this.#previous !== undefined && this.#restoreStreak >= RESTORE_LOOP_STREAK;
+      const candidates = onProbation || looping ? [this.#previous!, failed.bundle] : [failed.bundle, ...(this.#previous ? [this.#previous] : [])];
       const checkpoint = await failed.exportState().catch(() => undefined);
       let lastErr: unknown;
       for (const bundle of candidates) {
@@ -434,6 +455,7 @@ export class Swapper {
           this.#probation?.stop();
           this.#pushStats(next.stats);
           record.outcome = 'restored';
+          this.#lastRestoreAt = performance.now();
           this.#finishRecord(record, t0, mark);
           this.#log.warn({ swap: record }, `${failed.label} failed (${job.failure!.code}); restored ${next.label}${checkpoint ? ` from its checkpoint of ${checkpoint.version}` : ' with a fresh init()'} in ${record.totalMs} ms`);
           this.#events.swapped(record, next.stats);

@@ -259,3 +259,20 @@ test('worker mode, last known good: a new build that hangs while on probation is
     await r.close();
   }
 });
+
+test('worker mode, crash loop: a build that crashes after every restart is restarted with backoff, then replaced by the previous build', async () => {
+  const r = await rig();
+  try {
+    r.p.write(PLUGIN('v2', r.markers, "init: () => { realSetTimeout(() => { throw new Error('crash after start'); }, 50); return { total: 0 }; },"));
+    await r.host.reload();
+    await until(() => r.host.status().plugin?.version === 'v1' && restores(r.host).some((s) => s.outcome === 'restored' && /@v1$/.test(s.to ?? '')), 'back on v1', 20_000);
+    const { longestGap } = await r.stopPinging();
+    const rs = restores(r.host);
+    assert.ok(rs.length >= 3, `restarted on v2 first (${rs.map((s) => s.to).join(', ')})`);
+    assert.ok(rs.every((s) => s.error?.code === 'HOTLINE_E_VERSION_CRASHED'));
+    assert.equal(r.host.status().connections, 2, 'no connection closed');
+    assert.ok(longestGap < 3 * GAP_BOUND, `longest gap ${Math.round(longestGap)} ms`);
+  } finally {
+    await r.close();
+  }
+});

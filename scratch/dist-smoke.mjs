@@ -1,0 +1,24 @@
+import { createHost } from '../dist/index.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+const dir = mkdtempSync(path.join(tmpdir(), 'iso-dist-'));
+const entry = path.join(dir, 'plugin.js');
+writeFileSync(entry, `const { definePlugin } = require('hotline');
+module.exports = definePlugin({ name: 'd', version: '1', api: 1, init: () => ({ n: 0 }),
+  onMessage(conn, data, ctx) { if (String(data) === 'spin') for(;;){}; ctx.state.n++; conn.send(String(ctx.state.n)); } });`);
+const pino = (await import('pino')).default;
+const t0 = performance.now();
+const host = await createHost({ plugin: entry, isolation: 'worker', hangTimeout: 500, probation: false, logger: pino({ level: 'silent' }) });
+console.log('start', Math.round(performance.now() - t0), 'ms');
+const ws = new WebSocket(host.addresses()[0].url);
+await new Promise((r) => ws.once('open', r));
+const got = [];
+ws.on('message', (d) => got.push(String(d)));
+ws.send('a'); ws.send('spin'); ws.send('b');
+await new Promise((r) => setTimeout(r, 3000));
+const rec = host.status().swaps.filter((s) => s.trigger === 'restore');
+console.log(got, rec.map((r) => [r.outcome, r.error?.code, r.totalMs, r.durations]));
+ws.close();
+await host.close();

@@ -49,12 +49,26 @@ export const POISON_STRIKES = 2;
 /** Close code and reason a poison message's connection gets: 1011, the server met an unexpected condition. */
 export const POISON_CLOSE_CODE = 1011;
 
+/** What a WorkerVersion needs of its thread: node's Worker, or a fake in tests (test/runtime/worker-version.test.ts). */
+export interface WorkerLike {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'exit', listener: (code: number) => void): unknown;
+  terminate(): Promise<number>;
+}
+
+/** Starts the thread of one version: `port` is the worker's end of the private channel, in `transferList`. */
+export type SpawnWorker = (init: { workerData: { boot: WorkerBoot; port: MessagePort }; transferList: MessagePort[]; resourceLimits: WorkerRuntimeOptions['resourceLimits'] }) => WorkerLike;
+
+const spawnThread: SpawnWorker = (init) => new Worker(WORKER_BOOT, { eval: true, ...init });
+
 export interface WorkerRuntimeOptions {
   hangTimeout: number;
   /** How long a worker may take to load its bundle and answer a call that has no hookTimeout of its own. */
   loadTimeout: number;
   resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   log: Logger;
+  /** Default: a real worker_thread running version-worker-main.ts. */
+  spawn?: SpawnWorker;
 }
 
 type Phase = 'loading' | 'ready' | 'serving' | 'failed' | 'retired';
@@ -94,7 +108,7 @@ export class WorkerVersion implements VersionRuntime {
   readonly stats: VersionStats;
   readonly log: Logger;
   #phase: Phase = 'loading';
-  #worker: Worker;
+  #worker: WorkerLike;
   #port: MessagePort;
   #sab: Int32Array;
   #d: Dispatcher;
@@ -143,12 +157,7 @@ export class WorkerVersion implements VersionRuntime {
       hangTimeout: options.hangTimeout,
       logLevel: options.log.level,
     };
-    this.#worker = new Worker(WORKER_BOOT, {
-      eval: true,
-      workerData: { boot, port: port2 },
-      transferList: [port2],
-      resourceLimits: options.resourceLimits,
-    });
+    this.#worker = (options.spawn ?? spawnThread)({ workerData: { boot, port: port2 }, transferList: [port2], resourceLimits: options.resourceLimits });
     port1.on('message', this.#onMessage);
     this.#worker.on('error', this.#onError);
     this.#worker.on('exit', this.#onExit);

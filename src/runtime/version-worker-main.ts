@@ -48,7 +48,7 @@ function flush(): void {
   outbox = [];
   try {
     port.postMessage(batch);
-  } catch (err) {
+  } catch {
     // A send or a state the structured clone refuses (a function in conn.state): count it, keep the rest.
     const kept: unknown[] = [];
     for (let i = 0; i < batch.length; i += 3) {
@@ -61,7 +61,6 @@ function flush(): void {
         if (batch[i] === AC_DONE || batch[i] === AC_FAIL) kept.push(batch[i], batch[i + 1], undefined);
       }
     }
-    void err;
     port.postMessage(kept);
   }
 }

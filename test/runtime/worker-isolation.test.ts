@@ -166,25 +166,18 @@ test('worker mode: a never-settling async handler past hangTimeout gets its work
   }
 });
 
-test('worker mode: a throw in a real timer kills the worker: HOTLINE_E_VERSION_CRASHED, restored', async () => {
+test('worker mode: a throw in a real timer, then process.exit() inside a handler, each kill the worker: HOTLINE_E_VERSION_CRASHED, restored; the exiting message is replayed once', async () => {
   const r = await rig();
   try {
     r.culprit.send('timer-throw');
-    await assertContained(r, 'HOTLINE_E_VERSION_CRASHED', 'v1');
-    r.culprit.send('after');
-    await until(() => r.culprit.inbox.messages.some((m) => m.endsWith(':after')), 'served after the crash');
-  } finally {
-    await r.close();
-  }
-});
-
-test('worker mode: process.exit() inside the worker is HOTLINE_E_VERSION_CRASHED; the message is replayed once', async () => {
-  const r = await rig();
-  try {
-    r.culprit.send('exit-once');
-    await assertContained(r, 'HOTLINE_E_VERSION_CRASHED', 'v1');
+    await until(() => restores(r.host).some((s) => s.outcome === 'restored'), 'the first restore');
+    assert.equal(restores(r.host)[0]!.error?.code, 'HOTLINE_E_VERSION_CRASHED');
     await r.culprit.inbox.waitFor(1);
-    assert.match(r.culprit.inbox.messages[0]!, /:exit-once$/);
+    r.culprit.send('exit-once');
+    await until(() => restores(r.host).filter((s) => s.outcome === 'restored').length === 2, 'the second restore');
+    await assertContained(r, 'HOTLINE_E_VERSION_CRASHED', 'v1');
+    await r.culprit.inbox.waitFor(2);
+    assert.match(r.culprit.inbox.messages[1]!, /:exit-once$/);
   } finally {
     await r.close();
   }
@@ -274,5 +267,23 @@ test('worker mode, crash loop: a build that crashes after every restart is resta
     assert.ok(longestGap < 3 * GAP_BOUND, `longest gap ${Math.round(longestGap)} ms`);
   } finally {
     await r.close();
+  }
+});
+
+test('worker mode: a state that cannot be cloned across refuses the swap with HOTLINE_E_STATE_CLONE; the old version keeps serving', async () => {
+  const markers = mkdtempSync(path.join(tmpdir(), 'hotline-iso-'));
+  const p = pluginDir(PLUGIN('v1', markers).replace('init: () => ({ total: 0 }),', 'init: () => ({ total: 0, format: (n: number) => String(n) }),'));
+  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'ws', host: '127.0.0.1', port: 0 }], isolation: 'worker', logger: quietLogger, probation: false });
+  try {
+    const c = await wsClient(host.addresses()[0]!.url);
+    p.write(PLUGIN('v2', markers));
+    await assert.rejects(host.reload(), (err: { code?: string }) => err.code === 'HOTLINE_E_STATE_CLONE');
+    assert.equal(host.status().plugin?.version, 'v1');
+    c.send('still');
+    assert.match(await c.inbox.next(), /^v1:1:still$/);
+    c.ws.close();
+  } finally {
+    await host.close();
+    p.remove();
   }
 });

@@ -16,6 +16,8 @@
  * second (a burst of 1,000 handshakes, measured in bench H1) read as a hang of a worker that had answered long ago.
  */
 
+import { ERROR_CODES, type ErrorCode, HotlineError } from '../errors.js';
+
 /** Host → worker events, stride EVENT_STRIDE: [op, seq, connId, a, b]. */
 export const EV_OPEN = 1;
 export const EV_MESSAGE = 2;
@@ -99,6 +101,14 @@ export function wireError(err: unknown): WireError {
     return { message: err.message, ...(typeof code === 'string' && { code }), ...(typeof err.stack === 'string' && { stack: err.stack }) };
   }
   return { message: String(err) };
+}
+
+/** The host-side error for a WireError: a HotlineError when its code is one of the catalogue. */
+export function fromWire(e: WireError): Error {
+  const known = e.code !== undefined && Object.hasOwn(ERROR_CODES, e.code);
+  const err = known ? new HotlineError(e.code as ErrorCode, e.message) : new Error(e.message);
+  if (e.stack) err.stack = e.stack;
+  return err;
 }
 
 /** Checks the worker's replies before the host acts on them (every byte from IPC is validated). */

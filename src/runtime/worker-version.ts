@@ -16,31 +16,22 @@
  *
  * Phases: loading → ready (loaded, not serving: init, check, migrate) → serving → retired; failed from ready or serving.
  */
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
-import { ERROR_CODES, type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
+import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { CloseInfo, MessageData, PreviousVersion } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from './version-runtime.js';
 import {
   AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_CLOSE, EV_MESSAGE,
-  EV_OPEN, isWireError, isWorkerReply, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, SAB_WORDS, type WireError, type WorkerBoot,
+  EV_OPEN, fromWire, isWireError, isWorkerReply, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, SAB_WORDS, type WorkerBoot,
   type WorkerReply,
 } from './worker-protocol.js';
+import { type ResourceLimits, spawnThread, type SpawnWorker, type WorkerLike } from './worker-thread.js';
 
-const here = fileURLToPath(import.meta.url);
-/** version-worker-main.js under dist/, .ts when run from sources through tsx (tests). */
-const WORKER_MAIN = path.join(path.dirname(here), 'version-worker-main' + path.extname(here));
-const MAIN_URL = JSON.stringify(pathToFileURL(WORKER_MAIN).href);
-// From sources (tests, benches under tsx), the worker registers tsx itself: on Node 20 the --import hooks of execArgv
-// do not apply to a worker's entry (ERR_UNKNOWN_FILE_EXTENSION for the .ts). Built (dist/), a plain import().
-const WORKER_BOOT = path.extname(here) === '.ts'
-  ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${MAIN_URL}); });`
-  : `import(${MAIN_URL});`;
+export type { ResourceLimits, SpawnWorker, WorkerLike } from './worker-thread.js';
 
 /** How often a serving worker's state is exported and kept as its checkpoint (what a restore starts from). */
 export const CHECKPOINT_INTERVAL_MS = 1_000;
@@ -49,23 +40,11 @@ export const POISON_STRIKES = 2;
 /** Close code and reason a poison message's connection gets: 1011, the server met an unexpected condition. */
 export const POISON_CLOSE_CODE = 1011;
 
-/** What a WorkerVersion needs of its thread: node's Worker, or a fake in tests (test/runtime/worker-version.test.ts). */
-export interface WorkerLike {
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  on(event: 'exit', listener: (code: number) => void): unknown;
-  terminate(): Promise<number>;
-}
-
-/** Starts the thread of one version: `port` is the worker's end of the private channel, in `transferList`. */
-export type SpawnWorker = (init: { workerData: { boot: WorkerBoot; port: MessagePort }; transferList: MessagePort[]; resourceLimits: WorkerRuntimeOptions['resourceLimits'] }) => WorkerLike;
-
-const spawnThread: SpawnWorker = (init) => new Worker(WORKER_BOOT, { eval: true, ...init });
-
 export interface WorkerRuntimeOptions {
   hangTimeout: number;
   /** How long a worker may take to load its bundle and answer a call that has no hookTimeout of its own. */
   loadTimeout: number;
-  resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  resourceLimits: ResourceLimits;
   log: Logger;
   /** Default: a real worker_thread running version-worker-main.ts. */
   spawn?: SpawnWorker;
@@ -634,11 +613,4 @@ export class WorkerVersion implements VersionRuntime {
     this.#pending.clear();
     for (const ev of held) ev.onErr?.(this.failure ?? new HotlineError('HOTLINE_E_SWAP_CLOSED'));
   }
-}
-
-function fromWire(e: WireError): Error {
-  const known = e.code !== undefined && Object.hasOwn(ERROR_CODES, e.code);
-  const err = known ? new HotlineError(e.code as ErrorCode, e.message) : new Error(e.message);
-  if (e.stack) err.stack = e.stack;
-  return err;
 }

@@ -7,15 +7,22 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type MessagePort, Worker } from 'node:worker_threads';
 import type { WorkerBoot } from './worker-protocol.js';
 
-const here = fileURLToPath(import.meta.url);
-/** version-worker-main.js under dist/, .ts when run from sources through tsx (tests). */
-const WORKER_MAIN = path.join(path.dirname(here), 'version-worker-main' + path.extname(here));
-const MAIN_URL = JSON.stringify(pathToFileURL(WORKER_MAIN).href);
-// From sources (tests, benches under tsx), the worker registers tsx itself: on Node 20 the --import hooks of execArgv
-// do not apply to a worker's entry (ERR_UNKNOWN_FILE_EXTENSION for the .ts). Built (dist/), a plain import().
-const WORKER_BOOT = path.extname(here) === '.ts'
-  ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${MAIN_URL}); });`
-  : `import(${MAIN_URL});`;
+/**
+ * The code a version's thread is started with. Computed at the first start, not at import: a plugin inside this
+ * repository that imports `hotline` gets the sources bundled through tsconfig's paths (CJS, no import.meta.url).
+ */
+let workerBoot: string | undefined;
+
+function bootCode(): string {
+  if (workerBoot !== undefined) return workerBoot;
+  const here = fileURLToPath(import.meta.url);
+  // version-worker-main.js under dist/, .ts when run from sources through tsx (tests).
+  const main = JSON.stringify(pathToFileURL(path.join(path.dirname(here), 'version-worker-main' + path.extname(here))).href);
+  // From sources (tests, benches under tsx), the worker registers tsx itself: on Node 20 the --import hooks of
+  // execArgv do not apply to a worker's entry (ERR_UNKNOWN_FILE_EXTENSION for the .ts). Built (dist/), a plain import().
+  workerBoot = path.extname(here) === '.ts' ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${main}); });` : `import(${main});`;
+  return workerBoot;
+}
 
 /** Node's `resourceLimits` of a version's thread, in MB (the host option `workerLimits`). */
 export interface ResourceLimits {
@@ -34,4 +41,4 @@ export interface WorkerLike {
 /** Starts the thread of one version: `port` is the worker's end of the private channel, in `transferList`. */
 export type SpawnWorker = (init: { workerData: { boot: WorkerBoot; port: MessagePort }; transferList: MessagePort[]; resourceLimits: ResourceLimits }) => WorkerLike;
 
-export const spawnThread: SpawnWorker = (init) => new Worker(WORKER_BOOT, { eval: true, ...init });
+export const spawnThread: SpawnWorker = (init) => new Worker(bootCode(), { eval: true, ...init });

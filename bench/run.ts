@@ -33,6 +33,9 @@ export const BENCHES: BenchEntry[] = [
   { id: 'U1', file: 'upgrade.bench.ts', title: 'process upgrade' },
   { id: 'R2', file: 'r2-hostile.bench.ts', title: 'hostile clients' },
   { id: 'H2', file: 'h2-inline-hang.bench.ts', title: 'a hang in inline mode' },
+  // issue 11: worker isolation
+  { id: 'P2w', file: 'p2w-worker.bench.ts', title: 'worker isolation throughput' },
+  { id: 'H1', file: 'h1-worker-hang.bench.ts', title: 'hang in worker mode' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -75,8 +75,13 @@ export const ERROR_CODES = {
   HOTLINE_E_WORKER_LKG: 'the worker died while a new build was on probation; it was restarted on the last known good build instead',
   HOTLINE_E_WORKER_CRASH_LOOP: 'restarted workers kept dying before they were ready; the supervisor stopped restarting them and exits',
   HOTLINE_E_WORKER_BUILD: 'a build a worker reported, or was told to start on, failed validation; it was refused',
-  HOTLINE_E_POISON_MESSAGE: 'a session message was in flight when two workers died; it was dropped instead of replayed a third time',
+  HOTLINE_E_POISON_MESSAGE: 'a message was in flight at two hangs or crashes (worker deaths with sessions, or worker-mode version failures); it was dropped instead of handled a third time',
   // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
+  // issue 11 (worker isolation): a version in its own worker thread, terminated and restored when it fails.
+  HOTLINE_E_VERSION_CRASHED: "a worker-mode version's thread died (an uncaught exception, process.exit); the host restored the last known good version",
+  HOTLINE_E_VERSION_OOM: "a worker-mode version's thread ran out of memory (workerLimits); the host restored the last known good version",
+  HOTLINE_E_STATE_CLONE: 'the state cannot cross into a worker thread (structured clone refused it: a function, a class instance with methods, a socket)',
+  HOTLINE_E_WORKER_PROTOCOL: 'a worker-mode version sent the host a message it does not take, or a call to it timed out',
   HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
   // issue 11 (durable global state): checkpoints of the plugin's global state (src/state/).
   HOTLINE_E_STATE_SERIALIZE: 'the global state cannot be serialised (a function, a symbol, …); no checkpoint was written, the previous one stands',

@@ -19,6 +19,9 @@ export interface HotlineServerConfig {
   tcpLength?: boolean;
   /** Serve `hotline.v1` session clients too. */
   sessions?: boolean;
+  /** issue 11: P2w and H1 run versions in worker threads. */
+  isolation?: 'inline' | 'worker';
+  hangTimeout?: number;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
@@ -36,6 +39,8 @@ const host = await createHost({
   probation: false,
   limits: { maxConnections: config.maxConnections ?? 20_000, ...config.limits },
   logger: pino({ level: 'error' }, pino.destination(2)),
+  ...(config.isolation && { isolation: config.isolation }),
+  ...(config.hangTimeout && { hangTimeout: config.hangTimeout }),
 });
 host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trigger, at: wallNow() }));
 host.on('swap', (record) => process.send?.({ type: 'swap', record, at: wallNow() }));
@@ -50,7 +55,7 @@ process.on('message', (m: { type: string }) => {
   } else if (m.type === 'status') {
     const s = host.status();
     const cpu = process.cpuUsage();
-    process.send?.({ type: 'status', connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 });
+    process.send?.({ type: 'status', connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, cpuMs: (cpu.user + cpu.system) / 1000, swaps: s.swaps });
   }
 });
 

@@ -69,6 +69,8 @@ export const TUNABLES: readonly Tunable[] = [
   // issue 11 (inline backstops)
   { key: 'hangTimeout', flag: 'hang-timeout', kind: 'ms', help: 'an async handler not settled within this is abandoned, HOTLINE_E_HANDLER_HUNG (default 2000)' },
   { key: 'watchdogTimeout', flag: 'watchdog-timeout', kind: 'ms', zeroOff: true, help: 'hotline start: a worker whose event loop is silent this long is killed and restarted (default 10000)' },
+  // issue 11 (worker isolation): the heap of each worker-mode version; --isolation itself is a choice, below.
+  { key: 'workerLimits.maxOldGenerationSizeMb', flag: 'worker-heap-mb', kind: 'count', help: 'with --isolation worker: heap per version, MB; over it HOTLINE_E_VERSION_OOM (default 512)' },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'ms', help: 'clients still connected this long after shutdown are cut off (default 5000)' },
   { key: 'probation.window', flag: 'probation-window', kind: 'ms', help: 'probation after a swap (default 30000)' },
   { key: 'probation.minErrors', flag: 'probation-min-errors', kind: 'count', help: 'errors before the rate is judged (default 5)' },
@@ -107,12 +109,18 @@ export interface HostTuning {
   sessions?: Omit<SessionOptions, 'store'>;
   state?: Omit<StateOptions, 'dir'>;
   sendAway?: SendAwayOptions;
+  isolation?: 'inline' | 'worker';
+  workerLimits?: { maxOldGenerationSizeMb?: number };
 }
+
+/** issue 11: `--isolation` and the config key `isolation`, the one tunable that is a word, not a number. */
+const ISOLATIONS = ['inline', 'worker'] as const;
 
 /** parseArgs options for every tunable flag, plus --config and --no-probation. */
 export const TUNING_ARG_OPTIONS: Record<string, { type: 'string' | 'boolean' }> = {
   config: { type: 'string' },
   'no-probation': { type: 'boolean' },
+  isolation: { type: 'string' },
   ...Object.fromEntries(TUNABLES.flatMap((t) => (t.flag ? [[t.flag, { type: 'string' as const }]] : []))),
 };
 
@@ -125,6 +133,7 @@ export function tuningHelp(): string {
     'limits and timeouts (start and dev; ms, bytes, counts; each is also a key of --config FILE.json, flags win):',
     `  --config FILE.json`.padEnd(width + 2) + ' { "limits": { "maxPayload": 65536 }, "sessions": { "ttl": 30000 }, ... }',
     `  --no-probation`.padEnd(width + 2) + ' probation: false (no automatic rollback)',
+    `  --isolation inline|worker`.padEnd(width + 2) + ' isolation: where plugin versions run (default inline; worker: a thread per version, restored when it hangs, crashes or runs out of memory)',
     ...lines,
   ].join('\n');
 }
@@ -172,6 +181,7 @@ export function validateConfig(doc: unknown, source: string): Map<string, number
   const bad = (key: string, why: string) => new HotlineError('HOTLINE_E_CONFIG', `${source}: ${key}: ${why}`);
   if (!isPlainObject(doc)) throw bad('(top level)', 'must be a JSON object of options, e.g. { "limits": { "maxPayload": 65536 } }');
   const out = new Map<string, number | false>();
+  let isolation: 'inline' | 'worker' | undefined;
   const leaf = (key: string, value: unknown) => {
     const t = BY_KEY.get(key);
     if (!t) throw bad(key, 'is not a known option (see docs/cli.md#limits-and-timeouts)');
@@ -180,6 +190,11 @@ export function validateConfig(doc: unknown, source: string): Map<string, number
   };
   for (const top of Object.keys(doc)) {
     const value = doc[top];
+    if (top === 'isolation') {
+      if (!ISOLATIONS.includes(value as 'inline')) throw bad(top, `must be "inline" or "worker", got ${JSON.stringify(value) ?? String(value)}`);
+      isolation = value as 'inline' | 'worker';
+      continue;
+    }
     if (GROUPS.has(top)) {
       if (top === 'probation' && value === false) {
         out.set('probation', false);
@@ -191,8 +206,12 @@ export function validateConfig(doc: unknown, source: string): Map<string, number
       leaf(top, value);
     }
   }
+  if (isolation) CONFIG_ISOLATION.set(out, isolation);
   return out;
 }
+
+/** The `isolation` key of a validated config file, beside its numbers (validateConfig's map has numbers only). */
+const CONFIG_ISOLATION = new WeakMap<Map<string, number | false>, 'inline' | 'worker'>();
 
 /** Read and validate `--config FILE.json`. */
 export function loadConfigFile(file: string): Map<string, number | false> {
@@ -227,6 +246,11 @@ export function parseTuning(flags: Record<string, string | boolean | undefined>,
   }
   if (flags['no-probation'] === true) values.set('probation', false);
   const out: Record<string, unknown> = {};
+  const isolation = flags.isolation ?? CONFIG_ISOLATION.get(values);
+  if (isolation !== undefined) {
+    if (!ISOLATIONS.includes(isolation as 'inline')) throw new HotlineError('HOTLINE_E_CONFIG', `--isolation must be "inline" or "worker", got "${String(isolation)}"`);
+    out.isolation = isolation;
+  }
   for (const [key, value] of values) {
     if (key === 'probation') {
       out.probation = false;

@@ -288,8 +288,10 @@ export class Connection implements HandleTarget {
       return;
     }
     if (isThenable(result)) {
-      this.asyncSince = d.sweeps;
-      d.watchHangs();
+      if (target.watchesOwnHangs !== true) {
+        this.asyncSince = d.sweeps;
+        d.watchHangs();
+      }
       result.then(this.#settled, this.#rejected);
     } else this.#finish();
   }

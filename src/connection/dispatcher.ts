@@ -25,6 +25,11 @@ export interface DispatchTarget {
   close(conn: Connection, info: CloseInfo): unknown;
   /** A handler threw or rejected: count it against this target. */
   handlerError(err: unknown, conn: Connection): void;
+  /**
+   * True when the target detects its own hung handlers (a worker-mode version terminates and restores itself,
+   * issue 11): the abandon sweep below leaves its handlers alone.
+   */
+  readonly watchesOwnHangs?: boolean;
 }
 
 /** Limits the connection layer enforces. */

@@ -11,7 +11,6 @@ import type { SuspendHold } from '../connection/dispatcher.js';
 import { HotlineError } from '../errors.js';
 import type { HostHandoffPort } from '../host/host.js';
 import type { OperationHold } from '../lock/operation-lock.js';
-import { migrateState } from '../swap/migrate-state.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
@@ -74,8 +73,8 @@ export class ConnectionAdopter {
   async importState(msg: StateTransfer): Promise<void> {
     const v = this.#port.current();
     if (!v) throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', 'this worker has no plugin version loaded');
-    if (v.def.name !== msg.plugin) {
-      throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the state is of plugin "${msg.plugin}", this worker runs "${v.def.name}"`);
+    if (v.name !== msg.plugin) {
+      throw new HotlineError('HOTLINE_E_UPGRADE_REFUSED', `the state is of plugin "${msg.plugin}", this worker runs "${v.name}"`);
     }
     const totals = msg.totals;
     if (totals && Number.isSafeInteger(totals.in) && Number.isSafeInteger(totals.out) && totals.in >= 0 && totals.out >= 0) {
@@ -87,8 +86,7 @@ export class ConnectionAdopter {
     }
     // The same migration as a swap's (swap/migrate-state.ts), with the same hookTimeout; committed only if it all
     // succeeds, so a refusal leaves this worker's state as init() made it (the upgrade aborts anyway).
-    const { state, connStates } = await migrateState(v, { version: msg.version, state: msg.state }, this.#adopted, this.#port.hookTimeout);
-    v.state = state;
+    const { connStates } = await v.migrate({ version: msg.version, state: msg.state }, this.#adopted, this.#port.hookTimeout);
     for (const [conn, cs] of connStates) conn.state = cs;
   }
 

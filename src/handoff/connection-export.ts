@@ -90,10 +90,11 @@ export class ConnectionExporter {
     for (const t of ws) for (const socket of t.stalledHandshakes()) this.#stalled.push({ transport: t, socket });
     const v = port.current();
     if (v) {
+      // Worker mode (issue 11): v.state is the version's last checkpoint (at most CHECKPOINT_INTERVAL_MS old).
       // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
       this.#stateBytes += v8.serialize(v.state).byteLength;
       const totals = { in: d.messagesIn - requeued, out: d.messagesOut, dropped: d.messagesDropped };
-      sink.send({ t: 'state', plugin: v.def.name, version: v.def.version, state: v.state, totals });
+      sink.send({ t: 'state', plugin: v.name, version: v.version, state: v.state, totals });
     }
     return { moved: this.#moved.length, sentAway: this.#sentAway.length + this.#stalled.length, stateBytes: this.#stateBytes };
   }

@@ -385,8 +385,8 @@ export class HostWorker {
     this.#enter(config.upgrade ? 'adopting' : 'serving');
     if (this.#fault === 'ready-timeout') return;
     // Not status(): a worker started for an upgrade has no listening address yet.
-    const def = host.handoffPort().current()!.def;
-    this.#send({ t: 'ready', plugin: { name: def.name, version: def.version } });
+    const v = host.handoffPort().current()!;
+    this.#send({ t: 'ready', plugin: { name: v.name, version: v.version } });
     this.#reportBuild();
   }
 

@@ -19,7 +19,8 @@ import { sweepLiveVersions } from '../load/pollution-sweep.js';
 import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
 import { Swapper } from '../swap/swapper.js';
-import type { Version, VersionStats } from '../swap/version.js';
+import type { VersionStats } from '../swap/version.js';
+import type { Isolation, VersionRuntime } from '../runtime/version-runtime.js';
 import { IncompleteFrames } from '../transport/incomplete-frames.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
@@ -49,6 +50,11 @@ export interface HostEvents {
   'connection-error': [error: HotlineError, connectionId: string | undefined];
   /** A version failed probation and is being rolled back (HOTLINE_E_PROBATION). */
   'probation-failed': [error: HotlineError, version: VersionStats];
+  /**
+   * issue 11, worker mode: a version hung (HOTLINE_E_HANDLER_HUNG), crashed (HOTLINE_E_VERSION_CRASHED) or ran out of
+   * memory (HOTLINE_E_VERSION_OOM); its worker was terminated and a restore follows (a `swap` event, trigger `restore`).
+   */
+  'version-failed': [error: HotlineError, version: VersionStats];
   /** close() sent a batch of clients away (1012, plus a reconnect hint for session clients). */
   sendAway: [batch: SendAwayBatch];
   /** @deprecated Since 0.2: the old name of `sendAway`, emitted beside it for one release. */
@@ -59,7 +65,7 @@ export interface HostEvents {
 export interface HostHandoffPort {
   dispatcher: Dispatcher;
   transports: readonly Transport[];
-  current(): Version | undefined;
+  current(): VersionRuntime | undefined;
   swapPhase(): SwapPhase;
   /** Start the listeners of a host created with `deferListen`. */
   startListening(): Promise<void>;
@@ -87,6 +93,8 @@ export interface HostStatus {
   phase: SwapPhase;
   uptimeMs: number;
   plugin: { name: string; version: string; hash: string; entry: string; seq: number } | undefined;
+  /** issue 11: where plugin versions run. */
+  isolation: Isolation;
   listen: ListenAddress[];
   connections: number;
   /** `dropped`: received but never handled, because the connection closed (or overflowed) first. */
@@ -160,7 +168,7 @@ export class Host extends EventEmitter<HostEvents> {
       this.#checkpoints = new Checkpointer(this.#options.state, {
         current: () => {
           const v = this.#swapper.current;
-          return v && { plugin: v.def.name, version: v.def.version, hash: v.bundle.hash, state: v.state };
+          return v && { plugin: v.name, version: v.version, hash: v.bundle.hash, state: v.state };
         },
         moving: () => {
           const l = lock.state;
@@ -198,6 +206,8 @@ export class Host extends EventEmitter<HostEvents> {
         builtins: { hotline: pluginApi },
         lock: this.#lock,
         ...(this.#checkpoints && { restore: { take: (plugin: string) => this.#checkpoints!.restore(plugin), done: (err?: unknown) => this.#checkpoints!.restored(err) } }),
+        isolation: this.#options.isolation,
+        worker: { hangTimeout, resourceLimits: this.#options.workerLimits },
       },
       {
         phase: (phase, trigger) => {
@@ -229,6 +239,10 @@ export class Host extends EventEmitter<HostEvents> {
         probationFailed: (version, err) => {
           this.log.error({ code: err.code, seq: version.seq }, err.message);
           this.emit('probation-failed', err, version);
+        },
+        versionFailed: (version, err) => {
+          this.log.error({ code: err.code, seq: version.seq }, err.message);
+          this.emit('version-failed', err, version);
         },
       },
     );
@@ -326,7 +340,8 @@ export class Host extends EventEmitter<HostEvents> {
       state: this.#state,
       phase: this.#swapper.phase,
       uptimeMs: Date.now() - this.#startedAt,
-      plugin: v && { name: v.def.name, version: v.def.version, hash: v.bundle.hash, entry: path.relative(process.cwd(), v.bundle.entry), seq: v.stats.seq },
+      plugin: v && { name: v.name, version: v.version, hash: v.bundle.hash, entry: path.relative(process.cwd(), v.bundle.entry), seq: v.stats.seq },
+      isolation: this.#options.isolation,
       listen: this.#transports.map((t) => t.address()),
       connections: d.connections.size,
       messages: { in: d.messagesIn, out: d.messagesOut, dropped: d.messagesDropped },

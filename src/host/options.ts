@@ -95,6 +95,15 @@ export interface HostOptions {
   sendAway?: SendAwayOptions;
   /** @deprecated Since 0.2: the old name of `sendAway`, accepted for one release. */
   drain?: SendAwayOptions;
+  /**
+   * issue 11: where plugin versions run. `inline` (default, fastest): in the host's thread, contained by guards and
+   * the supervisor's watchdog. `worker`: each version in its own worker thread with `workerLimits`; a version that
+   * hangs past hangTimeout, crashes or runs out of memory is terminated and the last known good version is restored
+   * with its last state checkpoint, every connection staying open. See docs/guide.md, "Inline or worker isolation".
+   */
+  isolation?: 'inline' | 'worker';
+  /** Worker mode: the `resourceLimits` of each version's worker thread. Default 512 MB of old generation. */
+  workerLimits?: WorkerLimits;
   /** @internal Load the plugin but open no listener until the upgrade supervisor says so (src/handoff). */
   deferListen?: boolean;
   /**
@@ -107,6 +116,14 @@ export interface HostOptions {
    * replays first, so that a message killing this worker too is dropped at the next restore (poison messages).
    */
   afterWorkerDeath?: boolean;
+}
+
+/** issue 11: Node's `resourceLimits` of a worker-mode version's thread, in MB. */
+export interface WorkerLimits {
+  /** The heap (old generation) a version may use before its worker is terminated (HOTLINE_E_VERSION_OOM). Default 512. */
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  stackSizeMb?: number;
 }
 
 /** Option names renamed in 0.2, accepted for one release (docs/api.md#deprecated-names). */
@@ -130,7 +147,12 @@ export interface ResolvedOptions {
   sessions: ResolvedSessionOptions | false;
   state: ResolvedStateOptions | false;
   sendAway: Required<SendAwayOptions>;
+  isolation: 'inline' | 'worker';
+  workerLimits: WorkerLimits & { maxOldGenerationSizeMb: number };
 }
+
+/** issue 11: default heap of a worker-mode version (src/runtime/worker-version.ts). */
+export const DEFAULT_WORKER_HEAP_MB = 512;
 
 /** issue 11: the abandoned async handler and the supervisor's watchdog (docs/reliability.md, "Hangs and crashes"). */
 export const DEFAULT_HANG_TIMEOUT = 2_000;
@@ -222,10 +244,25 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     sessions: resolveSessionOptions(o.sessions),
     state: resolveStateOptions(o.state),
     sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),
+    isolation: resolveIsolation(o.isolation),
+    workerLimits: resolveWorkerLimits(o.workerLimits),
   };
 }
 
 function resolveProbation(o: (Partial<ProbationOptions> & DeprecatedProbationOptions) | undefined): ProbationOptions {
   const { windowMs, ...rest } = o ?? {};
   return { ...DEFAULT_PROBATION, ...(windowMs !== undefined && { window: windowMs }), ...rest };
+}
+
+function resolveIsolation(v: unknown): 'inline' | 'worker' {
+  if (v === undefined) return 'inline';
+  if (v !== 'inline' && v !== 'worker') throw new HotlineError('HOTLINE_E_CONFIG', `isolation must be "inline" or "worker", got ${String(v)}`);
+  return v;
+}
+
+function resolveWorkerLimits(w: WorkerLimits | undefined): ResolvedOptions['workerLimits'] {
+  const out: ResolvedOptions['workerLimits'] = { maxOldGenerationSizeMb: positive('workerLimits.maxOldGenerationSizeMb', w?.maxOldGenerationSizeMb, DEFAULT_WORKER_HEAP_MB) };
+  if (w?.maxYoungGenerationSizeMb !== undefined) out.maxYoungGenerationSizeMb = positive('workerLimits.maxYoungGenerationSizeMb', w.maxYoungGenerationSizeMb, 0);
+  if (w?.stackSizeMb !== undefined) out.stackSizeMb = positive('workerLimits.stackSizeMb', w.stackSizeMb, 0);
+  return out;
 }

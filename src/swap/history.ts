@@ -15,10 +15,15 @@ export type SwapPhase =
   | 'disposing';
 
 /** What started a swap. */
-export type SwapTrigger = 'start' | 'watch' | 'reload' | 'signal' | 'admin' | 'rollback' | 'probation';
+export type SwapTrigger = 'start' | 'watch' | 'reload' | 'signal' | 'admin' | 'rollback' | 'probation'
+  /** issue 11: a worker-mode version hung, crashed or ran out of memory and was replaced by the last known good. */
+  | 'restore';
 
-/** `unchanged`: a reload asked to skip an identical build found the same bundle hash; the running version stays. */
-export type SwapOutcome = 'switched' | 'aborted' | 'unchanged';
+/**
+ * `unchanged`: a reload asked to skip an identical build found the same bundle hash; the running version stays.
+ * `restored` (issue 11): a failed worker-mode version was replaced; `error` is its failure.
+ */
+export type SwapOutcome = 'switched' | 'aborted' | 'unchanged' | 'restored';
 
 /** One swap attempt. Durations are milliseconds per phase that ran. */
 export interface SwapRecord {

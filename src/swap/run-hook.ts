@@ -4,7 +4,6 @@
  * code cannot be), but its result is ignored after the timeout, so the caller commits nothing it produced late.
  */
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
-import type { Version } from './version.js';
 
 export interface HookSpec {
   /** The hook's name in messages, e.g. `migrate()`. */
@@ -14,7 +13,13 @@ export interface HookSpec {
   timeoutMs: number;
 }
 
-export async function runHook<T>(v: Version, fn: () => T | Promise<T>, spec: HookSpec): Promise<T> {
+/** What a hook runs for: a version's label for messages, and its stack mapping. */
+export interface HookOwner {
+  readonly label: string;
+  mapError<E>(err: E): E;
+}
+
+export async function runHook<T>(v: HookOwner, fn: () => T | Promise<T>, spec: HookSpec): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     const result = fn();

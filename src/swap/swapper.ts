@@ -12,13 +12,14 @@ import type { Dispatcher, SuspendHold } from '../connection/dispatcher.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { OperationLock } from '../lock/operation-lock.js';
 import { loadBundle } from '../load/loader.js';
-import type { PreviousVersion } from '../plugin/contract.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
+import type { PreviousVersion } from '../plugin/contract.js';
+import type { ExportedState, Isolation, RuntimeHooks, VersionRuntime, VersionStats } from '../runtime/version-runtime.js';
+import { WorkerVersion, type WorkerRuntimeOptions } from '../runtime/worker-version.js';
 import { type SwapPhase, type SwapRecord, type SwapTrigger, SwapHistory } from './history.js';
-import { migrateState } from './migrate-state.js';
 import { Probation, type ProbationOptions } from './probation.js';
 import { runHook } from './run-hook.js';
-import { Version, type VersionStats } from './version.js';
+import { Version } from './version.js';
 
 export interface SwapperOptions {
   /** How long in-flight handlers of the old version may take to settle at suspend. */
@@ -39,6 +40,10 @@ export interface SwapperOptions {
    * start goes on: a bad checkpoint must never keep the host from coming back.
    */
   restore?: { take(plugin: string): PreviousVersion | undefined; done(err?: unknown): void };
+  /** issue 11: inline (`vm` in this thread, the default) or a worker thread per version. */
+  isolation: Isolation;
+  /** Worker mode: hangTimeout and the worker's resourceLimits. */
+  worker: Pick<WorkerRuntimeOptions, 'hangTimeout' | 'resourceLimits'>;
 }
 
 /** Callbacks the host turns into its public events. */
@@ -50,9 +55,11 @@ export interface SwapperEvents {
   swapFailed(record: SwapRecord, err: HotlineError): void;
   handlerError(version: VersionStats, err: HotlineError, conn?: Connection): void;
   probationFailed(version: VersionStats, err: HotlineError): void;
+  /** issue 11, worker mode: a version hung, crashed or ran out of memory and was terminated; a restore follows. */
+  versionFailed(version: VersionStats, err: HotlineError): void;
 }
 
-type JobKind = 'build' | 'rollback';
+type JobKind = 'build' | 'rollback' | 'restore';
 
 interface Job {
   kind: JobKind;
@@ -60,7 +67,24 @@ interface Job {
   /** Keep the running version when the build's hash is its own (a coalesced job: only if every request said so). */
   ifChanged: boolean;
   waiters: Array<{ resolve: (r: SwapRecord) => void; reject: (e: HotlineError) => void }>;
+  /** restore: the failed version and why it failed. */
+  failed?: VersionRuntime;
+  failure?: HotlineError;
+  /** restore: attempts so far (a restore that could not take the lock is retried). */
+  attempt?: number;
 }
+
+/** A restore that failed (no lock, both builds refused) is tried again after this, up to RESTORE_ATTEMPTS times. */
+const RESTORE_RETRY_MS = 1_000;
+/** A failure this soon after a restore continues a streak; past RESTORE_LOOP_STREAK the previous build is preferred. */
+const RESTORE_QUIET_MS = 10_000;
+const RESTORE_LOOP_STREAK = 3;
+/** Delay before the second restore of a streak, doubling up to the max. */
+const RESTORE_BACKOFF_MS = 100;
+const RESTORE_BACKOFF_MAX_MS = 5_000;
+/** Worker mode: the least time a version's worker has to start and evaluate its bundle (hookTimeout if longer). */
+const WORKER_LOAD_TIMEOUT_MS = 10_000;
+const RESTORE_ATTEMPTS = 5;
 
 /** How many versions' counters status keeps. */
 const VERSION_STATS_KEPT = 20;
@@ -69,7 +93,7 @@ export class Swapper {
   readonly history = new SwapHistory();
   /** Counters of recent versions, current last. Plain data: no reference to a version's module. */
   readonly versions: VersionStats[] = [];
-  #current: Version | undefined;
+  #current: VersionRuntime | undefined;
   /** The bundle of the version the current one replaced: what rollback() loads. */
   #previous: Bundle | undefined;
   #phase: SwapPhase = 'idle';
@@ -85,6 +109,9 @@ export class Swapper {
   #options: SwapperOptions;
   #events: SwapperEvents;
   #probation: Probation | undefined;
+  /** issue 11: restores in a row, each within RESTORE_QUIET_MS of the one before (a crash loop). */
+  #restoreStreak = 0;
+  #lastRestoreAt = -Infinity;
 
   constructor(bundler: Bundler, dispatcher: Dispatcher, log: Logger, options: SwapperOptions, events: SwapperEvents) {
     this.#bundler = bundler;
@@ -99,7 +126,7 @@ export class Swapper {
     return this.#phase;
   }
 
-  get current(): Version | undefined {
+  get current(): VersionRuntime | undefined {
     return this.#current;
   }
 
@@ -170,6 +197,7 @@ export class Swapper {
   }
 
   async #perform(job: Job): Promise<SwapRecord> {
+    if (job.kind === 'restore') return this.#restore(job);
     const d = this.#dispatcher;
     const prev = this.#current;
     const t0 = performance.now();
@@ -192,7 +220,7 @@ export class Swapper {
       record.phase = phase;
       if (phase !== 'idle') this.#events.phase(phase, job.trigger);
     };
-    let next: Version | undefined;
+    let next: VersionRuntime | undefined;
     let suspension: SuspendHold | undefined;
     // A job queued before an upgrade took the lock is refused here, by the same rule as a new request. The wait
     // bound only matters for a swap meeting a swap, which the queue above already serialises.
@@ -217,15 +245,11 @@ export class Swapper {
       }
 
       enter('loading');
-      next = this.#load(bundle);
+      next = await this.#load(bundle);
       record.to = next.label;
 
       enter('preparing');
-      const def = next.def;
-      if (def.init) {
-        next.state = await this.#hook(next, () => def.init!(next!.ctx), 'HOTLINE_E_INIT', 'HOTLINE_E_INIT_TIMEOUT', 'init()');
-      }
-      if (def.check) await this.#hook(next, () => def.check!(next!.ctx), 'HOTLINE_E_CHECK', 'HOTLINE_E_CHECK', 'check()');
+      await this.#prepare(next);
 
       enter('suspending');
       suspension = d.suspend('swap');
@@ -237,21 +261,22 @@ export class Swapper {
       }
 
       enter('migrating');
-      let state = next.state;
       let connStates: Array<[Connection, unknown]> = [];
       if (prev) {
-        const from: PreviousVersion = { version: prev.def.version, state: prev.state };
-        ({ state, connStates } = await migrateState(next, from, d.connections.values(), this.#options.hookTimeout));
+        const from = await this.#hook(prev, () => prev.exportState(), 'HOTLINE_E_MIGRATE', 'HOTLINE_E_MIGRATE', 'the export of its state');
+        ({ connStates } = await this.#migrate(next, from));
       } else if (job.trigger === 'start' && this.#options.restore) {
-        ({ state, connStates } = await this.#restore(next, state));
+        ({ connStates } = await this.#restoreCheckpoint(next));
       }
 
       // Nothing above touched the old version or any connection: everything below commits.
       enter('switching');
-      next.state = state;
       for (const [conn, cs] of connStates) conn.state = cs;
       d.target = next;
       this.#current = next;
+      next.serving();
+      // A worker-mode version that failed while this swap ran hands what it holds to the new one.
+      if (prev instanceof WorkerVersion && prev.failure) prev.handOver(next);
       if (prev) this.#previous = prev.bundle;
       this.#pushStats(next.stats);
       suspension.release();
@@ -277,22 +302,50 @@ export class Swapper {
   }
 
   /** The first load's state from the checkpoint, through migrate; init()'s state if there is none or migrate refuses it. */
-  async #restore(next: Version, initState: unknown): Promise<{ state: unknown; connStates: Array<[Connection, unknown]> }> {
+  async #restoreCheckpoint(next: VersionRuntime): Promise<{ connStates: Array<[Connection, unknown]> }> {
     const restore = this.#options.restore!;
-    const from = restore.take(next.def.name);
-    if (!from) return { state: initState, connStates: [] };
+    const from = restore.take(next.name);
+    if (!from) return { connStates: [] };
     try {
-      const migrated = await migrateState(next, from, this.#dispatcher.connections.values(), this.#options.hookTimeout);
+      const migrated = await this.#migrate(next, from);
       restore.done();
       return migrated;
     } catch (err) {
       restore.done(err);
-      return { state: initState, connStates: [] };
+      return { connStates: [] };
     }
   }
 
-  #load(bundle: Bundle): Version {
+  /** init, then check, each bounded by hookTimeout. */
+  async #prepare(next: VersionRuntime): Promise<void> {
+    await this.#hook(next, () => next.init(), 'HOTLINE_E_INIT', 'HOTLINE_E_INIT_TIMEOUT', 'init()');
+    await this.#hook(next, () => next.check(), 'HOTLINE_E_CHECK', 'HOTLINE_E_CHECK', 'check()');
+  }
+
+  async #migrate(next: VersionRuntime, from: ExportedState): Promise<{ connStates: Array<[Connection, unknown]> }> {
+    const prev: PreviousVersion = { version: from.version, state: from.state, ...(from.restoredAt !== undefined && { restoredAt: from.restoredAt }) };
+    const out = await next.migrate(prev, this.#dispatcher.connections.values(), this.#options.hookTimeout);
+    if (next instanceof WorkerVersion) next.seedCheckpoint(from);
+    return out;
+  }
+
+  #runtimeHooks(): RuntimeHooks {
+    return {
+      onHandlerError: (v, err, conn) => this.#onHandlerError(v, err, conn),
+      onFailure: (v, err) => this.#onFailure(v, err),
+    };
+  }
+
+  async #load(bundle: Bundle): Promise<VersionRuntime> {
     const seq = ++this.#seq;
+    if (this.#options.isolation === 'worker') {
+      return WorkerVersion.load(seq, bundle, this.#dispatcher, this.#runtimeHooks(), {
+        ...this.#options.worker,
+        // A worker's start is Node's, not the plugin's: on a loaded machine it alone took over a second (H1).
+        loadTimeout: Math.max(this.#options.hookTimeout, WORKER_LOAD_TIMEOUT_MS),
+        log: this.#log,
+      });
+    }
     let version: Version | undefined;
     const module = loadBundle(bundle, {
       builtins: this.#options.builtins,
@@ -301,9 +354,7 @@ export class Swapper {
     });
     try {
       const def = validatePlugin(defaultExportOf(module.exports));
-      version = new Version(seq, def, bundle, module, this.#dispatcher, this.#log, {
-        onHandlerError: (v, err, conn) => this.#onHandlerError(v, err, conn),
-      });
+      version = new Version(seq, def, bundle, module, this.#dispatcher, this.#log, this.#runtimeHooks());
       return version;
     } catch (err) {
       // Nothing will own this module: close whatever its body opened and forget it in the live registry.
@@ -313,14 +364,14 @@ export class Swapper {
   }
 
   /** Run a plugin hook with hookTimeout and turn its failure into `code` (run-hook.ts). */
-  #hook<T>(v: Version, fn: () => T | Promise<T>, code: ErrorCode, timeoutCode: ErrorCode, name: string): Promise<T> {
+  #hook<T>(v: VersionRuntime, fn: () => T | Promise<T>, code: ErrorCode, timeoutCode: ErrorCode, name: string): Promise<T> {
     return runHook(v, fn, { name, code, timeoutCode, timeoutMs: this.#options.hookTimeout });
   }
 
-  async #dispose(v: Version): Promise<void> {
+  async #dispose(v: VersionRuntime): Promise<void> {
     v.stopTimers();
     try {
-      if (v.def.dispose) await this.#hook(v, () => v.def.dispose!(v.ctx), 'HOTLINE_E_HANDLER', 'HOTLINE_E_HANDLER', 'dispose()');
+      await this.#hook(v, () => v.dispose(), 'HOTLINE_E_HANDLER', 'HOTLINE_E_HANDLER', 'dispose()');
     } catch (err) {
       // The switch has happened: a failing dispose is the old version's problem, reported, never the new one's.
       this.#log.warn({ err, code: (err as HotlineError).code }, `${v.label}: dispose() failed`);
@@ -329,12 +380,147 @@ export class Swapper {
     }
   }
 
-  #onHandlerError(v: Version, err: HotlineError, conn?: Connection): void {
+  #onHandlerError(v: VersionRuntime, err: HotlineError, conn?: Connection): void {
     this.#events.handlerError(v.stats, err, conn);
     this.#probation?.report(v.stats.seq, v.stats.errors, v.stats.messages);
   }
 
-  #startProbation(v: Version, trigger: SwapTrigger, hadPrevious: boolean): void {
+  /**
+   * issue 11, worker mode: the version was terminated. A restore jumps the queue: every connection's next event waits
+   * in the failed version until it runs. It does not bypass the lock: a running swap finishes (or times out) first.
+   */
+  #onFailure(v: VersionRuntime, err: HotlineError): void {
+    this.#events.versionFailed(v.stats, err);
+    if (this.#closed || v !== this.#current) return;
+    // A restored version that fails again soon is a crash loop: back off (as the supervisor does), and from the third
+    // failure in a row prefer the previous build (see #restore).
+    const now = performance.now();
+    this.#restoreStreak = now - this.#lastRestoreAt < RESTORE_QUIET_MS ? this.#restoreStreak + 1 : 1;
+    const delay = this.#restoreStreak >= 2 ? Math.min(RESTORE_BACKOFF_MS * 2 ** (this.#restoreStreak - 2), RESTORE_BACKOFF_MAX_MS) : 0;
+    const job: Job = { kind: 'restore', trigger: 'restore', ifChanged: false, waiters: [], failed: v, failure: err, attempt: 1 };
+    const enqueue = () => {
+      if (this.#closed || v !== this.#current) return;
+      this.#queue.unshift(job);
+      this.#running ??= this.#runQueue();
+    };
+    if (delay === 0) return enqueue();
+    setTimeout(enqueue, delay).unref();
+  }
+
+  /**
+   * Replace a failed worker-mode version by the last known good one, started from its bundle, with the last
+   * checkpoint of its state (through `migrate`), then hand it the events the failed one holds, in order. Last known
+   * good: the previous build when the failed version is on probation (a new build that fails at once is not
+   * restarted into a crash loop), otherwise the failed version's own build; the other one if the first is refused.
+   */
+  async #restore(job: Job): Promise<SwapRecord> {
+    const failed = job.failed!;
+    const d = this.#dispatcher;
+    const t0 = performance.now();
+    let mark = t0;
+    const record: SwapRecord = {
+      id: ++this.#swapIds,
+      trigger: 'restore',
+      startedAt: new Date().toISOString(),
+      from: failed.label,
+      outcome: 'aborted',
+      phase: 'loading',
+      durations: {},
+      totalMs: 0,
+      error: job.failure!.toJSON(),
+    };
+    const enter = (phase: SwapPhase) => {
+      const now = performance.now();
+      if (this.#phase !== 'idle') record.durations[this.#phase as Exclude<SwapPhase, 'idle'>] = round(now - mark);
+      mark = now;
+      this.#phase = phase;
+      record.phase = phase;
+      this.#events.phase(phase, 'restore');
+    };
+    let hold;
+    try {
+      hold = await this.#options.lock.acquire('swap', this.#options.settleTimeout);
+    } catch (err) {
+      this.#retryRestore(job, err);
+      throw err;
+    }
+    try {
+      if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
+      if (failed !== this.#current) {
+        // A swap that ran meanwhile replaced it (and took over its events).
+        record.outcome = 'unchanged';
+        record.to = this.#current?.label;
+        this.#finishRecord(record, t0, mark);
+        return record;
+      }
+      const onProbation = this.#previous !== undefined && this.#probation?.watching(failed.stats.seq) === true;
+      const looping = this.#previous !== undefined && this.#restoreStreak >= RESTORE_LOOP_STREAK;
+      const candidates = onProbation || looping ? [this.#previous!, failed.bundle] : [failed.bundle, ...(this.#previous ? [this.#previous] : [])];
+      const checkpoint = await failed.exportState().catch(() => undefined);
+      let lastErr: unknown;
+      for (const bundle of candidates) {
+        let next: VersionRuntime | undefined;
+        try {
+          enter('loading');
+          next = await this.#load(bundle);
+          record.to = next.label;
+          record.hash = bundle.hash;
+          enter('preparing');
+          await this.#prepare(next);
+          enter('migrating');
+          const connStates = checkpoint ? (await this.#migrate(next, checkpoint)).connStates : [];
+          enter('switching');
+          for (const [conn, cs] of connStates) conn.state = cs;
+          d.target = next;
+          this.#current = next;
+          next.serving();
+          failed.handOver?.(next);
+          failed.retire();
+          if (bundle !== failed.bundle) this.#previous = failed.bundle;
+          this.#probation?.stop();
+          this.#pushStats(next.stats);
+          record.outcome = 'restored';
+          this.#lastRestoreAt = performance.now();
+          this.#finishRecord(record, t0, mark);
+          this.#log.warn({ swap: record }, `${failed.label} failed (${job.failure!.code}); restored ${next.label}${checkpoint ? ` from its checkpoint of ${checkpoint.version}` : ' with a fresh init()'} in ${record.totalMs} ms`);
+          this.#events.swapped(record, next.stats);
+          return record;
+        } catch (err) {
+          lastErr = err;
+          next?.retire();
+          this.#log.error({ err, code: (err as HotlineError).code }, `restore of ${failed.label} from build ${bundle.hash} failed`);
+        }
+      }
+      throw lastErr;
+    } catch (err) {
+      const coded = isHotlineError(err) ? err : new HotlineError('HOTLINE_E_BUILD', messageOf(err), { cause: err });
+      this.#finishRecord(record, t0, mark);
+      this.#events.swapFailed(record, coded);
+      this.#retryRestore(job, coded);
+      throw coded;
+    } finally {
+      hold.release();
+    }
+  }
+
+  #retryRestore(job: Job, err: unknown): void {
+    const attempt = job.attempt ?? 1;
+    if (this.#closed || job.failed !== this.#current) return;
+    if (attempt >= RESTORE_ATTEMPTS) {
+      // Nothing could be restored: the failed version lets go of its events (their connections move on, unanswered).
+      this.#log.error({ err }, `${job.failed!.label}: no version could be restored after ${attempt} attempts; its held events are dropped`);
+      job.failed!.retire();
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.#closed || job.failed !== this.#current) return;
+      this.#queue.unshift({ ...job, waiters: [], attempt: attempt + 1 });
+      this.#running ??= this.#runQueue();
+    }, RESTORE_RETRY_MS);
+    timer.unref();
+  }
+
+  #startProbation(v: VersionRuntime, trigger: SwapTrigger, hadPrevious: boolean): void {
     // A first load has nothing to roll back to, and a rollback is not itself put on probation.
     if (!this.#probation || !hadPrevious || trigger === 'rollback' || trigger === 'probation') return;
     const stats = v.stats;

@@ -6,31 +6,19 @@
 import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
-import type { DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
+import type { Dispatcher } from '../connection/dispatcher.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { LoadedModule } from '../load/loader.js';
 import { liveVersions } from '../load/live-versions.js';
 import { sweepIntrinsics } from '../load/pollution-sweep.js';
 import type { ResourceCounts } from '../load/resources.js';
-import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition } from '../plugin/contract.js';
+import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, PreviousVersion } from '../plugin/contract.js';
+import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from '../runtime/version-runtime.js';
+import { migrateState } from './migrate-state.js';
 
-/** Counters kept per version, shown in status. */
-export interface VersionStats {
-  seq: number;
-  name: string;
-  version: string;
-  hash: string;
-  loadedAt: number;
-  messages: number;
-  errors: number;
-  lastError?: { code: string; message: string };
-}
-
+export type { VersionStats } from '../runtime/version-runtime.js';
 /** @internal */
-export interface VersionHooks {
-  /** A handler of this version failed. */
-  onHandlerError(version: Version, err: HotlineError, conn?: Connection): void;
-}
+export type VersionHooks = RuntimeHooks;
 
 /** Codes plugin containment reports with (issue 11): kept as they are instead of becoming HOTLINE_E_HANDLER. */
 const CONTAINMENT_CODES: ReadonlySet<ErrorCode> = new Set([
@@ -47,8 +35,9 @@ const CONTAINMENT_CODES: ReadonlySet<ErrorCode> = new Set([
  */
 const counted = new WeakSet<object>();
 
-/** @internal A loaded version (see the file comment); only its VersionStats are public. */
-export class Version implements DispatchTarget {
+/** @internal A loaded inline version (see the file comment); only its VersionStats are public. */
+export class Version implements VersionRuntime {
+  readonly isolation = 'inline' as const;
   readonly def: PluginDefinition;
   readonly bundle: Bundle;
   readonly stats: VersionStats;
@@ -75,7 +64,7 @@ export class Version implements DispatchTarget {
     module.claim();
     this.#hooks = hooks;
     this.log = log.child({ plugin: def.name, version: def.version, seq });
-    this.stats = { seq, name: def.name, version: def.version, hash: bundle.hash, loadedAt: Date.now(), messages: 0, errors: 0 };
+    this.stats = { seq, name: def.name, version: def.version, hash: bundle.hash, loadedAt: Date.now(), messages: 0, errors: 0, isolation: 'inline' };
     this.ctx = createContext(this, dispatcher, module);
   }
 
@@ -83,8 +72,53 @@ export class Version implements DispatchTarget {
     return `${this.def.name}@${this.def.version}`;
   }
 
+  get name(): string {
+    return this.def.name;
+  }
+
+  get version(): string {
+    return this.def.version;
+  }
+
   get retired(): boolean {
     return this.#retired;
+  }
+
+  init(): unknown {
+    const init = this.def.init;
+    if (!init) return undefined;
+    const result = init(this.ctx);
+    if (!(result instanceof Promise)) {
+      this.state = result;
+      return undefined;
+    }
+    return result.then((state) => {
+      // A late init (after hookTimeout) belongs to a version the swapper already retired.
+      if (!this.#retired) this.state = state;
+    });
+  }
+
+  check(): unknown {
+    return this.def.check?.(this.ctx);
+  }
+
+  async migrate(from: PreviousVersion, connections: Iterable<Connection>, hookTimeout: number): Promise<MigratedState> {
+    const { state, connStates } = await migrateState(this, from, connections, hookTimeout);
+    // Not serving yet: a failure after this point retires the version with its state.
+    this.state = state;
+    return { connStates };
+  }
+
+  exportState(): Promise<ExportedState> {
+    return Promise.resolve({ version: this.def.version, state: this.state });
+  }
+
+  serving(): void {
+    // Inline: nothing runs beside the dispatch.
+  }
+
+  dispose(): unknown {
+    return this.def.dispose?.(this.ctx);
   }
 
   get signal(): AbortSignal {

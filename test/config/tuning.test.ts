@@ -98,3 +98,24 @@ test('the config file: validated key by key; flags override it', () => {
   ];
   for (const [doc, re] of cases) configError(() => validateConfig(doc, 'cfg.json'), re);
 });
+
+test('issue 11: --isolation and "isolation" in the file choose inline or worker; --worker-heap-mb sets workerLimits; anything else is refused', () => {
+  const p = pluginDir('export default {}');
+  try {
+    const t = parseTuning({ isolation: 'worker', 'worker-heap-mb': '128' }, false);
+    assert.equal(t.isolation, 'worker');
+    assert.deepEqual(t.workerLimits, { maxOldGenerationSizeMb: 128 });
+    const resolved = resolveOptions({ plugin: p.entry, ...tunedHostOptions(t, false, undefined) });
+    assert.equal(resolved.isolation, 'worker');
+    assert.equal(resolved.workerLimits.maxOldGenerationSizeMb, 128);
+    assert.equal(resolveOptions({ plugin: p.entry }).isolation, 'inline', 'inline by default');
+    configError(() => parseTuning({ isolation: 'thread' }, false), /--isolation must be "inline" or "worker"/);
+    const file = p.write(JSON.stringify({ isolation: 'worker', hangTimeout: 500 }), 'hotline.json');
+    assert.equal(parseTuning({ config: file }, false).isolation, 'worker');
+    assert.equal(parseTuning({ config: file, isolation: 'inline' }, false).isolation, 'inline', 'the flag wins');
+    configError(() => validateConfig({ isolation: 3 }, 'f.json'), /isolation: must be "inline" or "worker"/);
+    configError(() => resolveOptions({ plugin: p.entry, isolation: 'x' as 'worker' }), /isolation must be/);
+  } finally {
+    p.remove();
+  }
+});

@@ -15,7 +15,7 @@ export { ERROR_CODES, HotlineError, isHotlineError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { SwapPhase, SwapRecord, SwapTrigger } from './swap/history.js';
 export type { ProbationOptions } from './swap/probation.js';
-export type { VersionStats } from './swap/version.js';
+export type { VersionStats } from './runtime/version-stats.js';
 export type { ListenAddress, ListenOptions, TcpListenOptions, WsListenOptions } from './transport/transport.js';
 export type { FramingKind } from './framing/framing.js';
 export type { TlsOptions } from './transport/tls.js';

@@ -14,22 +14,9 @@ import type { DispatchTarget } from '../connection/dispatcher.js';
 import type { HotlineError } from '../errors.js';
 import type { PreviousVersion } from '../plugin/contract.js';
 
-/** Where a version's code runs. */
-export type Isolation = 'inline' | 'worker';
+import type { Isolation, VersionStats } from './version-stats.js';
 
-/** Counters kept per version, shown in status. */
-export interface VersionStats {
-  seq: number;
-  name: string;
-  version: string;
-  hash: string;
-  loadedAt: number;
-  messages: number;
-  errors: number;
-  lastError?: { code: string; message: string };
-  /** issue 11: where the version ran. Absent in records of an older build. */
-  isolation?: Isolation;
-}
+export type { Isolation, VersionStats } from './version-stats.js';
 
 /** What a version's state is when it leaves it: at a swap, at a checkpoint, to a process upgrade. */
 export interface ExportedState extends PreviousVersion {

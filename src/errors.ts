@@ -73,6 +73,10 @@ export const ERROR_CODES = {
   HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
   // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
   HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
+  // issue 14 (operations): the HTTP admin listener and its bearer token.
+  HOTLINE_E_HTTP_ADMIN: 'the HTTP admin listener cannot start: a bad address or token, or the address is in use',
+  HOTLINE_E_HTTP_ADMIN_EXPOSED: 'the HTTP admin was asked to bind beyond loopback without a token; refused',
+  HOTLINE_E_ADMIN_TOKEN: 'an HTTP admin API request had no bearer token (401) or a wrong one (403)',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -29,6 +29,10 @@ import { type SendAwayBatch, sendAwayInBatches } from './send-away.js';
 import { SessionManager } from '../session/session-manager.js';
 import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { EventStream } from '../ops/event-stream.js';
+import { HostMetrics } from '../ops/host-metrics.js';
+import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
+import type { HttpAdminAddress } from '../ops/http-address.js';
 
 /** The host's lifecycle. */
 export type HostState = 'starting' | 'running' | 'closing' | 'closed';
@@ -51,6 +55,12 @@ export interface HostEvents {
   sendAway: [batch: SendAwayBatch];
   /** @deprecated Since 0.2: the old name of `sendAway`, emitted beside it for one release. */
   drain: [batch: SendAwayBatch];
+  /** issue 14: a reload found the build identical to the running version (outcome `unchanged`). */
+  'swap-unchanged': [record: SwapRecord];
+  /** issue 14: a session client resumed its session. */
+  'session-resumed': [];
+  /** issue 14: a session client could not resume and got a new session (the code says why). */
+  'session-lost': [code: string];
 }
 
 /** @internal What a process upgrade needs of a host (see Host#handoffPort). */
@@ -136,6 +146,10 @@ export class Host extends EventEmitter<HostEvents> {
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
    */
   #lastSwapFailed = false;
+  /** issue 14: Prometheus metrics, the HTTP admin listener and its event stream, when asked for (src/ops). */
+  #metrics: HostMetrics | undefined;
+  #http: HttpAdmin | undefined;
+  #events: EventStream | undefined;
 
   /** @internal Use createHost(). */
   constructor(options: HostOptions) {
@@ -159,6 +173,8 @@ export class Host extends EventEmitter<HostEvents> {
         options: this.#options.sessions,
         helloTimeout: this.#options.limits.handshakeTimeout,
         reportError: (err, conn) => this.#connectionError(err, conn),
+        sessionResumed: () => this.emit('session-resumed'),
+        sessionLost: (code) => this.emit('session-lost', code),
       });
     }
     this.#swapper = new Swapper(
@@ -186,6 +202,7 @@ export class Host extends EventEmitter<HostEvents> {
         },
         unchanged: (record) => {
           this.log.info({ swap: record }, `reload (${record.trigger}): unchanged, still serving ${record.to} (hash ${record.hash})`);
+          this.emit('swap-unchanged', record);
         },
         swapFailed: (record, err) => {
           this.#lastSwapFailed = true;
@@ -202,6 +219,61 @@ export class Host extends EventEmitter<HostEvents> {
         },
       },
     );
+    if (this.#options.metrics) this.#startMetrics();
+  }
+
+  /** issue 14: metrics fed by this host's counters and events, and the event stream of the HTTP admin. */
+  #startMetrics(): void {
+    const m = new HostMetrics({
+      dispatcher: this.#dispatcher,
+      versionOf: (target) => (target as Version).def?.version ?? 'unknown',
+      currentVersion: () => this.#swapper.current?.def.version,
+      sessions: () => this.#sessions && { live: this.#sessions.size, detached: this.#sessions.detachedCount, evicted: this.#sessions.evicted },
+    });
+    this.#metrics = m;
+    const events = this.#options.httpAdmin ? (this.#events = new EventStream()) : undefined;
+    this.on('swap', (record, v) => {
+      m.swapEnded(record);
+      events?.publish('swap', { record, version: v });
+    });
+    this.on('swap-unchanged', (record) => {
+      m.swapEnded(record);
+      events?.publish('swap', { record });
+    });
+    this.on('swap-error', (err, record) => {
+      m.swapEnded(record);
+      events?.publish('swap-error', { record, error: err.toJSON() });
+    });
+    this.on('phase', (phase, trigger) => events?.publish('phase', { phase, trigger }));
+    this.on('handler-error', (err, v) => m.handlerError(v.version, err.code));
+    this.on('connection-error', (err) => m.connectionError(err.code));
+    this.on('probation-failed', (err, v) => {
+      m.probationFailed(v.version);
+      events?.publish('probation-failed', { version: v, error: err.toJSON() });
+    });
+    this.on('sendAway', (batch) => m.sentAway(batch.closed));
+    this.on('session-resumed', () => m.sessionResumed());
+    this.on('session-lost', (code) => m.sessionLost(code));
+  }
+
+  /** issue 14: the Prometheus exposition text. Rejects HOTLINE_E_CONFIG unless created with `metrics` or `httpAdmin`. */
+  metrics(): Promise<string> {
+    if (!this.#metrics) return Promise.reject(new HotlineError('HOTLINE_E_CONFIG', 'this host was created without metrics (createHost({ metrics: true }))'));
+    return this.#metrics.text();
+  }
+
+  /** @internal The metric families as data, for the supervisor (src/handoff): empty without metrics. */
+  metricFamilies(): Promise<unknown[]> {
+    return this.#metrics ? this.#metrics.families() : Promise.resolve([]);
+  }
+
+  /** Where the HTTP admin listens (the real port when 0 was asked for), if it does. */
+  get httpAdminAddress(): HttpAdminAddress | undefined {
+    return this.#http?.address;
+  }
+
+  #readiness(): Readiness {
+    return this.#state === 'running' ? 'ready' : this.#state === 'starting' ? 'starting' : 'shutting-down';
   }
 
   get state(): HostState {
@@ -236,6 +308,15 @@ export class Host extends EventEmitter<HostEvents> {
       if (this.#options.admin) {
         this.#admin = new AdminServer(this.#options.admin, (cmd, options) => this.#adminCommand(cmd, options));
         await this.#admin.start();
+      }
+      if (this.#options.httpAdmin) {
+        this.#http = new HttpAdmin(this.#options.httpAdmin, {
+          command: (cmd, options) => this.#adminCommand(cmd, options),
+          metrics: () => this.metrics(),
+          readiness: () => this.#readiness(),
+          events: this.#events ?? new EventStream(),
+        });
+        await this.#http.start();
       }
       this.#state = 'running';
     } catch (err) {
@@ -334,6 +415,8 @@ export class Host extends EventEmitter<HostEvents> {
     this.#dispatcher.stopSweep();
     await this.#bundler.dispose();
     await this.#admin?.close();
+    await this.#http?.close();
+    this.#metrics?.close();
     await this.#sessions?.close();
     this.#incomplete.close();
     this.#state = 'closed';

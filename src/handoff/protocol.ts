@@ -37,6 +37,8 @@ export interface WorkerConfig {
   sessions?: string;
   /** Limits and timeouts from `--config` and the flags (src/config/tuning.ts). */
   tuning?: HostTuning;
+  /** issue 14: the supervisor serves an HTTP admin: keep metrics (`req` `metrics`) and forward swap events (`ops-event`). */
+  metrics?: boolean;
 }
 
 /** One connection on its way from the old worker to the new one. */
@@ -82,7 +84,7 @@ export type ToWorker =
   /** The old worker's end of the new worker's handle lane (+handle): send connections through it. */
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
-  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal'; force?: boolean }
+  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' | 'metrics'; trigger?: 'signal'; force?: boolean }
   | { t: 'export'; settleTimeout: number }
   | ConnTransfer
   | StateTransfer
@@ -94,6 +96,8 @@ export type ToWorker =
 export type FromWorker =
   /** The worker's event loop runs (watchdog.ts): sent every heartbeatInterval(watchdogTimeout) ms from its start. */
   | { t: 'beat' }
+  /** issue 14: a swap event of the worker's host, for the supervisor's event stream (src/ops/forward-events.ts). */
+  | { t: 'ops-event'; event: unknown }
   | { t: 'ready'; plugin: { name: string; version: string } }
   | { t: 'fatal'; error: WireError }
   | { t: 'res'; id: number; ok: true; result: unknown }

@@ -27,6 +27,12 @@ export interface MetricsFeed {
   sessions(): { live: number; detached: number; evicted: number } | undefined;
 }
 
+/**
+ * Counters a process upgrade hands to the new worker itself (connection-export.ts carries the dispatcher's totals):
+ * the supervisor's running totals must not add the old worker's value of these a second time (metric-totals.ts).
+ */
+export const CARRIED_BY_UPGRADE: ReadonlySet<string> = new Set(['hotline_messages_received_total', 'hotline_messages_sent_total', 'hotline_messages_dropped_total']);
+
 /** Bounds in seconds for swap phases and whole swaps: a rebuild is ~3 ms, a slow migrate seconds. */
 const SWAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

@@ -30,6 +30,11 @@ export function parseHttpAdminAddress(text: string): HttpAdminAddress {
   return { host, port };
 }
 
+/** `HOST:PORT`, IPv6 in brackets: what parseHttpAdminAddress reads back. */
+export function formatHttpAdminAddress(a: HttpAdminAddress): string {
+  return `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
 /** True for 127.0.0.0/8, ::1 and localhost: only processes of this machine can connect. */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;

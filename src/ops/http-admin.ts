@@ -25,7 +25,7 @@ import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../erro
 import { BearerToken } from './bearer-token.js';
 import { type DashboardAssets, loadDashboard } from './dashboard-assets.js';
 import type { EventStream } from './event-stream.js';
-import { type HttpAdminAddress, checkExposure, checkToken, isLoopback } from './http-address.js';
+import { type HttpAdminAddress, checkExposure, checkToken, formatHttpAdminAddress, isLoopback } from './http-address.js';
 
 /** Largest request body read; a command body is a few bytes. */
 export const MAX_BODY_BYTES = 4 * 1024;
@@ -83,8 +83,7 @@ export class HttpAdmin {
   }
 
   get url(): string {
-    const { host, port } = this.address;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return `http://${formatHttpAdminAddress(this.address)}`;
   }
 
   async start(): Promise<void> {

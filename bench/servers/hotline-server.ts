@@ -19,6 +19,9 @@ export interface HotlineServerConfig {
   tcpLength?: boolean;
   /** Serve `hotline.v1` session clients too. */
   sessions?: boolean;
+  /** issue 14 (M1): keep Prometheus metrics, and render them every `scrapeEvery` ms as a scraper would. */
+  metrics?: boolean;
+  scrapeEvery?: number;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
@@ -36,7 +39,9 @@ const host = await createHost({
   probation: false,
   limits: { maxConnections: config.maxConnections ?? 20_000, ...config.limits },
   logger: pino({ level: 'error' }, pino.destination(2)),
+  metrics: config.metrics === true,
 });
+if (config.metrics && config.scrapeEvery) setInterval(() => void host.metrics(), config.scrapeEvery).unref();
 host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trigger, at: wallNow() }));
 host.on('swap', (record) => process.send?.({ type: 'swap', record, at: wallNow() }));
 host.on('swap-error', (err) => process.send?.({ type: 'swap-error', code: err.code, message: err.message }));

@@ -55,6 +55,8 @@ export interface HttpAdminConfig {
   address: HttpAdminAddress;
   /** Bearer token of the JSON API. Without one the API answers 401, and only a loopback bind is allowed. */
   token?: string;
+  /** @internal Tests: a shorter header timeout than HEADERS_TIMEOUT_MS. */
+  headersTimeout?: number;
 }
 
 export class HttpAdmin {
@@ -88,16 +90,26 @@ export class HttpAdmin {
 
   async start(): Promise<void> {
     if (this.#server) return;
-    const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) =>
-      this.#onRequest(req, res),
-    );
+    const headersTimeout = this.#config.headersTimeout ?? HEADERS_TIMEOUT_MS;
+    const options: http.ServerOptions = {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout,
+      requestTimeout: Math.max(REQUEST_TIMEOUT_MS, headersTimeout),
+      // Node checks both timeouts only this often (its default is 30 s): a slow sender is cut off within about it.
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    };
+    const server = http.createServer(options, (req, res) => this.#onRequest(req, res));
     server.maxConnections = MAX_SOCKETS;
     server.keepAliveTimeout = 5_000;
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
     });
-    server.on('clientError', (_err, socket) => socket.destroy());
+    // A malformed or oversized request gets its status line, then the socket is closed (Node's default, kept).
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable) socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
     const { host, port } = this.#config.address;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new HotlineError('HOTLINE_E_HTTP_ADMIN', `cannot listen for the HTTP admin on ${host}:${port}: ${err.message}`, { cause: err })));

@@ -2,7 +2,7 @@
  * `--http-admin HOST:PORT`, `--metrics` (the same on 127.0.0.1:9464) and `--admin-token-file PATH` of `hotline start`
  * and `hotline dev`, and the file that tells the other commands where the listener is.
  *
- * The token: the file's content, else HOTLINE_ADMIN_TOKEN, else a random one made for this start. The listener's
+ * The token: the file's content, else HOTLINE_ADMIN_TOKEN, else (loopback only) a random one made for this start. The listener's
  * URL (and a token made here) goes to `.hotline/http-admin.json` (0600) beside the admin socket, so `hotline upgrade`
  * finds the event stream, and the operator the dashboard's token, without another flag.
  */
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { HotlineError, messageOf } from '../errors.js';
 import type { HttpAdminConfig } from '../ops/http-admin.js';
 import { resolveHttpAdmin } from '../ops/http-admin-options.js';
-import { type HttpAdminAddress, formatHttpAdminAddress } from '../ops/http-address.js';
+import { DEFAULT_HTTP_ADMIN, type HttpAdminAddress, checkExposure, formatHttpAdminAddress, parseHttpAdminAddress } from '../ops/http-address.js';
 
 export const TOKEN_ENV = 'HOTLINE_ADMIN_TOKEN';
 
@@ -39,6 +39,8 @@ export function httpAdminFromFlags(flags: HttpAdminFlags, env: NodeJS.ProcessEnv
     }
   } else token = env[TOKEN_ENV] || undefined;
   const madeToken = token === undefined;
+  // A token made here is only for loopback: beyond it the operator must choose one (and so know it is exposed).
+  if (madeToken) checkExposure(parseHttpAdminAddress(listen ?? DEFAULT_HTTP_ADMIN), undefined);
   token ??= randomBytes(24).toString('base64url');
   return { config: resolveHttpAdmin({ ...(listen !== undefined && { listen }), token })!, madeToken };
 }

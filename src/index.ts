@@ -26,3 +26,5 @@ export type { FileStoreOptions } from './session/file-store.js';
 export type { SessionChange, SessionRecord, SessionStore, StoredMessage, StoreOptions } from './session/store.js';
 export type { DrainOptions, SendAwayOptions, SessionOptions } from './session/options.js';
 export type { DrainBatch, SendAwayBatch } from './host/send-away.js';
+export type { HttpAdminOptions } from './ops/http-admin-options.js';
+export type { HttpAdminAddress } from './ops/http-address.js';

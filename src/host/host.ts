@@ -210,11 +210,11 @@ export class Host extends EventEmitter<HostEvents> {
           this.emit('swap-error', err, record);
         },
         handlerError: (version, err, conn) => {
-          this.log.error({ code: err.code, err: err.cause ?? err, conn: conn?.id, seq: version.seq }, err.message);
+          this.log.error({ code: err.code, err: err.cause ?? err, conn: conn?.id, seq: version.seq, version: version.version }, err.message);
           this.emit('handler-error', err, version, conn?.id);
         },
         probationFailed: (version, err) => {
-          this.log.error({ code: err.code, seq: version.seq }, err.message);
+          this.log.error({ code: err.code, seq: version.seq, version: version.version }, err.message);
           this.emit('probation-failed', err, version);
         },
       },

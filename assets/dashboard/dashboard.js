@@ -208,8 +208,8 @@ function drawChart() {
   const pad = { l: 40, r: 46, t: 8, b: 18 };
   const iw = w - pad.l - pad.r;
   const ih = h - pad.t - pad.b;
-  const maxConn = niceMax(Math.max(1, ...pts.map((p) => p.conn)));
-  const maxRate = niceMax(Math.max(1, ...pts.map((p) => Math.max(p.inRate, p.outRate))));
+  const maxConn = niceMax(Math.max(1, ...pts.map((p) => p.conn)), true);
+  const maxRate = niceMax(Math.max(1, ...pts.map((p) => Math.max(p.inRate, p.outRate))), false);
   g.strokeStyle = '#253040';
   g.fillStyle = '#8593a3';
   g.font = '11px system-ui, sans-serif';
@@ -257,10 +257,18 @@ function tick(v) {
   return Number.isInteger(v) ? fmt(v) : v.toFixed(v < 1 ? 2 : 1);
 }
 
-function niceMax(v) {
-  const e = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * e >= v) return m * e;
-  return 10 * e;
+/** The top of an axis of four steps, each a round number (a whole one for counts). */
+function niceMax(v, whole) {
+  const raw = v / 4;
+  const e = Math.pow(10, Math.floor(Math.log10(raw)));
+  let step = 10 * e;
+  for (const m of whole ? [1, 2, 5] : [1, 2, 2.5, 5]) {
+    if (m * e >= raw) {
+      step = m * e;
+      break;
+    }
+  }
+  return 4 * (whole ? Math.max(1, step) : step);
 }
 
 // ── the event stream: swaps and upgrades as they happen ─────────────────────────────────────────────────────────

@@ -31,6 +31,7 @@ import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { EventStream } from '../ops/event-stream.js';
 import { HostMetrics } from '../ops/host-metrics.js';
+import { wireHostMetrics } from '../ops/host-wiring.js';
 import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
 import type { HttpAdminAddress } from '../ops/http-address.js';
 
@@ -231,29 +232,8 @@ export class Host extends EventEmitter<HostEvents> {
       sessions: () => this.#sessions && { live: this.#sessions.size, detached: this.#sessions.detachedCount, evicted: this.#sessions.evicted },
     });
     this.#metrics = m;
-    const events = this.#options.httpAdmin ? (this.#events = new EventStream()) : undefined;
-    this.on('swap', (record, v) => {
-      m.swapEnded(record);
-      events?.publish('swap', { record, version: v });
-    });
-    this.on('swap-unchanged', (record) => {
-      m.swapEnded(record);
-      events?.publish('swap', { record });
-    });
-    this.on('swap-error', (err, record) => {
-      m.swapEnded(record);
-      events?.publish('swap-error', { record, error: err.toJSON() });
-    });
-    this.on('phase', (phase, trigger) => events?.publish('phase', { phase, trigger }));
-    this.on('handler-error', (err, v) => m.handlerError(v.version, err.code));
-    this.on('connection-error', (err) => m.connectionError(err.code));
-    this.on('probation-failed', (err, v) => {
-      m.probationFailed(v.version);
-      events?.publish('probation-failed', { version: v, error: err.toJSON() });
-    });
-    this.on('sendAway', (batch) => m.sentAway(batch.closed));
-    this.on('session-resumed', () => m.sessionResumed());
-    this.on('session-lost', (code) => m.sessionLost(code));
+    if (this.#options.httpAdmin) this.#events = new EventStream();
+    wireHostMetrics(this, m, this.#events);
   }
 
   /** issue 14: the Prometheus exposition text. Rejects HOTLINE_E_CONFIG unless created with `metrics` or `httpAdmin`. */

@@ -3,14 +3,7 @@
  * channel). Structural, so this folder needs nothing of host/: any emitter of these events will do.
  */
 import type { OpsEvent } from './event-stream.js';
-
-interface HostEventSource {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-}
-
-interface Coded {
-  toJSON(): { code: string; message: string };
-}
+import type { Coded, HostEventSource } from './host-wiring.js';
 
 export function forwardOpsEvents(host: HostEventSource, send: (event: OpsEvent) => void): void {
   const at = () => Date.now();

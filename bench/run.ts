@@ -36,6 +36,7 @@ export const BENCHES: BenchEntry[] = [
   // issue 11: worker isolation
   { id: 'P2w', file: 'p2w-worker.bench.ts', title: 'worker isolation throughput' },
   { id: 'H1', file: 'h1-worker-hang.bench.ts', title: 'hang in worker mode' },
+  { id: 'M1', file: 'm1-metrics.bench.ts', title: 'metrics cost' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

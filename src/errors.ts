@@ -89,6 +89,10 @@ export const ERROR_CODES = {
   HOTLINE_E_STATE_WRITE: 'a checkpoint could not be written (or its folder created); the previous one stands',
   HOTLINE_E_STATE_CORRUPT: 'the checkpoint file was refused at load (truncated, damaged, oversized, of another plugin); the host started from init()',
   HOTLINE_E_STATE_RESTORE: "the plugin's migrate() refused the checkpoint, or an earlier restore of it died twice; the host started from init()",
+  // issue 14 (operations): the HTTP admin listener and its bearer token.
+  HOTLINE_E_HTTP_ADMIN: 'the HTTP admin listener cannot start: a bad address or token, or the address is in use',
+  HOTLINE_E_HTTP_ADMIN_EXPOSED: 'the HTTP admin was asked to bind beyond loopback without a token; refused',
+  HOTLINE_E_ADMIN_TOKEN: 'an HTTP admin API request had no bearer token (401) or a wrong one (403)',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -28,3 +28,5 @@ export type { DrainOptions, SendAwayOptions, SessionOptions } from './session/op
 export type { DrainBatch, SendAwayBatch } from './host/send-away.js';
 export type { StateOptions } from './state/options.js';
 export type { CheckpointStatus } from './state/checkpointer.js';
+export type { HttpAdminOptions } from './ops/http-admin-options.js';
+export type { HttpAdminAddress } from './ops/http-address.js';

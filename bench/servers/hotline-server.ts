@@ -22,6 +22,9 @@ export interface HotlineServerConfig {
   /** issue 11: P2w and H1 run versions in worker threads. */
   isolation?: 'inline' | 'worker';
   hangTimeout?: number;
+  /** issue 14 (M1): keep Prometheus metrics, and render them every `scrapeEvery` ms as a scraper would. */
+  metrics?: boolean;
+  scrapeEvery?: number;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
@@ -41,7 +44,9 @@ const host = await createHost({
   logger: pino({ level: 'error' }, pino.destination(2)),
   ...(config.isolation && { isolation: config.isolation }),
   ...(config.hangTimeout && { hangTimeout: config.hangTimeout }),
+  metrics: config.metrics === true,
 });
+if (config.metrics && config.scrapeEvery) setInterval(() => void host.metrics(), config.scrapeEvery).unref();
 host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trigger, at: wallNow() }));
 host.on('swap', (record) => process.send?.({ type: 'swap', record, at: wallNow() }));
 host.on('swap-error', (err) => process.send?.({ type: 'swap-error', code: err.code, message: err.message }));

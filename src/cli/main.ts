@@ -3,6 +3,7 @@
  *
  *   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch] [--admin PATH]
  *                         [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH] [--env-file PATH]
+ *                         [--http-admin HOST:PORT | --metrics] [--admin-token-file PATH]
  *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
  *   hotline reload   [--admin PATH] [--json] [--force]   swap to what is on disk now ("unchanged" unless it changed)
  *   hotline rollback [--admin PATH] [--json]            swap back to the previous build
@@ -24,6 +25,8 @@ const USAGE = `usage:
                         [--admin PATH] [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH]
                         [--config FILE.json] [--max-payload N ... every limit below]
                         [--env-file PATH]   (KEY=VALUE lines, re-read at every worker start)
+                        [--http-admin HOST:PORT | --metrics] [--admin-token-file PATH]
+                            (metrics, dashboard and token API over HTTP; --metrics is 127.0.0.1:9464)
   hotline dev <entry>   [same flags as start but --env-file; watches and prints readable swap logs]
   hotline reload   [--admin PATH] [--json] [--force]   an identical build is "unchanged" unless --force
   hotline rollback [--admin PATH] [--json]
@@ -67,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
       'env-file': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'http-admin': { type: 'string' },
+      metrics: { type: 'boolean' },
+      'admin-token-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...TUNING_ARG_OPTIONS,
     },

@@ -13,6 +13,8 @@ import { parseListenFlags, resolveAdminPath, sessionsDir, stateDir, type StartFl
 import { parseTuning, tunedHostOptions } from '../config/tuning.js';
 import { prettyDestination } from '../log/pretty-log.js';
 import { createStaticServer } from '../static/static-server.js';
+import { formatHttpAdminAddress } from '../ops/http-address.js';
+import { httpAdminFromFlags, httpAdminLine, writeHttpAdminInfo } from './http-admin-flags.js';
 
 export async function runStart(mode: 'start' | 'dev', entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
@@ -33,6 +35,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
   }
 
   const admin = resolveAdminPath(flags.admin);
+  const http = httpAdminFromFlags(flags);
   // SIGHUP's default action kills the process. Until the host is up, remember the request instead, and reload once
   // it is: the first build may have read the disk before the change the signal announces.
   let hupDuringStart = false;
@@ -47,6 +50,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
       listen: [listenOpts],
       admin,
       logger,
+      ...(http && { httpAdmin: { listen: formatHttpAdminAddress(http.config.address), token: http.config.token } }),
       ...tunedHostOptions(tuning, mode === 'dev' || flags.watch === true, flags.sessions ? new FileSessionStore(sessionsDir(admin)) : undefined, stateDir(flags, admin)),
     });
   } catch (err) {
@@ -60,6 +64,8 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
   const url = host.addresses()[0]!.url;
   const page = flags.static ? ` (page ${url.replace(/^ws/, 'http')})` : '';
   process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
+  const httpAddress = host.httpAdminAddress;
+  if (http && httpAddress) process.stdout.write(httpAdminLine(httpAddress, writeHttpAdminInfo(admin, httpAddress, http), http));
   return waitForSignals(host, flags.static ? listenOpts : undefined, hupDuringStart);
 }
 

@@ -12,6 +12,7 @@ import { installLastResort } from '../host/last-resort.js';
 import { formatHost, listenUrl } from '../transport/transport.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, stateDir, type StartFlags } from './flags.js';
 import { parseTuning } from '../config/tuning.js';
+import { httpAdminFromFlags, httpAdminLine, writeHttpAdminInfo } from './http-admin-flags.js';
 
 export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', 'hotline start needs a plugin entry, e.g. hotline start ./plugin.ts');
@@ -24,12 +25,14 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
       : { transport: 'tcp', host: l.host, port: l.port, framing: l.framing, tls: l.tls };
   const admin = resolveAdminPath(flags.admin);
   const state = stateDir(flags, admin);
+  const http = httpAdminFromFlags(flags);
   const log = pino({ level: 'info' }, pino.destination(2));
   installLastResort('supervisor');
   const sup = new Supervisor({
     config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, tuning, ...(flags.sessions && { sessions: sessionsDir(admin) }), ...(state && { state }) },
     admin,
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
+    ...(http && { httpAdmin: http.config }),
     log,
   });
   // SIGHUP's default action kills the process. Until the supervisor handles signals, remember the request and
@@ -51,5 +54,7 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
   const url = listenUrl(a.transport, a.tls, a.host, a.port);
   const page = flags.static ? ` (page ${a.tls ? 'https' : 'http'}://${formatHost(a.host)}:${a.port}/)` : '';
   process.stdout.write(`hotline: serving ${plugin.name}@${plugin.version} on ${url}${page} admin ${admin}\n`);
+  const httpAddress = sup.httpAdminAddress;
+  if (http && httpAddress) process.stdout.write(httpAdminLine(httpAddress, writeHttpAdminInfo(admin, httpAddress, http), http));
   return sup.whenStopped();
 }

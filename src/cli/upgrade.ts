@@ -1,11 +1,14 @@
 /**
  * `hotline upgrade [--admin PATH] [--json]`: ask the supervisor to replace its worker with one started from what is
- * on disk now, handing every live connection over. Shows progress (a bar on a TTY) and prints a summary.
+ * on disk now, handing every live connection over. Shows progress (a bar on a TTY) and prints a summary. The bar
+ * follows the HTTP admin's event stream when the supervisor serves one (.hotline/http-admin.json), else it polls.
  */
 import { adminRequest } from '../admin/admin-client.js';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
 import type { UpgradeProgress, UpgradeSummary } from '../handoff/upgrade.js';
+import { followEvents } from './follow-events.js';
+import { readHttpAdminInfo } from './http-admin-flags.js';
 
 const POLL_MS = 100;
 
@@ -13,6 +16,14 @@ export async function runUpgrade(flags: { admin?: string; json?: boolean }): Pro
   const socket = flags.admin ?? defaultAdminPath();
   const tty = process.stderr.isTTY === true && !flags.json;
   let done = false;
+  // issue 14: with the HTTP admin on (hotline start --metrics), progress comes from its event stream instead.
+  const info = tty ? readHttpAdminInfo(socket) : undefined;
+  const events = new AbortController();
+  const streamed =
+    info?.token !== undefined &&
+    (await followEvents(info.url, info.token, (e) => {
+      if (e.type === 'upgrade-progress' && !done) process.stderr.write(`\r${bar(e.data as UpgradeProgress)}`);
+    }, events.signal));
   const poll = async () => {
     while (!done) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -26,12 +37,13 @@ export async function runUpgrade(flags: { admin?: string; json?: boolean }): Pro
       }
     }
   };
-  const progress = tty ? poll() : Promise.resolve();
+  const progress = tty && !streamed ? poll() : Promise.resolve();
   let summary: UpgradeSummary;
   try {
     summary = (await adminRequest(socket, 'upgrade', 10 * 60_000)) as UpgradeSummary;
   } finally {
     done = true;
+    events.abort();
     await progress;
     if (tty) process.stderr.write('\n');
   }

@@ -68,6 +68,8 @@ export class Connection implements HandleTarget {
   #onEventStart: ConnectionOptions['onEventStart'];
   #onEventDone: ConnectionOptions['onEventDone'];
   #runningKind: 'open' | 'message' | 'close' = 'open';
+  /** When the running onMessage started, if the dispatcher has a HandlerObserver (metrics on). */
+  #startedAt = 0;
   /** @internal The dispatcher's sweep count when the async handler in flight started; -1: none (dispatcher.ts). */
   asyncSince = -1;
   /** Bumped when a handler is abandoned: the settle callbacks it was given are stale from then on. */
@@ -280,6 +282,7 @@ export class Connection implements HandleTarget {
         result = this.opened ? target.close(this, ev.info) : undefined;
       } else {
         this.#queuedBytes -= ev.length;
+        if (d.observer !== undefined) this.#startedAt = performance.now();
         result = target.message(this, ev);
       }
     } catch (err) {
@@ -298,6 +301,10 @@ export class Connection implements HandleTarget {
 
   /** Bookkeeping after a handler; the caller continues the queue (the sync path is already inside pump()). */
   #finish(): void {
+    const observer = this.#d.observer;
+    if (observer !== undefined && this.#runningKind === 'message' && this.#running !== undefined) {
+      observer.handled(this.#running, performance.now() - this.#startedAt);
+    }
     this.asyncSince = -1;
     this.#busy = false;
     this.#running = undefined;

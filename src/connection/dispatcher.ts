@@ -32,6 +32,15 @@ export interface DispatchTarget {
   readonly watchesOwnHangs?: boolean;
 }
 
+/**
+ * Told how long each onMessage handler took (issue 14: the handler duration histogram). One call per message, only
+ * when set: with none set the message path pays one field read.
+ */
+export interface HandlerObserver {
+  /** `target`: the version that handled it; `ms`: from dispatch to settle (performance.now()). */
+  handled(target: DispatchTarget, ms: number): void;
+}
+
 /** Limits the connection layer enforces. */
 export interface ConnectionLimits {
   /** Bytes a connection may have queued for sending before it is closed as a slow consumer. */
@@ -83,6 +92,8 @@ export class Dispatcher {
   #sweepTimer: NodeJS.Timeout | undefined;
   /** Async handlers abandoned at hangTimeout, since start. */
   handlersAbandoned = 0;
+  /** Handler timing for the metrics (src/ops), when they are on. */
+  observer: HandlerObserver | undefined = undefined;
 
   constructor(target: DispatchTarget, limits: ConnectionLimits, events: DispatcherEvents) {
     this.target = target;

@@ -50,6 +50,8 @@ export interface WorkerConfig {
   build?: Bundle;
   /** A worker restarted after the one before it died (crash or watchdog kill): sessions mark their replays (issue 11). */
   afterDeath?: boolean;
+  /** issue 14: the supervisor serves an HTTP admin: keep metrics (`req` `metrics`) and forward swap events (`ops-event`). */
+  metrics?: boolean;
 }
 
 /** One connection on its way from the old worker to the new one. */
@@ -95,7 +97,7 @@ export type ToWorker =
   /** The old worker's end of the new worker's handle lane (+handle): send connections through it. */
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
-  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status'; trigger?: 'signal'; force?: boolean }
+  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' | 'metrics'; trigger?: 'signal'; force?: boolean }
   | { t: 'export'; settleTimeout: number }
   | ConnTransfer
   | StateTransfer
@@ -107,6 +109,8 @@ export type ToWorker =
 export type FromWorker =
   /** The worker's event loop runs (watchdog.ts): sent every heartbeatInterval(watchdogTimeout) ms from its start. */
   | { t: 'beat' }
+  /** issue 14: a swap event of the worker's host, for the supervisor's event stream (src/ops/forward-events.ts). */
+  | { t: 'ops-event'; event: unknown }
   | { t: 'ready'; plugin: { name: string; version: string } }
   /** The build the worker serves from now on (at ready, and after each swap): the supervisor checks and keeps it. */
   | { t: 'serving'; build: Bundle }

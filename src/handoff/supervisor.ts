@@ -22,6 +22,10 @@ import { type SupervisorEnv, systemEnv } from './supervisor-env.js';
 import { heartbeatInterval, Watchdog } from './watchdog.js';
 import { Upgrade, type UpgradeProgress, type UpgradeSummary } from './upgrade.js';
 import { WorkerProcess, fromWire } from './worker-process.js';
+import type { HttpAdminConfig, Readiness } from '../ops/http-admin.js';
+import type { HttpAdminAddress } from '../ops/http-address.js';
+import { SupervisorOps } from '../ops/supervisor-ops.js';
+import { type FinalMetrics, NO_FINAL_METRICS, finalMetrics, workerFamilies } from './worker-metrics.js';
 
 export interface SupervisorOptions {
   config: Omit<WorkerConfig, 'upgrade'>;
@@ -41,8 +45,12 @@ export interface SupervisorOptions {
    * Default: `config.tuning.watchdogTimeout`, else 10 000 ms.
    */
   watchdogTimeout?: number;
+  /** issue 14: the HTTP admin (metrics, API, event stream, dashboard), served by the supervisor across upgrades. */
+  httpAdmin?: HttpAdminConfig;
   log: Logger;
 }
+
+
 
 /** What status says about the watchdog. */
 export interface WatchdogStatus {
@@ -109,6 +117,8 @@ export class Supervisor {
   /** Workers that said ready: one that dies before is a failed start. */
   #ready = new WeakSet<WorkerProcess>();
   #failedStarts = 0;
+  /** issue 14: the HTTP admin and the metrics totals across workers (src/ops), when asked for. */
+  #ops: SupervisorOps | undefined;
 
   /** `env`: the real processes, sockets, timers and signals unless a test scripts them. */
   constructor(options: SupervisorOptions, env: SupervisorEnv = systemEnv()) {
@@ -120,6 +130,24 @@ export class Supervisor {
     const windowMs = probation === false ? 0 : (probation?.window ?? DEFAULT_PROBATION.window);
     const beat = heartbeatInterval(this.#watchdog.timeoutMs);
     this.#lkg = new LastKnownGood(env.clock, windowMs, () => this.#beating(beat), beat);
+    if (options.httpAdmin) {
+      this.#ops = new SupervisorOps(options.httpAdmin, {
+        command: (cmd, o) => this.#command(cmd, o.force),
+        readiness: () => this.#readiness(),
+        workerFamilies: () => workerFamilies(this.#worker, this.#env.clock),
+      });
+    }
+  }
+
+  /** Where the HTTP admin listens, if it does. */
+  get httpAdminAddress(): HttpAdminAddress | undefined {
+    return this.#ops?.address;
+  }
+
+  #readiness(): Readiness {
+    if (this.#state === 'starting') return 'starting';
+    if (this.#state === 'stopping' || this.#state === 'stopped') return 'shutting-down';
+    return this.#worker?.alive ? 'ready' : 'starting';
   }
 
   get state(): SupervisorState {
@@ -160,6 +188,7 @@ export class Supervisor {
     this.#admin = this.#env.admin(this.#o.admin, (cmd, options) => this.#command(cmd, options.force));
     try {
       await this.#admin.start();
+      await this.#ops?.start();
       const w = this.#spawn(false);
       const ready = await this.#waitReady(w, this.#o.readyTimeout ?? 30_000);
       this.#plugin = ready;
@@ -167,6 +196,7 @@ export class Supervisor {
       this.#state = 'running';
     } catch (err) {
       await this.#admin.close();
+      await this.#ops?.close();
       for (const l of this.#listeners) l.handle.close();
       this.#state = 'stopped';
       throw err;
@@ -189,17 +219,32 @@ export class Supervisor {
       clock: this.#env.clock,
     });
     this.#upgrade = up;
-    const done = this.#runUpgrade(up);
+    const final = this.#ops ? finalMetrics(old, this.#ops, this.#env.clock) : NO_FINAL_METRICS;
+    const done = this.#runUpgrade(up, final);
     this.#upgradeDone = done;
     return done;
   }
 
-  async #runUpgrade(up: Upgrade): Promise<UpgradeSummary> {
+  async #runUpgrade(up: Upgrade, finalMetrics: FinalMetrics): Promise<UpgradeSummary> {
+    // The event stream's progress: what `hotline status` shows, published every 100 ms while the upgrade runs.
+    const clock = this.#env.clock;
+    let progressTimer: unknown;
+    const tick = () => {
+      this.#ops?.upgradeProgress({ ...up.progress });
+      progressTimer = clock.setTimeout(tick, 100);
+    };
+    if (this.#ops) tick();
     const summary = await up.run();
+    clock.clearTimeout(progressTimer);
+    finalMetrics.stop();
     this.#upgrade = undefined;
     this.#upgradeDone = undefined;
     this.#history.push(summary);
+    this.#ops?.upgradeEnded(summary);
     if (summary.outcome === 'committed') {
+      // The old worker's last counts join the running totals before the new worker's are read.
+      await finalMetrics.done;
+      this.#ops?.workerUpgraded(summary.fromPid);
       this.#adopt(up.next!);
       this.#o.log.info({ upgrade: summary }, `upgrade committed: worker ${summary.fromPid} -> ${summary.toPid}, moved ${summary.moved}, sent away ${summary.sentAway}, failed ${summary.failed}, ${summary.durationMs} ms`);
     } else {
@@ -269,6 +314,7 @@ export class Supervisor {
       code = exit.code ?? 1;
     }
     await this.#admin?.close();
+    await this.#ops?.close();
     for (const l of this.#listeners) l.handle.close();
     this.#state = 'stopped';
     this.#exitWaiter?.(code);
@@ -287,7 +333,11 @@ export class Supervisor {
     // The watchdog's timeout travels with the tuning, so the worker beats at the pace this supervisor judges by.
     const tuning = { ...this.#o.config.tuning, watchdogTimeout: this.#watchdog.timeoutMs };
     const build = restart?.build;
-    w.send({ t: 'start', config: { ...this.#o.config, tuning, upgrade, lane: upgrade, ...(build && { build }), ...(restart && { afterDeath: true }) } });
+    const metrics = this.#ops !== undefined;
+    w.send({
+      t: 'start',
+      config: { ...this.#o.config, tuning, upgrade, lane: upgrade, ...(build && { build }), ...(restart && { afterDeath: true }), ...(metrics && { metrics }) },
+    });
     return w;
   }
 
@@ -389,6 +439,8 @@ export class Supervisor {
         this.#failedStarts = 0;
       } else if (msg?.t === 'serving') {
         this.#onServing(w, msg.build);
+      } else if (msg?.t === 'ops-event' && this.#worker === w) {
+        this.#ops?.workerEvent(msg.event);
       }
     });
     void w.exited.then(() => {
@@ -408,6 +460,7 @@ export class Supervisor {
       `worker ${w.pid} sent no heartbeat for ${silentMs} ms (watchdogTimeout ${this.#watchdog.timeoutMs} ms): its event loop is blocked; killed`,
     );
     this.#watchdog.hangs++;
+    this.#ops?.workerHung();
     this.#watchdog.last = { code: 'HOTLINE_E_WORKER_HUNG', message: err.message, pid: w.pid, silentMs, at: this.#env.clock.now() };
     this.#o.log.error({ code: err.code, pid: w.pid, silentMs, state: this.#state }, err.message);
     w.kill('SIGKILL', err);
@@ -422,6 +475,7 @@ export class Supervisor {
       if (this.#state !== 'running') return;
       const w = this.#spawn(false, { build: this.#lkg.build });
       this.#restarts++;
+      this.#ops?.workerRestarted(w.pid);
       this.#adopt(w);
       this.#waitReady(w, this.#o.readyTimeout ?? 30_000).then(
         (plugin) => (this.#plugin = plugin),

@@ -135,7 +135,7 @@ export class WorkerProcess {
   }
 
   /** Forward an admin command and await the worker's answer. `trigger: 'signal'` records a SIGHUP as such in history. */
-  request(cmd: 'reload' | 'rollback' | 'status', trigger?: 'signal', force?: boolean): Promise<unknown> {
+  request(cmd: 'reload' | 'rollback' | 'status' | 'metrics', trigger?: 'signal', force?: boolean): Promise<unknown> {
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       this.#replies.set(id, { resolve, reject });

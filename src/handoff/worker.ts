@@ -40,6 +40,7 @@ import { LeasedSessionStore } from './session-lease.js';
 import { LANE_HELLO, type LaneMessage, TransferCodec } from './transfer-codec.js';
 import { heartbeatInterval } from './watchdog.js';
 import { FD_RESERVE_ENV } from './worker-process.js';
+import { forwardOpsEvents } from '../ops/forward-events.js';
 
 /**
  * How long an acknowledgement may wait to be coalesced with later ones (the supervisor's ack timeout is 10 s). Each
@@ -216,7 +217,7 @@ export class HostWorker {
     const host = this.#host!;
     try {
       const result =
-        msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload(msg.trigger ?? 'admin', { ifChanged: msg.force !== true }) : await host.rollback();
+        msg.cmd === 'metrics' ? await host.metricFamilies() : msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload(msg.trigger ?? 'admin', { ifChanged: msg.force !== true }) : await host.rollback();
       this.#send({ t: 'res', id: msg.id, ok: true, result });
     } catch (err) {
       this.#send({ t: 'res', id: msg.id, ok: false, error: wire(err) });
@@ -376,10 +377,12 @@ export class HostWorker {
       initialBuild,
       afterWorkerDeath: config.afterDeath === true,
       ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state),
+      metrics: config.metrics === true,
     });
     this.#host = host;
     // Every build this worker serves from now on is reported, so the supervisor knows what a restart can go back to.
     host.on('swap', () => this.#reportBuild());
+    if (config.metrics) forwardOpsEvents(host, (event) => this.#send({ t: 'ops-event', event }));
     if (config.upgrade) this.#prepareAdoption(host, config);
     // In its next phase before it says ready: the supervisor's next messages are for that phase.
     this.#enter(config.upgrade ? 'adopting' : 'serving');

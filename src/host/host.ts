@@ -33,6 +33,11 @@ import { SessionManager } from '../session/session-manager.js';
 import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type CheckpointStatus, Checkpointer } from '../state/checkpointer.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { EventStream } from '../ops/event-stream.js';
+import { HostMetrics } from '../ops/host-metrics.js';
+import { wireHostMetrics } from '../ops/host-wiring.js';
+import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
+import type { HttpAdminAddress } from '../ops/http-address.js';
 
 /** The host's lifecycle. */
 export type HostState = 'starting' | 'running' | 'closing' | 'closed';
@@ -60,6 +65,12 @@ export interface HostEvents {
   sendAway: [batch: SendAwayBatch];
   /** @deprecated Since 0.2: the old name of `sendAway`, emitted beside it for one release. */
   drain: [batch: SendAwayBatch];
+  /** issue 14: a reload found the build identical to the running version (outcome `unchanged`). */
+  'swap-unchanged': [record: SwapRecord];
+  /** issue 14: a session client resumed its session. */
+  'session-resumed': [];
+  /** issue 14: a session client could not resume and got a new session (the code says why). */
+  'session-lost': [code: string];
 }
 
 /** @internal What a process upgrade needs of a host (see Host#handoffPort). */
@@ -156,6 +167,10 @@ export class Host extends EventEmitter<HostEvents> {
    * to a file the serving version never imported (a new, broken helper) must still trigger a reload.
    */
   #lastSwapFailed = false;
+  /** issue 14: Prometheus metrics, the HTTP admin listener and its event stream, when asked for (src/ops). */
+  #metrics: HostMetrics | undefined;
+  #http: HttpAdmin | undefined;
+  #events: EventStream | undefined;
 
   /** @internal Use createHost(). */
   constructor(options: HostOptions) {
@@ -194,6 +209,8 @@ export class Host extends EventEmitter<HostEvents> {
         helloTimeout: this.#options.limits.handshakeTimeout,
         reportError: (err, conn) => this.#connectionError(err, conn),
         markReplays: options.afterWorkerDeath === true,
+        sessionResumed: () => this.emit('session-resumed'),
+        sessionLost: (code) => this.emit('session-lost', code),
       });
     }
     this.#swapper = new Swapper(
@@ -225,6 +242,7 @@ export class Host extends EventEmitter<HostEvents> {
         },
         unchanged: (record) => {
           this.log.info({ swap: record }, `reload (${record.trigger}): unchanged, still serving ${record.to} (hash ${record.hash})`);
+          this.emit('swap-unchanged', record);
         },
         swapFailed: (record, err) => {
           this.#lastSwapFailed = true;
@@ -234,11 +252,11 @@ export class Host extends EventEmitter<HostEvents> {
           this.emit('swap-error', err, record);
         },
         handlerError: (version, err, conn) => {
-          this.log.error({ code: err.code, err: err.cause ?? err, conn: conn?.id, seq: version.seq }, err.message);
+          this.log.error({ code: err.code, err: err.cause ?? err, conn: conn?.id, seq: version.seq, version: version.version }, err.message);
           this.emit('handler-error', err, version, conn?.id);
         },
         probationFailed: (version, err) => {
-          this.log.error({ code: err.code, seq: version.seq }, err.message);
+          this.log.error({ code: err.code, seq: version.seq, version: version.version }, err.message);
           this.emit('probation-failed', err, version);
         },
         versionFailed: (version, err) => {
@@ -247,6 +265,40 @@ export class Host extends EventEmitter<HostEvents> {
         },
       },
     );
+    if (this.#options.metrics) this.#startMetrics();
+  }
+
+  /** issue 14: metrics fed by this host's counters and events, and the event stream of the HTTP admin. */
+  #startMetrics(): void {
+    const m = new HostMetrics({
+      dispatcher: this.#dispatcher,
+      versionOf: (target) => (target as Partial<VersionRuntime>).version ?? 'unknown',
+      currentVersion: () => this.#swapper.current?.version,
+      sessions: () => this.#sessions && { live: this.#sessions.size, detached: this.#sessions.detachedCount, evicted: this.#sessions.evicted },
+    });
+    this.#metrics = m;
+    if (this.#options.httpAdmin) this.#events = new EventStream();
+    wireHostMetrics(this, m, this.#events);
+  }
+
+  /** issue 14: the Prometheus exposition text. Rejects HOTLINE_E_CONFIG unless created with `metrics` or `httpAdmin`. */
+  metrics(): Promise<string> {
+    if (!this.#metrics) return Promise.reject(new HotlineError('HOTLINE_E_CONFIG', 'this host was created without metrics (createHost({ metrics: true }))'));
+    return this.#metrics.text();
+  }
+
+  /** @internal The metric families as data, for the supervisor (src/handoff): empty without metrics. */
+  metricFamilies(): Promise<unknown[]> {
+    return this.#metrics ? this.#metrics.families() : Promise.resolve([]);
+  }
+
+  /** Where the HTTP admin listens (the real port when 0 was asked for), if it does. */
+  get httpAdminAddress(): HttpAdminAddress | undefined {
+    return this.#http?.address;
+  }
+
+  #readiness(): Readiness {
+    return this.#state === 'running' ? 'ready' : this.#state === 'starting' ? 'starting' : 'shutting-down';
   }
 
   get state(): HostState {
@@ -282,6 +334,15 @@ export class Host extends EventEmitter<HostEvents> {
       if (this.#options.admin) {
         this.#admin = new AdminServer(this.#options.admin, (cmd, options) => this.#adminCommand(cmd, options));
         await this.#admin.start();
+      }
+      if (this.#options.httpAdmin) {
+        this.#http = new HttpAdmin(this.#options.httpAdmin, {
+          command: (cmd, options) => this.#adminCommand(cmd, options),
+          metrics: () => this.metrics(),
+          readiness: () => this.#readiness(),
+          events: this.#events ?? new EventStream(),
+        });
+        await this.#http.start();
       }
       this.#state = 'running';
     } catch (err) {
@@ -390,6 +451,8 @@ export class Host extends EventEmitter<HostEvents> {
     this.#dispatcher.stopSweep();
     await this.#bundler.dispose();
     await this.#admin?.close();
+    await this.#http?.close();
+    this.#metrics?.close();
     await this.#sessions?.close();
     this.#incomplete.close();
     this.#state = 'closed';

@@ -10,6 +10,8 @@ import { type ResolvedStateOptions, type StateOptions, resolveStateOptions } fro
 import { checkTlsOptions } from '../transport/tls.js';
 import type { ListenOptions } from '../transport/transport.js';
 import type { WatchOptions } from '../watch/watcher.js';
+import type { HttpAdminConfig } from '../ops/http-admin.js';
+import { type HttpAdminOptions, resolveHttpAdmin } from '../ops/http-admin-options.js';
 
 export interface HostLimits {
   /** Largest message accepted, in bytes. WS closes with 1009; TCP closes the connection. Default 1 MiB. */
@@ -76,6 +78,14 @@ export interface HostOptions {
   limits?: HostLimits;
   /** Serve the admin socket (reload, rollback, status) on this path. Default: none for the library. */
   admin?: string;
+  /**
+   * issue 14: the HTTP admin listener: `/metrics`, `/healthz`, `/readyz`, the dashboard, and the JSON API behind
+   * `token`. `true`: 127.0.0.1:9464; a string: `HOST:PORT`. Beyond loopback a token is required
+   * (HOTLINE_E_HTTP_ADMIN_EXPOSED). Default: none. See docs/operations.md.
+   */
+  httpAdmin?: HttpAdminOptions | string | true;
+  /** issue 14: keep Prometheus metrics (`host.metrics()`) without an HTTP listener. On whenever httpAdmin is. Default false. */
+  metrics?: boolean;
   /** A pino logger. Default: pino at level `info` on stderr. */
   logger?: Logger;
   /**
@@ -144,6 +154,8 @@ export interface ResolvedOptions {
   probation: ProbationOptions | false;
   limits: Required<HostLimits>;
   admin: string | undefined;
+  httpAdmin: HttpAdminConfig | undefined;
+  metrics: boolean;
   sessions: ResolvedSessionOptions | false;
   state: ResolvedStateOptions | false;
   sendAway: Required<SendAwayOptions>;
@@ -241,6 +253,8 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
       handshakeRatePerIp: optional('limits.handshakeRatePerIp', lim.handshakeRatePerIp),
     },
     admin: o.admin,
+    httpAdmin: resolveHttpAdmin(o.httpAdmin),
+    metrics: o.metrics === true || o.httpAdmin !== undefined,
     sessions: resolveSessionOptions(o.sessions),
     state: resolveStateOptions(o.state),
     sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),

@@ -39,6 +39,8 @@ export interface SessionManagerDeps {
   markReplays?: boolean;
   /** A client asked to resume and could not: it gets a new session and a lost-session with this code. */
   sessionLost?(code: LostCode): void;
+  /** A client resumed its session (in this process, or restored from the store): issue 14's resume counter. */
+  sessionResumed?(): void;
 }
 
 const LOST_MESSAGES: Record<LostCode, string> = {
@@ -263,6 +265,7 @@ export class SessionManager implements SessionHost {
     if (this.#sessions.get(s.id) !== s || s.phase === 'closing' || s.phase === 'closed') return void ws.close(CLOSE_INTERNAL_ERROR, 'session ended meanwhile');
     this.#detached.delete(s);
     s.attach(ws, rx, { token: issueToken(this.#secret!, s.id, gen), resumed: true, lost: null });
+    this.#deps.sessionResumed?.();
   }
 
   /**
@@ -308,7 +311,10 @@ export class SessionManager implements SessionHost {
     } catch {
       state = undefined;
     }
-    if (ws.readyState === ws.OPEN) s.attach(ws, rx, { token: issueToken(this.#secret!, id, gen), resumed: true, lost: null });
+    if (ws.readyState === ws.OPEN) {
+      s.attach(ws, rx, { token: issueToken(this.#secret!, id, gen), resumed: true, lost: null });
+      this.#deps.sessionResumed?.();
+    }
     // The connection keeps the id it had in the process that wrote the record (a malformed or taken one is replaced:
     // the store is a file anyone with access can edit).
     const d = this.#deps.dispatcher;

@@ -6,6 +6,9 @@
 import pino from 'pino';
 import type { ListenerSpec } from '../../src/handoff/protocol.js';
 import { Supervisor } from '../../src/handoff/supervisor.js';
+import { resolveHttpAdmin } from '../../src/ops/http-admin-options.js';
+
+const httpAdmin = process.env.HOTLINE_TEST_HTTP_ADMIN ? resolveHttpAdmin(JSON.parse(process.env.HOTLINE_TEST_HTTP_ADMIN) as { listen: string }) : undefined;
 
 const [entry, admin, envFile, readyTimeout, listenJson] = process.argv.slice(2);
 const sup = new Supervisor({
@@ -24,9 +27,10 @@ const sup = new Supervisor({
   envFile,
   readyTimeout: Number(readyTimeout ?? 30_000),
   ackTimeout: 10_000,
+  ...(httpAdmin && { httpAdmin }),
   log: pino({ level: process.env.HOTLINE_TEST_LOG ? 'info' : 'silent' }),
 });
 await sup.start();
 sup.handleSignals();
-process.stdout.write(JSON.stringify({ pid: process.pid, addresses: sup.addresses }) + '\n');
+process.stdout.write(JSON.stringify({ pid: process.pid, addresses: sup.addresses, httpAdmin: sup.httpAdminAddress }) + '\n');
 process.exitCode = await sup.whenStopped();

@@ -14,12 +14,15 @@ export interface SupervisorFixtureOptions {
   readyTimeoutMs: number;
   /** Default: one WebSocket and one TCP (lines) listener. */
   listen?: ListenerSpec[];
+  /** issue 14: the supervisor's HTTP admin (`httpAddress` in the fixture then). */
+  httpAdmin?: { listen: string; token?: string };
 }
 
 export interface SupervisorFixture {
   child: ChildProcess;
   pid: number;
   addresses: Array<{ transport: 'ws' | 'tcp'; host: string; port: number; tls: boolean }>;
+  httpAdmin?: { host: string; port: number };
   /** Resolves once the process has exited. */
   exited: Promise<unknown>;
 }
@@ -27,7 +30,8 @@ export interface SupervisorFixture {
 export async function startSupervisor(o: SupervisorFixtureOptions, timeoutMs = 30_000): Promise<SupervisorFixture> {
   const fixture = path.join(import.meta.dirname, 'supervisor-fixture.ts');
   const args = [fixture, o.entry, o.admin, o.envFile, String(o.readyTimeoutMs), ...(o.listen ? [JSON.stringify(o.listen)] : [])];
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = o.httpAdmin ? { ...process.env, HOTLINE_TEST_HTTP_ADMIN: JSON.stringify(o.httpAdmin) } : process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -36,7 +40,7 @@ export async function startSupervisor(o: SupervisorFixtureOptions, timeoutMs = 3
       child.once('exit', (code) => reject(new Error(`the supervisor exited with ${code}`)));
       timer = setTimeout(() => reject(new Error(`no ready line from the supervisor within ${timeoutMs} ms`)), timeoutMs);
     });
-    const info = JSON.parse(line) as Pick<SupervisorFixture, 'pid' | 'addresses'>;
+    const info = JSON.parse(line) as Pick<SupervisorFixture, 'pid' | 'addresses' | 'httpAdmin'>;
     return { child, exited, ...info };
   } catch (err) {
     child.kill('SIGKILL');

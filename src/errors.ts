@@ -73,6 +73,9 @@ export const ERROR_CODES = {
   HOTLINE_E_HANDLER_HUNG: 'an async handler did not settle within hangTimeout; it was abandoned and its connection moved on',
   // issue 10 (Node and ws internals in one module, src/internals/): the startup self-check.
   HOTLINE_E_INTERNALS: 'this Node or ws version lacks an internal hotline relies on (or is not one it knows); nothing was started',
+  // issue 13 (rooms, host-owned): the bounds on a room name and on the rooms of one connection.
+  HOTLINE_E_ROOM_NAME: 'a room name is not a non-empty, well-formed string of at most 255 bytes of UTF-8',
+  HOTLINE_E_ROOM_LIMIT: 'the connection is in the most rooms one connection may be in (128); the room was not joined',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

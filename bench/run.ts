@@ -32,6 +32,7 @@ export const BENCHES: BenchEntry[] = [
   { id: 'R1', file: 'resume.bench.ts', title: 'resume after restart' },
   { id: 'U1', file: 'upgrade.bench.ts', title: 'process upgrade' },
   { id: 'R2', file: 'r2-hostile.bench.ts', title: 'hostile clients' },
+  { id: 'C1', file: 'c1-fanout.bench.ts', title: 'room fan-out on one node' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -218,14 +218,15 @@ export function serverFrame(data: string | Uint8Array): Buffer {
  * Write a frame built by serverFrame() to an open WebSocket's socket, where `ws.send` would have written it: true
  * when written. False, and nothing written, when ws would not write at once (its Sender queues behind a compression
  * or a blob, or sends a fragmented message) or the WebSocket is not open: the caller then uses `ws.send`, which keeps
- * the order and the closed-socket rules.
+ * the order and the closed-socket rules. `beforeWrite` gets the socket first (the transport corks it for the turn).
  */
-export function writeServerFrame(ws: WebSocket, frame: Buffer): boolean {
+export function writeServerFrame(ws: WebSocket, frame: Buffer, beforeWrite?: (socket: net.Socket) => void): boolean {
   if (ws.readyState !== WebSocket.OPEN) return false;
   const w = internals(ws);
   const sender = w._sender;
   const socket = w._socket;
   if (!sender || !socket || sender._state !== SENDER_DEFAULT || sender._queue.length > 0 || !sender._firstFragment) return false;
+  beforeWrite?.(socket);
   socket.write(frame);
   return true;
 }

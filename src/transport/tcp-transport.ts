@@ -16,6 +16,7 @@ import type { FrameEncoder, PreparedMessage } from '../rooms/prepared-message.js
 import type { IncompleteHolder } from './incomplete-frames.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, listenUrl } from './transport.js';
 import { listen } from './listen.js';
+import { corkForTurn } from './tick-cork.js';
 // WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG } from '../connection/close-codes.js';
 import { type TlsMaterial, loadTls } from './tls.js';
@@ -75,6 +76,7 @@ class TcpLink implements Link, IncompleteHolder {
 
   sendPrepared(msg: PreparedMessage): void {
     const frames = FRAMES.get(this.#framing);
+    corkForTurn(this.#socket);
     this.#socket.write(frames ? msg.frame(frames) : this.#framing.encode(msg.data));
   }
 

@@ -15,6 +15,7 @@ import type { FrameEncoder, PreparedMessage } from '../rooms/prepared-message.js
 import { serverFrame, writeServerFrame } from '../internals/ws-internals.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
+import { corkForTurn } from './tick-cork.js';
 import { WsGuard, type WsGuardDeps } from './ws-guard.js';
 import { WsHeartbeat } from './ws-heartbeat.js';
 import { type TlsMaterial, loadTls } from './tls.js';
@@ -48,7 +49,7 @@ class WsLink implements Link {
   }
 
   sendPrepared(msg: PreparedMessage): void {
-    if (!writeServerFrame(this.#ws, msg.frame(WS_FRAMES))) this.#ws.send(msg.data);
+    if (!writeServerFrame(this.#ws, msg.frame(WS_FRAMES), corkForTurn)) this.#ws.send(msg.data);
   }
 
   close(code: number, reason: string): void {

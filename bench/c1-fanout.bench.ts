@@ -2,9 +2,11 @@
  * C1 fan-out on one node (issue 13): one room of 10,000 members (1,000 with --quick), one publisher, broadcasts kept
  * `WINDOW` in flight (the next one goes when every member has one `WINDOW` back). Measured for hotline's
  * `ctx.to(room).send(data)`, socket.io 4's `io.to(room).emit`, and a raw `ws` loop (`ws.send` to every socket), each
- * server in its own process and the members in two client processes that speak each server's wire protocol with
- * the same `ws` client code (bench/servers/fanout-members.ts). Reported: deliveries per second, the p99 from publish
- * to delivery, and the server's CPU time per delivery (process.cpuUsage of the server process over the run).
+ * server in its own process. The members of all three rooms stay connected at once, in two client processes that
+ * speak each server's wire protocol with the same minimal client (bench/servers/fanout-members.ts), and the rounds
+ * alternate between the servers, so machine noise hits all three alike; the median round counts. Reported:
+ * deliveries per second, the p99 from publish to delivery, and the server's CPU time per delivery (process.cpuUsage
+ * of the server process over its rounds).
  *
  *   node --import tsx bench/c1-fanout.bench.ts [--quick]
  */
@@ -16,25 +18,36 @@ import WebSocket from 'ws';
 import { tempDir } from './lib/plugins.js';
 import { forkTs, nextMessage, ofType, stopChild } from './lib/processes.js';
 import { benchArgs, finish } from './lib/report.js';
-import { Histogram, type HistogramJson, ms, ratio } from './lib/stats.js';
+import { Histogram, type HistogramJson, median, ms, ratio } from './lib/stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = benchArgs();
 const MEMBERS = args.quick ? 1000 : 10_000;
 const PROCESSES = 2;
-const DURATION_MS = args.quick ? 1500 : 6000;
+const ROUNDS = args.quick ? 1 : 3;
+const ROUND_MS = args.quick ? 1500 : 4000;
 const WINDOW = 2;
 const PAD = 'x'.repeat(64);
-/** Source addresses for the members, so three servers' worth of connections never run short of ephemeral ports. */
+/** Source addresses for the members, so three rooms' worth of connections never run short of ephemeral ports. */
 const LOCAL_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 
 type Kind = 'hotline' | 'socket.io' | 'raw ws';
+const KINDS: Kind[] = ['hotline', 'socket.io', 'raw ws'];
+
+interface Round {
+  deliveriesPerSec: number;
+  cpuUsPerDelivery: number;
+  broadcasts: number;
+  /** Deliveries that did not arrive within the bound after the round. */
+  lost: number;
+}
+
 interface Result {
   kind: Kind;
   deliveriesPerSec: number;
+  cpuUsPerDelivery: number;
   p50Ms: number;
   p99Ms: number;
-  cpuUsPerDelivery: number;
   broadcasts: number;
   lost: number;
   bad: number;
@@ -112,110 +125,135 @@ class Publisher {
   }
 }
 
-async function measure(kind: Kind, server: { child: ChildProcess; url: string }): Promise<Result> {
-  const members = Array.from({ length: PROCESSES }, () => forkTs(path.join(HERE, 'servers/fanout-members.ts'), [], { fds: 65_536 }));
-  const publisher = new Publisher(server.url, kind === 'socket.io');
-  try {
-    const connected = members.map((m) => nextMessage(m, ofType<{ type: 'connected' }>('connected'), 120_000, `${kind} members`));
-    const per = MEMBERS / PROCESSES;
+interface Target {
+  kind: Kind;
+  group: number;
+  server: ChildProcess;
+  publisher: Publisher;
+  /** The next sequence number: it goes on across rounds, so a member sees one increasing sequence. */
+  seq: number;
+}
+
+/** One round against one server: publish for ROUND_MS with WINDOW in flight, then wait for what is in flight. */
+async function round(t: Target, members: ChildProcess[]): Promise<Round> {
+  const cpu0 = await cpuMs(t.server);
+  const acks = new Map<number, number>();
+  const first = t.seq;
+  let completed = 0;
+  let lastDone = 0;
+  const t0 = performance.now();
+  const stopAt = t0 + ROUND_MS;
+  let onGot!: (m: { type: string; group?: number; seq?: number }) => void;
+  const finished = new Promise<void>((resolve) => {
+    onGot = (m) => {
+      if (m.type !== 'got' || m.group !== t.group) return;
+      const n = (acks.get(m.seq!) ?? 0) + 1;
+      if (n < PROCESSES) return void acks.set(m.seq!, n);
+      acks.delete(m.seq!);
+      completed++;
+      lastDone = performance.now();
+      if (lastDone < stopAt) t.publisher.publish(t.seq++);
+      else if (completed === t.seq - first) resolve();
+    };
+    for (const m of members) m.on('message', onGot);
+  });
+  for (let i = 0; i < WINDOW; i++) t.publisher.publish(t.seq++);
+  // What is in flight at the deadline must land within a bound, or it counts as lost.
+  let bound: NodeJS.Timeout | undefined;
+  await Promise.race([finished, new Promise((r) => (bound = setTimeout(r, ROUND_MS + 30_000)))]);
+  clearTimeout(bound);
+  for (const m of members) m.off('message', onGot);
+  const cpu1 = await cpuMs(t.server);
+  const sent = t.seq - first;
+  const deliveries = completed * MEMBERS;
+  return {
+    deliveriesPerSec: deliveries / (((lastDone || performance.now()) - t0) / 1000),
+    cpuUsPerDelivery: ((cpu1 - cpu0) * 1000) / Math.max(1, deliveries),
+    broadcasts: completed,
+    lost: (sent - completed) * MEMBERS,
+  };
+}
+
+const dir = tempDir('c1');
+const servers: ChildProcess[] = [];
+const publishers: Publisher[] = [];
+const members = Array.from({ length: PROCESSES }, () => forkTs(path.join(HERE, 'servers/fanout-members.ts'), [], { fds: 65_536 }));
+try {
+  const plugin = dir.write('plugin.ts', ROOM_PLUGIN);
+  const started = await Promise.all([
+    startServer(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin })]),
+    startServer(path.join(HERE, 'servers/fanout-socketio.ts'), []),
+    startServer(path.join(HERE, 'servers/fanout-raw.ts'), []),
+  ]);
+  servers.push(...started.map((s) => s.child));
+  const targets: Target[] = [];
+  for (const [group, kind] of KINDS.entries()) {
+    const { child, url } = started[group]!;
+    const connected = members.map((m) => nextMessage(m, (x): x is { type: 'connected' } => ofType<{ type: 'connected'; group: number }>('connected')(x) && x.group === group, 180_000, `${kind} members`));
     for (const [i, m] of members.entries()) {
       const localAddresses = LOCAL_ADDRESSES.slice(i * 2, i * 2 + 2);
-      m.send({ type: 'connect', url: server.url, connections: per, mode: kind === 'socket.io' ? 'sio' : 'ws', localAddresses });
+      m.send({ type: 'connect', group, url, connections: MEMBERS / PROCESSES, mode: kind === 'socket.io' ? 'sio' : 'ws', localAddresses });
     }
     await Promise.all(connected);
+    const publisher = new Publisher(url, kind === 'socket.io');
+    publishers.push(publisher);
     // Every member is in the room before the first publish (joins may trail the handshakes by a turn).
     const deadline = Date.now() + 30_000;
     for (let n = await publisher.hello(); n !== MEMBERS; n = await publisher.hello()) {
       if (Date.now() > deadline) throw new Error(`${kind}: the room has ${n} members, not ${MEMBERS}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    targets.push({ kind, group, server: child, publisher, seq: 0 });
+  }
 
-    const cpu0 = await cpuMs(server.child);
-    const acks = new Map<number, number>();
-    let sent = 0;
-    let completed = 0;
-    let stopAt = 0;
-    let lastDone = 0;
-    const t0 = performance.now();
-    stopAt = t0 + DURATION_MS;
-    const finished = new Promise<void>((resolve) => {
-      const onGot = (m: { type: string; seq?: number }) => {
-        if (m.type !== 'got') return;
-        const n = (acks.get(m.seq!) ?? 0) + 1;
-        if (n < PROCESSES) return void acks.set(m.seq!, n);
-        acks.delete(m.seq!);
-        completed++;
-        lastDone = performance.now();
-        if (lastDone < stopAt) publisher.publish(sent++);
-        else if (completed === sent) resolve();
-      };
-      for (const m of members) m.on('message', onGot);
-    });
-    for (let i = 0; i < WINDOW; i++) publisher.publish(sent++);
-    // What is in flight at the deadline must land within a bound, or it counts as lost.
-    let bound: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise((r) => (bound = setTimeout(r, DURATION_MS + 30_000)))]);
-    clearTimeout(bound);
-    const cpu1 = await cpuMs(server.child);
-
+  const rounds = new Map<Kind, Round[]>(KINDS.map((k) => [k, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const t of targets) {
+      const r = await round(t, members);
+      rounds.get(t.kind)!.push(r);
+      console.log(`round ${i + 1} ${t.kind}: ${Math.round(r.deliveriesPerSec).toLocaleString('en-US')} deliveries/s, ${r.cpuUsPerDelivery.toFixed(2)} µs server CPU/delivery, ${r.broadcasts} broadcasts, lost ${r.lost}`);
+    }
+  }
+  const results = new Map<Kind, Result>();
+  for (const t of targets) {
     const reports = await Promise.all(
       members.map((m) => {
-        const r = nextMessage(m, ofType<{ type: 'report'; histogram: HistogramJson; deliveries: number; bad: number }>('report'), 30_000, 'report');
-        m.send({ type: 'report' });
+        const r = nextMessage(
+          m,
+          (x): x is { type: 'report'; group: number; histogram: HistogramJson; deliveries: number; bad: number } =>
+            ofType<{ type: 'report'; group: number }>('report')(x) && x.group === t.group,
+          30_000,
+          'report',
+        );
+        m.send({ type: 'report', group: t.group });
         return r;
       }),
     );
     const h = new Histogram();
-    let deliveries = 0;
+    let delivered = 0;
     let bad = 0;
     for (const r of reports) {
       h.merge(r.histogram);
-      deliveries += r.deliveries;
+      delivered += r.deliveries;
       bad += r.bad;
     }
-    const seconds = ((lastDone || performance.now()) - t0) / 1000;
-    return {
-      kind,
-      deliveriesPerSec: deliveries / seconds,
+    const rs = rounds.get(t.kind)!;
+    results.set(t.kind, {
+      kind: t.kind,
+      deliveriesPerSec: median(rs.map((r) => r.deliveriesPerSec)),
+      cpuUsPerDelivery: median(rs.map((r) => r.cpuUsPerDelivery)),
       p50Ms: h.quantileUs(0.5) / 1000,
       p99Ms: h.quantileUs(0.99) / 1000,
-      cpuUsPerDelivery: ((cpu1 - cpu0) * 1000) / Math.max(1, deliveries),
-      broadcasts: completed,
-      lost: sent * MEMBERS - deliveries,
+      broadcasts: rs.reduce((a, r) => a + r.broadcasts, 0),
+      // Every message published to this room, to every member, against what the members counted.
+      lost: t.seq * MEMBERS - delivered,
       bad,
-    };
-  } finally {
-    publisher.close();
-    for (const m of members) if (m.connected) m.send({ type: 'close' });
-    await Promise.all(members.map((m) => stopChild(m)));
-  }
-}
-
-const dir = tempDir('c1');
-const servers: ChildProcess[] = [];
-try {
-  const plugin = dir.write('plugin.ts', ROOM_PLUGIN);
-  const starts: Array<[Kind, () => Promise<{ child: ChildProcess; url: string }>]> = [
-    ['hotline', () => startServer(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin })])],
-    ['socket.io', () => startServer(path.join(HERE, 'servers/fanout-socketio.ts'), [])],
-    ['raw ws', () => startServer(path.join(HERE, 'servers/fanout-raw.ts'), [])],
-  ];
-  const results = new Map<Kind, Result>();
-  // One server at a time: each gets both cores' worth of room with its members.
-  for (const [kind, start] of starts) {
-    const server = await start();
-    servers.push(server.child);
-    const r = await measure(kind, server);
-    results.set(kind, r);
-    console.log(
-      `${kind}: ${Math.round(r.deliveriesPerSec).toLocaleString('en-US')} deliveries/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}, ` +
-        `${r.cpuUsPerDelivery.toFixed(2)} µs server CPU/delivery, ${r.broadcasts} broadcasts, lost ${r.lost}, bad ${r.bad}`,
-    );
-    await stopChild(server.child);
+    });
   }
   const hot = results.get('hotline')!;
   const sio = results.get('socket.io')!;
   const raw = results.get('raw ws')!;
+  for (const r of [hot, sio, raw]) console.log(`${r.kind}: p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}, lost ${r.lost}, bad ${r.bad}`);
   const rate = (r: Result) => `${Math.round(r.deliveriesPerSec).toLocaleString('en-US')}/s`;
   const cpu = (r: Result) => `${r.cpuUsPerDelivery.toFixed(2)} µs`;
   finish(args, {
@@ -224,7 +262,7 @@ try {
     quick: args.quick,
     rows: [
       {
-        figure: `C1 deliveries/s, one room of ${MEMBERS.toLocaleString('en-US')}, vs socket.io 4`,
+        figure: `C1 deliveries/s, one room of ${MEMBERS.toLocaleString('en-US')}, vs socket.io 4 (median of ${ROUNDS})`,
         hotline: rate(hot),
         baseline: `socket.io io.to(room).emit: ${rate(sio)}`,
         ratio: ratio(hot.deliveriesPerSec, sio.deliveriesPerSec),
@@ -247,7 +285,7 @@ try {
         target: '',
       },
       {
-        figure: 'C1 server CPU per delivery',
+        figure: 'C1 server CPU per delivery (median round)',
         hotline: cpu(hot),
         baseline: `socket.io ${cpu(sio)}, raw ${cpu(raw)}`,
         ratio: `${ratio(sio.cpuUsPerDelivery, hot.cpuUsPerDelivery)} less than socket.io, ${ratio(raw.cpuUsPerDelivery, hot.cpuUsPerDelivery)} less than raw`,
@@ -256,11 +294,13 @@ try {
     ],
     zeroLoss: [{ name: 'C1 hotline deliveries lost', count: hot.lost + hot.bad }],
     notes: [
-      `${MEMBERS} members in ${PROCESSES} client processes and one publisher, ${WINDOW} broadcasts in flight, ${PAD.length + 20}-byte text messages, ${DURATION_MS / 1000} s per server; servers and clients share the same 2 cores, so deliveries/s is bounded by the members' own parsing as much as by the server: the CPU row is the server's cost alone.`,
+      `${MEMBERS} members per server in ${PROCESSES} client processes (all three rooms connected at once), one publisher each, ${WINDOW} broadcasts in flight, ${PAD.length + 20}-byte text messages, ${ROUNDS} alternating round(s) of ${ROUND_MS / 1000} s per server; servers and members share the same 2 cores, so deliveries/s also carries the members' own cost: the CPU row is the server's alone.`,
       `broadcasts: hotline ${hot.broadcasts}, socket.io ${sio.broadcasts}, raw ${raw.broadcasts}; lost: socket.io ${sio.lost}, raw ${raw.lost}.`,
     ],
   });
 } finally {
-  await Promise.all(servers.map((c) => stopChild(c)));
+  for (const p of publishers) p.close();
+  for (const m of members) if (m.connected) m.send({ type: 'close' });
+  await Promise.all([...members, ...servers].map((c) => stopChild(c)));
   dir.remove();
 }

@@ -37,6 +37,7 @@ export const BENCHES: BenchEntry[] = [
   { id: 'P2w', file: 'p2w-worker.bench.ts', title: 'worker isolation throughput' },
   { id: 'H1', file: 'h1-worker-hang.bench.ts', title: 'hang in worker mode' },
   { id: 'M1', file: 'm1-metrics.bench.ts', title: 'metrics cost' },
+  { id: 'C1', file: 'c1-fanout.bench.ts', title: 'room fan-out on one node' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

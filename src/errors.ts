@@ -93,6 +93,10 @@ export const ERROR_CODES = {
   HOTLINE_E_HTTP_ADMIN: 'the HTTP admin listener cannot start: a bad address or token, or the address is in use',
   HOTLINE_E_HTTP_ADMIN_EXPOSED: 'the HTTP admin was asked to bind beyond loopback without a token; refused',
   HOTLINE_E_ADMIN_TOKEN: 'an HTTP admin API request had no bearer token (401) or a wrong one (403)',
+  // issue 13 (rooms, host-owned): the bounds on a room name and on the rooms of one connection.
+  HOTLINE_E_ROOM_NAME: 'a room name is not a non-empty, well-formed string of at most 255 bytes of UTF-8',
+  HOTLINE_E_ROOM_WORKER: 'rooms are not available to a worker-mode version yet (conn.join, ctx.to, ctx.rooms, ctx.members); run the plugin inline',
+  HOTLINE_E_ROOM_LIMIT: 'the connection is in the most rooms one connection may be in (128); the room was not joined',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

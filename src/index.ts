@@ -5,10 +5,12 @@ export { definePlugin, HOST_API } from './plugin/contract.js';
 export type {
   CloseInfo,
   Conn,
+  DeliveryOptions,
   MessageData,
   PluginContext,
   PluginDefinition,
   PreviousVersion,
+  Recipients,
   TransportKind,
 } from './plugin/contract.js';
 export { ERROR_CODES, HotlineError, isHotlineError } from './errors.js';

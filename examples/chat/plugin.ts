@@ -44,6 +44,9 @@ interface ConnState {
 
 type Ctx = PluginContext<ChatState, ConnState>;
 
+/** Everyone who chats is in this room (host-owned: a swap or an upgrade keeps its members). */
+const ROOM = 'chat';
+
 function record(ctx: Ctx, nick: string | undefined, text: string): void {
   const s = ctx.state;
   const line: Line = { id: s.nextLineId++, at: Date.now(), text, version: ctx.version, generation: s.generation };
@@ -51,7 +54,7 @@ function record(ctx: Ctx, nick: string | undefined, text: string): void {
   s.history.push(line);
   // Bounded: a chat that runs for weeks must not grow the heap (or the migrate payload) without limit.
   if (s.history.length > HISTORY_LIMIT) s.history.splice(0, s.history.length - HISTORY_LIMIT);
-  ctx.broadcast(JSON.stringify({ type: 'line', line }));
+  ctx.to(ROOM).send(JSON.stringify({ type: 'line', line }));
 }
 
 function online(ctx: Ctx): number {
@@ -104,6 +107,8 @@ export default definePlugin<ChatState, ConnState>({
     // the rejected version, so no notice is ever sent for code that never served.
     const notice = prev.restoredAt !== undefined ? restoreNotice(ctx.version, prev.restoredAt) : updateNotice(prev.version, ctx.version, state.generation);
     ctx.setTimeout(() => record(ctx, undefined, notice), 0);
+    // From a version before rooms, the clients already here are in none: join them (a no-op for those who are).
+    for (const conn of ctx.connections) conn.join(ROOM);
     return state;
   },
 
@@ -115,6 +120,7 @@ export default definePlugin<ChatState, ConnState>({
   onOpen(conn, ctx) {
     const nick = `guest-${++ctx.state.guests}`;
     conn.state = { nick };
+    conn.join(ROOM);
     const s = ctx.state;
     conn.send(JSON.stringify({ type: 'hello', you: nick, version: ctx.version, generation: s.generation, online: online(ctx), history: s.history }));
     record(ctx, undefined, `${nick} joined`);

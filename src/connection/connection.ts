@@ -8,6 +8,8 @@
 import { HotlineError } from '../errors.js';
 import { ConnHandle, type HandleTarget } from '../plugin/conn-handle.js';
 import type { CloseInfo, MessageData, TransportKind } from '../plugin/contract.js';
+import type { PreparedMessage } from '../rooms/prepared-message.js';
+import type { RoomMember } from '../rooms/room-registry.js';
 import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } from './close-codes.js';
 import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
@@ -40,7 +42,7 @@ export interface ConnectionOptions {
   onEventDone?: (kind: 'open' | 'message' | 'close') => void;
 }
 
-export class Connection implements HandleTarget {
+export class Connection implements HandleTarget, RoomMember {
   readonly id: string;
   /** What plugins get for this connection: made once, so every hook and `ctx.connections` see the same object. */
   readonly handle: ConnHandle;
@@ -142,6 +144,8 @@ export class Connection implements HandleTarget {
     this.#queuedBytes = 0;
     this.#link.forget?.();
     this.#d.connections.delete(this.id);
+    // Its rooms travelled with it (the transfer carries them): here it is in none.
+    this.#d.rooms.leaveAll(this);
   }
 
   send(data: MessageData): boolean {
@@ -153,6 +157,36 @@ export class Connection implements HandleTarget {
     this.#d.messagesOut++;
     if (this.#link.bufferedAmount > this.#d.limits.maxSendBuffer) this.#slowConsumer();
     return true;
+  }
+
+  /**
+   * @internal A room delivery (src/rooms/room-registry.ts): the message prepared once for every member. The same
+   * rules as send(): nothing once closing, and the maxSendBuffer bound per member.
+   */
+  sendPrepared(msg: PreparedMessage): boolean {
+    if (this.#phase !== Phase.Open) return false;
+    const link = this.#link;
+    if (link.sendPrepared) link.sendPrepared(msg);
+    else link.send(msg.data);
+    this.#d.messagesOut++;
+    if (link.bufferedAmount > this.#d.limits.maxSendBuffer) this.#slowConsumer();
+    return true;
+  }
+
+  /** Join a room (src/rooms). False when already in it, or when the connection is closing: it could not receive. */
+  join(room: string): boolean {
+    if (this.#phase !== Phase.Open) return false;
+    return this.#d.rooms.join(this, room);
+  }
+
+  /** @internal The rooms this connection is in, for an upgrade's transfer and `ctx.rooms`. */
+  rooms(): string[] {
+    return this.#d.rooms.roomsOf(this);
+  }
+
+  /** Leave a room. False when not in it. */
+  leave(room: string): boolean {
+    return this.#d.rooms.leave(this, room);
   }
 
   /**
@@ -311,7 +345,9 @@ export class Connection implements HandleTarget {
     this.#d.leave();
     this.#onEventDone?.(this.#runningKind);
     if (this.#phase === Phase.Closed && this.#head >= this.#queue.length) {
-      // The close event was the last one: the connection leaves the table.
+      // The close event was the last one: the connection leaves the table, and its rooms. Only now, so that onClose
+      // can still read ctx.rooms(conn) (to tell the others who left); a send to it meanwhile returns false.
+      this.#d.rooms.leaveAll(this);
       if (this.#d.connections.delete(this.id)) this.#d.events.connectionFinished(this);
     }
   }

@@ -15,6 +15,7 @@
  */
 import type { CloseInfo, MessageData } from '../plugin/contract.js';
 import type { HotlineError } from '../errors.js';
+import { RoomRegistry } from '../rooms/room-registry.js';
 import type { Connection } from './connection.js';
 
 /** What handles connection events: one loaded plugin version. */
@@ -77,6 +78,8 @@ export class Dispatcher {
   readonly events: DispatcherEvents;
   /** Every connection that has not finished, by id. */
   readonly connections = new Map<string, Connection>();
+  /** The rooms of those connections (src/rooms): host-owned, so a swap, which only changes `target`, keeps them. */
+  readonly rooms = new RoomRegistry<Connection>();
   messagesIn = 0;
   messagesOut = 0;
   /** Messages received but never handled: their connection closed, or overflowed, first. */

@@ -6,6 +6,7 @@ import type net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { FramingKind } from '../framing/framing.js';
 import type { MessageData, TransportKind } from '../plugin/contract.js';
+import type { PreparedMessage } from '../rooms/prepared-message.js';
 
 /**
  * What a link exposes of its live connection so a process upgrade can move it: the socket and what is needed to
@@ -26,6 +27,11 @@ export interface Link {
   readonly remoteAddress: string;
   /** Write one message. The transport frames it. */
   send(data: MessageData): void;
+  /**
+   * Write a message prepared once for many connections (a room delivery): its frame in this link's wire format, built
+   * by the first link of that format (src/rooms/prepared-message.ts). Absent: the connection falls back to `send`.
+   */
+  sendPrepared?(msg: PreparedMessage): void;
   /** Close gracefully: WS close frame with `code`, TCP end. */
   close(code: number, reason: string): void;
   /** Close now, without a handshake. */

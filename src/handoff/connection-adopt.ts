@@ -48,6 +48,8 @@ export class ConnectionAdopter {
     const d = this.#port.dispatcher;
     const makeConn = (link: ConstructorParameters<typeof Connection>[0]) => {
       const conn = new Connection(link, d, msg.opened ? { id, resume: { state: msg.state } } : { id });
+      // Checked against the same bounds when decoded (transfer-codec.ts): a join here cannot throw for a valid transfer.
+      for (const room of msg.rooms ?? []) conn.join(room);
       for (const m of msg.messages) conn.receive(m);
       return conn;
     };

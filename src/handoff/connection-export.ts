@@ -208,6 +208,7 @@ function capture(conn: Connection): Capture {
       opened: !events.open,
       state: conn.state,
       messages: events.messages,
+      ...roomsOf(conn),
     },
   };
 }
@@ -226,6 +227,12 @@ function trySend(sink: ExportSink, msg: ConnTransfer, handle: object): number | 
   } catch {
     return false;
   }
+}
+
+/** The connection's rooms for its transfer: host-owned membership moves with the socket (issue 13). */
+function roomsOf(conn: Connection): { rooms?: string[] } {
+  const rooms = conn.rooms();
+  return rooms.length > 0 ? { rooms } : {};
 }
 
 function resumeSource(source: HandoffSource | undefined): void {

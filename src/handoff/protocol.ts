@@ -70,6 +70,8 @@ export interface ConnTransfer {
   state: unknown;
   /** Messages decoded but not yet dispatched, in order. */
   messages: MessageData[];
+  /** The rooms the connection is in (src/rooms), in join order. Absent from an older build, or when in none. */
+  rooms?: string[];
 }
 
 /** The plugin's global state, from the old worker's current version. */

@@ -18,11 +18,17 @@
  * then the rest as for tag 1. A receiver that reads tag 2 says so with `ids: 1` in its hello; an older sender ignores
  * the field and keeps writing tag 1, an older receiver never says it and keeps receiving tag 1, so every pair of
  * builds still agrees (the id is then lost, as it was before ids travelled).
+ *
+ * With the connection's rooms (issue 13): tag 3, as tag 2, then after the id a u8 count of rooms and each room as a
+ * u8 length and its UTF-8 bytes (a room name is at most 255 bytes, src/rooms/room-name.ts). Negotiated as the id was:
+ * `rooms: 1` in the hello. A receiver checks the count and every name against the bounds a join enforces, so a
+ * transfer cannot put a connection in more rooms, or rooms of longer names, than the plugin API could.
  */
 import v8 from 'node:v8';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../framing/framing.js';
+import { MAX_ROOMS_PER_CONNECTION, roomNameProblem } from '../rooms/room-name.js';
 import { type LaneCodec, V8_CODEC } from './handle-lane.js';
 import type { ConnTransfer, StateTransfer } from './protocol.js';
 
@@ -32,15 +38,18 @@ export interface LaneHello {
   compact: 1;
   /** Reads tag 2 (a connection with its id). Absent from older builds. */
   ids?: 1;
+  /** Reads tag 3 (a connection with its id and rooms). Absent from older builds. */
+  rooms?: 1;
 }
 
 /** What a receiver of this build says through the lane. */
-export const LANE_HELLO: LaneHello = { t: 'codec', compact: 1, ids: 1 };
+export const LANE_HELLO: LaneHello = { t: 'codec', compact: 1, ids: 1, rooms: 1 };
 
 export type LaneMessage = ConnTransfer | StateTransfer | LaneHello;
 
 const TAG_CONN = 1;
 const TAG_CONN_ID = 2;
+const TAG_CONN_ROOMS = 3;
 /** Connection ids are short (conn-id.ts); the u8 length bounds what a reader takes. */
 const MAX_ID_BYTES = 255;
 const FRAMINGS: ReadonlyArray<FramingKind | undefined> = [undefined, 'lines', 'length'];
@@ -51,11 +60,14 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
   compact = false;
   /** Set once the other end said it reads connection ids (tag 2). */
   ids = false;
+  /** Set once the other end said it reads connection rooms (tag 3). */
+  rooms = false;
 
   /** The other end's hello: what it reads. */
   heard(hello: LaneHello): void {
     this.compact = true;
     this.ids = hello.ids === 1;
+    this.rooms = hello.rooms === 1;
   }
 
   /** Throws at once when the plugin's data cannot be cloned, as v8.serialize does. */
@@ -70,9 +82,17 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
     const idBytes = id === undefined ? 0 : id.length;
     if (idBytes > MAX_ID_BYTES) return V8_CODEC.encode(msg, reserve);
     const idField = id === undefined ? 0 : 1 + idBytes;
-    const out = Buffer.allocUnsafe(reserve + 17 + idField + addressBytes + protocolBytes + msg.head.byteLength + (data?.length ?? 0));
+    const rooms = this.rooms && msg.rooms !== undefined && msg.rooms.length > 0 ? msg.rooms : undefined;
+    // Rooms ride on tag 3, which has an id; a receiver that reads rooms takes them from v8's form too.
+    if (rooms && id === undefined) return V8_CODEC.encode(msg, reserve);
+    let roomsField = 0;
+    if (rooms) {
+      roomsField = 1;
+      for (const r of rooms) roomsField += 1 + Buffer.byteLength(r);
+    }
+    const out = Buffer.allocUnsafe(reserve + 17 + idField + roomsField + addressBytes + protocolBytes + msg.head.byteLength + (data?.length ?? 0));
     let off = reserve;
-    out[off++] = id === undefined ? TAG_CONN : TAG_CONN_ID;
+    out[off++] = rooms ? TAG_CONN_ROOMS : id === undefined ? TAG_CONN : TAG_CONN_ID;
     out[off++] = msg.kind === 'ws' ? 0 : 1;
     out[off++] = framing;
     out[off++] = msg.opened ? 1 : 0;
@@ -80,6 +100,14 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
     if (id !== undefined) {
       out[off++] = idBytes;
       off += out.write(id, off, 'latin1');
+    }
+    if (rooms) {
+      out[off++] = rooms.length;
+      for (const r of rooms) {
+        const n = out.write(r, off + 1, 'utf8');
+        out[off] = n;
+        off += 1 + n;
+      }
     }
     off = out.writeUInt32LE(addressBytes, off);
     off += out.write(msg.remoteAddress, off, 'utf8');
@@ -102,7 +130,7 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
     let msg: LaneMessage;
     try {
       // v8's output starts with its version tag (0xFF), never with TAG_CONN or TAG_CONN_ID.
-      msg = body[0] === TAG_CONN || body[0] === TAG_CONN_ID ? decodeCompact(body) : (v8.deserialize(body) as LaneMessage);
+      msg = body[0] === TAG_CONN || body[0] === TAG_CONN_ID || body[0] === TAG_CONN_ROOMS ? decodeCompact(body) : (v8.deserialize(body) as LaneMessage);
     } catch (err) {
       if (isHotlineError(err, 'HOTLINE_E_HANDOFF_FRAME')) throw err;
       throw malformed(`a transfer body does not decode: ${messageOf(err)}`, err);
@@ -128,12 +156,28 @@ function decodeCompact(body: Buffer): ConnTransfer {
   const hasData = body[4] === 1;
   let off = 5;
   let id: string | undefined;
-  if (body[0] === TAG_CONN_ID) {
+  if (body[0] === TAG_CONN_ID || body[0] === TAG_CONN_ROOMS) {
     if (body.length - off < 1) throw malformed('the body ends inside the length of its connection id');
     const idBytes = body[off++]!;
     if (body.length - off < idBytes) throw malformed(`the connection id (${idBytes} bytes) runs past the end of the body`);
     id = body.toString('latin1', off, off + idBytes);
     off += idBytes;
+  }
+  let rooms: string[] | undefined;
+  if (body[0] === TAG_CONN_ROOMS) {
+    if (body.length - off < 1) throw malformed('the body ends inside the count of its rooms');
+    const count = body[off++]!;
+    rooms = [];
+    for (let i = 0; i < count; i++) {
+      if (body.length - off < 1) throw malformed(`the body ends inside the length of room ${i}`);
+      const n = body[off++]!;
+      if (body.length - off < n) throw malformed(`room ${i} (${n} bytes) runs past the end of the body`);
+      // Kept only if it reads back as the same bytes: invalid UTF-8 would become U+FFFD, another room.
+      const room = body.toString('utf8', off, off + n);
+      if (Buffer.byteLength(room) !== n) throw malformed(`room ${i} is not valid UTF-8`);
+      rooms.push(room);
+      off += n;
+    }
   }
   const field = (what: string): [number, number] => {
     if (body.length - off < 4) throw malformed(`the body ends inside the length of its ${what}`);
@@ -161,7 +205,18 @@ function decodeCompact(body: Buffer): ConnTransfer {
   }
   const conn: ConnTransfer = { t: 'conn', kind, framing, remoteAddress, protocol, head, opened, state, messages };
   if (id !== undefined) conn.id = id;
+  if (rooms !== undefined) conn.rooms = rooms;
   return conn;
+}
+
+/** The bounds a join enforces (src/rooms/room-name.ts), on membership that arrives from another process. */
+function checkRooms(rooms: unknown): void {
+  if (!Array.isArray(rooms)) throw malformed('conn.rooms must be an array');
+  if (rooms.length > MAX_ROOMS_PER_CONNECTION) throw malformed(`conn.rooms has ${rooms.length} rooms, over the ${MAX_ROOMS_PER_CONNECTION} one connection may be in`);
+  for (const r of rooms) {
+    const problem = roomNameProblem(r);
+    if (problem) throw malformed(`conn.rooms: ${problem}`);
+  }
 }
 
 const isMessage = (m: unknown): m is MessageData => typeof m === 'string' || m instanceof Uint8Array;
@@ -179,6 +234,7 @@ function checkShape(msg: unknown): asserts msg is LaneMessage {
       if (typeof m.opened !== 'boolean') throw malformed('conn.opened must be a boolean');
       if (m.id !== undefined && typeof m.id !== 'string') throw malformed('conn.id must be a string');
       if (!Array.isArray(m.messages) || !m.messages.every(isMessage)) throw malformed('conn.messages must be strings and byte arrays');
+      if (m.rooms !== undefined) checkRooms(m.rooms);
       return;
     case 'state':
       if (typeof m.plugin !== 'string' || typeof m.version !== 'string') throw malformed('state.plugin and state.version must be strings');

@@ -16,7 +16,7 @@ import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import { HotlineError } from '../errors.js';
 import { pipeWrap, streamWrap, tcpWrap } from './node-internals.js';
-import { RECEIVER_FIELDS, WEBSOCKET_FIELDS } from './ws-internals.js';
+import { RECEIVER_FIELDS, SENDER_FIELDS, WEBSOCKET_FIELDS } from './ws-internals.js';
 
 /** The ws release whose private fields ws-internals.ts reads; package.json pins it exactly. */
 export const KNOWN_WS_VERSION = '8.18.3';
@@ -37,6 +37,8 @@ export interface InternalsProbe {
   receiver(): object;
   /** A fresh server-side WebSocket with no socket (what rebuildWs constructs). */
   webSocket(): object;
+  /** A fresh ws Sender, and its class (for the static `frame`). Optional: absent, it is not checked. */
+  sender?(): object;
   /** net.Socket's prototype: `_handle` is an accessor there (lib/net.js), and constructing a Socket costs ~1 ms. */
   socket(): object;
   /** The node:net module. */
@@ -54,6 +56,7 @@ export function systemProbe(): InternalsProbe {
     wsVersion: () => (JSON.parse(readFileSync(new URL('package.json', import.meta.resolve('ws')), 'utf8')) as { version: string }).version,
     receiver: () => new (wsModule as unknown as { Receiver: new () => object }).Receiver(),
     webSocket: () => new (WebSocket as unknown as new (a: null, p: undefined, o: object) => object)(null, undefined, {}),
+    sender: () => new (wsModule as unknown as { Sender: new () => object }).Sender(),
     socket: () => net.Socket.prototype,
     net,
     pipeWrap,
@@ -102,6 +105,11 @@ export function findMissing(p: InternalsProbe): string[] {
   if (webSocket) {
     fields(webSocket, 'ws WebSocket', WEBSOCKET_FIELDS, missing);
     methods(webSocket, 'ws WebSocket', ['setSocket'], missing);
+  }
+  const sender = p.sender && attempt(p.sender, 'a ws Sender', missing);
+  if (sender) {
+    fields(sender, 'ws Sender', SENDER_FIELDS, missing);
+    methods(sender.constructor, 'ws Sender', ['frame'], missing);
   }
   const socket = attempt(p.socket, 'a net.Socket', missing);
   if (socket) fields(socket, 'net.Socket', ['_handle'], missing);

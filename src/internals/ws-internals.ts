@@ -6,11 +6,14 @@
  * - the handoff (src/handoff/ws-frames.ts) rebuilds a Receiver's parse state as wire bytes, and rebuilds a
  *   server-side WebSocket on a moved socket the way ws' own `completeUpgrade` does;
  * - the transport (src/transport/ws-guard.ts) reads how many bytes a Receiver holds in a partial frame or an
- *   unfinished fragmented message (issue 9: those bytes are bounded).
+ *   unfinished fragmented message (issue 9: those bytes are bounded);
+ * - a room delivery (src/rooms, issue 13) builds a frame once with ws' `Sender.frame` and writes it to each member's
+ *   socket, when that member's Sender is idle (nothing queued behind a compression or a blob, no fragment open).
  * Upgrading ws means checking every field here against its lib/receiver.js and lib/websocket.js, with
  * test/handoff/ws-frames.test.ts and test/hostile/*.test.ts green.
  */
 import type net from 'node:net';
+import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 
 /** ws 8.18.3 lib/receiver.js fields. */
@@ -37,8 +40,19 @@ interface ReceiverInternals {
   write(b: Buffer): boolean;
 }
 
+/** ws 8.18.3 lib/sender.js fields. */
+interface SenderInternals {
+  /** DEFAULT (0), DEFLATING (1) or GET_BLOB_DATA (2): only in DEFAULT does a write go straight to the socket. */
+  _state: number;
+  /** Sends waiting for the state to come back to DEFAULT. */
+  _queue: unknown[];
+  /** False while a fragmented message is being sent. */
+  _firstFragment: boolean;
+}
+
 /** ws 8.18.3 lib/websocket.js fields. */
 interface WsInternals {
+  _sender: SenderInternals | null;
   _receiver: ReceiverInternals | null;
   _socket: net.Socket | null;
   _closeFrameReceived: boolean;
@@ -67,7 +81,12 @@ export const RECEIVER_FIELDS = [
 ] as const;
 
 /** The WebSocket fields read or written, for checkInternals(): own properties of `new WebSocket(null, …)`. */
-export const WEBSOCKET_FIELDS = ['_receiver', '_socket', '_closeFrameReceived', '_closeFrameSent', '_extensions', '_protocol'] as const;
+export const WEBSOCKET_FIELDS = ['_receiver', '_sender', '_socket', '_closeFrameReceived', '_closeFrameSent', '_extensions', '_protocol'] as const;
+
+/** The Sender fields read, for checkInternals(): own properties of a fresh `new Sender()`. */
+export const SENDER_FIELDS = ['_state', '_queue', '_firstFragment'] as const;
+/** ws 8.18.3 lib/sender.js: the Sender state in which `sendFrame` writes to the socket at once. */
+const SENDER_DEFAULT = 0;
 
 function internals(ws: WebSocket): WsInternals {
   return ws as unknown as WsInternals;
@@ -177,4 +196,37 @@ export function serverWsOn(socket: net.Socket, head: Buffer, protocol: string, o
 /** Parse bytes as if they had just been read from the socket (ws' socketOnData, without touching the socket). */
 export function receiverWrite(ws: WebSocket, bytes: Buffer): void {
   internals(ws)._receiver!.write(bytes);
+}
+
+type FrameOptions = { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean };
+const frameOf = (wsModule as unknown as { Sender: { frame(data: Buffer | string, o: FrameOptions): Array<Buffer | string> } }).Sender.frame;
+const TEXT: FrameOptions = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false };
+const BINARY: FrameOptions = { fin: true, opcode: 2, mask: false, readOnly: false, rsv1: false };
+
+/**
+ * One whole server-to-client frame (unmasked, uncompressed: hotline's servers never negotiate permessage-deflate) of
+ * a message, header and payload in one buffer, built by ws' own `Sender.frame` so it is byte for byte what
+ * `ws.send(data)` writes. One buffer: one socket write per member instead of ws' cork, two writes, uncork.
+ */
+export function serverFrame(data: string | Uint8Array): Buffer {
+  const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const [header, body] = frameOf(payload, typeof data === 'string' ? TEXT : BINARY) as [Buffer, Buffer];
+  return Buffer.concat([header, body], header.length + body.length);
+}
+
+/**
+ * Write a frame built by serverFrame() to an open WebSocket's socket, where `ws.send` would have written it: true
+ * when written. False, and nothing written, when ws would not write at once (its Sender queues behind a compression
+ * or a blob, or sends a fragmented message) or the WebSocket is not open: the caller then uses `ws.send`, which keeps
+ * the order and the closed-socket rules. `beforeWrite` gets the socket first (the transport corks it for the turn).
+ */
+export function writeServerFrame(ws: WebSocket, frame: Buffer, beforeWrite?: (socket: net.Socket) => void): boolean {
+  if (ws.readyState !== WebSocket.OPEN) return false;
+  const w = internals(ws);
+  const sender = w._sender;
+  const socket = w._socket;
+  if (!sender || !socket || sender._state !== SENDER_DEFAULT || sender._queue.length > 0 || !sender._firstFragment) return false;
+  beforeWrite?.(socket);
+  socket.write(frame);
+  return true;
 }

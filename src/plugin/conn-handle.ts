@@ -21,6 +21,8 @@ export interface HandleTarget {
   state: unknown;
   send(data: MessageData): boolean;
   close(code?: number, reason?: string): void;
+  join(room: string): boolean;
+  leave(room: string): boolean;
 }
 
 export class ConnHandle implements Conn {
@@ -57,6 +59,14 @@ export class ConnHandle implements Conn {
 
   close(code?: number, reason?: string): void {
     this.#target.close(code, reason);
+  }
+
+  join(room: string): boolean {
+    return this.#target.join(room);
+  }
+
+  leave(room: string): boolean {
+    return this.#target.leave(room);
   }
 }
 

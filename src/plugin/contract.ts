@@ -39,6 +39,30 @@ export interface Conn<ConnState = unknown> {
    * 3000–4999, or a reason over 123 bytes of UTF-8, throws HOTLINE_E_CLOSE_CODE and leaves the connection open.
    */
   close(code?: number, reason?: string): void;
+  /**
+   * Join a room: from now on `ctx.to(room).send()` reaches this connection. Rooms belong to the host, not to the
+   * version: a swap keeps them, a process upgrade carries them, and a connection leaves all of its rooms after its
+   * `onClose` ran. Returns false when it was in the room already, or is closing. Throws HOTLINE_E_ROOM_NAME for a
+   * name that is empty, over 255 bytes of UTF-8 or not a string, and HOTLINE_E_ROOM_LIMIT past 128 rooms.
+   */
+  join(room: string): boolean;
+  /** Leave a room. Returns false when the connection was not in it. */
+  leave(room: string): boolean;
+}
+
+/** Options of a room delivery. */
+export interface DeliveryOptions<ConnState = unknown> {
+  /** Leave this connection out (usually the sender). By default every member gets the message, the sender included. */
+  except?: Conn<ConnState>;
+}
+
+/** Where `ctx.to(room)` or `ctx.toConnection(id)` delivers. */
+export interface Recipients<ConnState = unknown> {
+  /**
+   * Queue `data` to each recipient: encoded once, written to each one, each recipient's `maxSendBuffer` applying
+   * on its own (a slow one is closed, the others are not held up). Returns how many it was queued to.
+   */
+  send(data: MessageData, options?: DeliveryOptions<ConnState>): number;
 }
 
 /** The version's view of the host, passed to every plugin hook. */
@@ -51,6 +75,20 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
   readonly connections: Iterable<Conn<ConnState>>;
   /** Send to every open connection, or to those `filter` accepts. Returns how many were sent. */
   broadcast(data: MessageData, filter?: (conn: Conn<ConnState>) => boolean): number;
+  /**
+   * The members of a room, to send to: `ctx.to(room).send(data)` (every member, the sender included) or
+   * `ctx.to(room).send(data, { except: conn })`. Costs O(members), whatever the number of connections.
+   *
+   * @example
+   * onMessage(conn, data, ctx) { ctx.to('lobby').send(data, { except: conn }); }
+   */
+  to(room: string): Recipients<ConnState>;
+  /** One connection by its `conn.id`: `ctx.toConnection(id).send(data)` returns 1, or 0 when it is not open here. */
+  toConnection(id: string): Recipients<ConnState>;
+  /** The rooms `conn` is in, in the order it joined them (a copy). */
+  rooms(conn: Conn<ConnState>): string[];
+  /** The ids of a room's members. A promise: with a cluster (a later release) it asks the other nodes too. */
+  members(room: string): Promise<string[]>;
   /** A pino child logger bound to this plugin version. */
   readonly log: Logger;
   /** Aborted when this version is disposed. */

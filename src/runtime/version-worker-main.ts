@@ -114,6 +114,14 @@ class ConnMirror implements HandleTarget {
     return true;
   }
 
+  join(): boolean {
+    throw roomsRefused();
+  }
+
+  leave(): boolean {
+    throw roomsRefused();
+  }
+
   close(code = 1000, reason = ''): void {
     const problem = closeFrameProblem(code, reason);
     if (problem) throw new HotlineError('HOTLINE_E_CLOSE_CODE', `connection ${this.id}: ${problem}`);
@@ -121,6 +129,14 @@ class ConnMirror implements HandleTarget {
     this.open = false;
     push(AC_CLOSE, this.id, [code, reason]);
   }
+}
+
+/**
+ * Rooms are host state, and a worker-mode version does not reach them yet: refused by name rather than half-working
+ * (docs/guide.md, "Inline or worker isolation").
+ */
+function roomsRefused(): HotlineError {
+  return new HotlineError('HOTLINE_E_ROOM_WORKER', 'rooms (conn.join, ctx.to, ctx.rooms, ctx.members) are not available in worker isolation yet; run this plugin inline');
 }
 
 const conns = new Map<string, ConnMirror>();
@@ -183,6 +199,18 @@ function start(): void {
       let n = 0;
       for (const c of conns.values()) if (c.open && filter(c.handle) && c.send(data)) n++;
       return n;
+    },
+    to() {
+      throw roomsRefused();
+    },
+    toConnection() {
+      throw roomsRefused();
+    },
+    rooms() {
+      throw roomsRefused();
+    },
+    members() {
+      return Promise.reject(roomsRefused());
     },
     log,
     signal: abort.signal,

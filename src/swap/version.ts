@@ -12,8 +12,9 @@ import type { LoadedModule } from '../load/loader.js';
 import { liveVersions } from '../load/live-versions.js';
 import { sweepIntrinsics } from '../load/pollution-sweep.js';
 import type { ResourceCounts } from '../load/resources.js';
-import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, PreviousVersion } from '../plugin/contract.js';
+import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, PreviousVersion, Recipients } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from '../runtime/version-runtime.js';
+import { checkRoomName } from '../rooms/room-name.js';
 import { migrateState } from './migrate-state.js';
 
 export type { VersionStats } from '../runtime/version-runtime.js';
@@ -229,6 +230,40 @@ function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginC
         if (conn.isOpen && (!filter || filter(conn.handle)) && conn.send(data)) n++;
       }
       return n;
+    },
+    to(room) {
+      checkRoomName(room);
+      const recipients: Recipients = {
+        send(data, options) {
+          if (v.retired) return 0;
+          // The handle names a connection; the registry holds Connections: one lookup per delivery, not per member.
+          const except = options?.except === undefined ? undefined : d.connections.get(options.except.id);
+          return d.rooms.deliver(room, data, except);
+        },
+      };
+      return recipients;
+    },
+    toConnection(id) {
+      if (typeof id !== 'string') throw new TypeError(`ctx.toConnection() takes a connection id (a string), got ${typeof id}`);
+      return {
+        send(data, options) {
+          if (v.retired) return 0;
+          const conn = d.connections.get(id);
+          if (!conn || (options?.except !== undefined && options.except.id === id)) return 0;
+          return conn.send(data) ? 1 : 0;
+        },
+      };
+    },
+    rooms(conn) {
+      const c = d.connections.get(conn.id);
+      return c ? d.rooms.roomsOf(c) : [];
+    },
+    members(room) {
+      try {
+        return Promise.resolve(d.rooms.memberIds(room));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     },
     get log() {
       return v.log;

@@ -12,9 +12,11 @@ import type { MessageData } from '../plugin/contract.js';
 import type { Decoder, Framing, FramingKind } from '../framing/framing.js';
 import { lengthPrefixed } from '../framing/length-prefixed.js';
 import { lines } from '../framing/lines.js';
+import type { FrameEncoder, PreparedMessage } from '../rooms/prepared-message.js';
 import type { IncompleteHolder } from './incomplete-frames.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, listenUrl } from './transport.js';
 import { listen } from './listen.js';
+import { corkForTurn } from './tick-cork.js';
 // WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG } from '../connection/close-codes.js';
 import { type TlsMaterial, loadTls } from './tls.js';
@@ -30,6 +32,11 @@ import { type TlsMaterial, loadTls } from './tls.js';
  * plus the read (up to 64 KiB) that crosses it.
  */
 const READ_AHEAD_BYTES = 16 * 1024;
+
+/** One frame encoder per framing (a room delivery encodes once per encoder), bytes so each write copies nothing. */
+const FRAMES = new Map<Framing, FrameEncoder>(
+  [lines, lengthPrefixed].map((f) => [f, { encode: (data: MessageData) => Buffer.from(f.encode(data)) }]),
+);
 
 /** The socket side of one TCP connection. */
 class TcpLink implements Link, IncompleteHolder {
@@ -65,6 +72,12 @@ class TcpLink implements Link, IncompleteHolder {
 
   send(data: MessageData): void {
     this.#socket.write(this.#framing.encode(data));
+  }
+
+  sendPrepared(msg: PreparedMessage): void {
+    const frames = FRAMES.get(this.#framing);
+    corkForTurn(this.#socket);
+    this.#socket.write(frames ? msg.frame(frames) : this.#framing.encode(msg.data));
   }
 
   close(code: number, reason: string): void {

@@ -11,8 +11,11 @@ import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import type { HandoffSource } from '../connection/link.js';
 import { HotlineError } from '../errors.js';
+import type { FrameEncoder, PreparedMessage } from '../rooms/prepared-message.js';
+import { serverFrame, writeServerFrame } from '../internals/ws-internals.js';
 import { SESSION_PROTOCOL } from '../session/protocol.js';
 import { listen } from './listen.js';
+import { corkForTurn } from './tick-cork.js';
 import { WsGuard, type WsGuardDeps } from './ws-guard.js';
 import { WsHeartbeat } from './ws-heartbeat.js';
 import { type TlsMaterial, loadTls } from './tls.js';
@@ -20,6 +23,9 @@ import { type ListenAddress, type Transport, type TransportHost, type WsListenOp
 
 const kConn = Symbol('hotline.conn');
 type WsWithConn = WebSocket & { [kConn]: Connection };
+
+/** Every server-side WebSocket of hotline frames a message alike: one encoder, so a room builds one frame. */
+const WS_FRAMES: FrameEncoder = { encode: serverFrame };
 
 /** The socket side of one WebSocket connection. */
 class WsLink implements Link {
@@ -40,6 +46,10 @@ class WsLink implements Link {
 
   send(data: string | Uint8Array): void {
     this.#ws.send(data);
+  }
+
+  sendPrepared(msg: PreparedMessage): void {
+    if (!writeServerFrame(this.#ws, msg.frame(WS_FRAMES), corkForTurn)) this.#ws.send(msg.data);
   }
 
   close(code: number, reason: string): void {

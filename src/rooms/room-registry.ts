@@ -1,0 +1,117 @@
+/**
+ * Room membership, owned by the host (DESIGN.md §9): a room is a name and the set of connections in it. It is not
+ * plugin state, so a swap leaves it alone, and an upgrade carries each connection's rooms with it
+ * (src/handoff/connection-export.ts).
+ *
+ * Both directions are indexed: room → members, so a delivery walks the members only (O(members), never O(all
+ * connections)); member → rooms, so leaving every room on close costs what the member joined. A room with no member
+ * is deleted: an empty room holds no memory.
+ */
+import { HotlineError } from '../errors.js';
+import type { MessageData } from '../plugin/contract.js';
+import { PreparedMessage } from './prepared-message.js';
+import { MAX_ROOMS_PER_CONNECTION, checkRoomName } from './room-name.js';
+
+/** What a room holds: a connection, as the registry needs it. */
+export interface RoomMember {
+  readonly id: string;
+  /** Queue a prepared message; false when the member no longer takes messages (closing or closed). */
+  sendPrepared(msg: PreparedMessage): boolean;
+}
+
+export class RoomRegistry<M extends RoomMember> {
+  readonly #rooms = new Map<string, Set<M>>();
+  readonly #joined = new Map<M, Set<string>>();
+  readonly #maxPerMember: number;
+
+  constructor(maxPerMember = MAX_ROOMS_PER_CONNECTION) {
+    this.#maxPerMember = maxPerMember;
+  }
+
+  /** Rooms with at least one member. */
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  /**
+   * Put `member` in `room`. True when it joined, false when it was in it already. HOTLINE_E_ROOM_NAME for a bad
+   * name, HOTLINE_E_ROOM_LIMIT when the member is in the most rooms it may be in; nothing changes then.
+   */
+  join(member: M, room: string): boolean {
+    checkRoomName(room);
+    let rooms = this.#joined.get(member);
+    if (rooms?.has(room)) return false;
+    if (rooms && rooms.size >= this.#maxPerMember) {
+      throw new HotlineError('HOTLINE_E_ROOM_LIMIT', `connection ${member.id} is in ${rooms.size} rooms already, the most one may be in; "${room.slice(0, 64)}" was not joined`);
+    }
+    if (!rooms) this.#joined.set(member, (rooms = new Set()));
+    rooms.add(room);
+    let members = this.#rooms.get(room);
+    if (!members) this.#rooms.set(room, (members = new Set()));
+    members.add(member);
+    return true;
+  }
+
+  /** Take `member` out of `room`. True when it was in it. */
+  leave(member: M, room: string): boolean {
+    checkRoomName(room);
+    const rooms = this.#joined.get(member);
+    if (!rooms?.delete(room)) return false;
+    if (rooms.size === 0) this.#joined.delete(member);
+    this.#drop(room, member);
+    return true;
+  }
+
+  /** Take `member` out of every room: it closed, or moved to another process. Idempotent. */
+  leaveAll(member: M): void {
+    const rooms = this.#joined.get(member);
+    if (!rooms) return;
+    this.#joined.delete(member);
+    for (const room of rooms) this.#drop(room, member);
+  }
+
+  /** The rooms `member` is in, in the order it joined them. A copy. */
+  roomsOf(member: M): string[] {
+    const rooms = this.#joined.get(member);
+    return rooms ? [...rooms] : [];
+  }
+
+  /** The ids of the members of `room`, in the order they joined. */
+  memberIds(room: string): string[] {
+    checkRoomName(room);
+    const members = this.#rooms.get(room);
+    if (!members) return [];
+    const ids = new Array<string>(members.size);
+    let i = 0;
+    for (const m of members) ids[i++] = m.id;
+    return ids;
+  }
+
+  /** How many members `room` has. */
+  count(room: string): number {
+    return this.#rooms.get(room)?.size ?? 0;
+  }
+
+  /**
+   * Send `data` to every member of `room` but `except`: encoded once (prepared-message.ts), one write per member,
+   * each member's own send bound applying (Connection.sendPrepared). Returns how many members it was queued to.
+   */
+  deliver(room: string, data: MessageData, except?: M): number {
+    checkRoomName(room);
+    const members = this.#rooms.get(room);
+    const msg = new PreparedMessage(data);
+    if (!members) return 0;
+    let n = 0;
+    // A member closed as a slow consumer by its own send stays in the set until its close is handled: sendPrepared
+    // then returns false for it. Set iteration tolerates a delete during the walk anyway.
+    for (const m of members) if (m !== except && m.sendPrepared(msg)) n++;
+    return n;
+  }
+
+  #drop(room: string, member: M): void {
+    const members = this.#rooms.get(room);
+    if (!members) return;
+    members.delete(member);
+    if (members.size === 0) this.#rooms.delete(room);
+  }
+}

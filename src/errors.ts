@@ -89,6 +89,13 @@ export const ERROR_CODES = {
   HOTLINE_E_STATE_WRITE: 'a checkpoint could not be written (or its folder created); the previous one stands',
   HOTLINE_E_STATE_CORRUPT: 'the checkpoint file was refused at load (truncated, damaged, oversized, of another plugin); the host started from init()',
   HOTLINE_E_STATE_RESTORE: "the plugin's migrate() refused the checkpoint, or an earlier restore of it died twice; the host started from init()",
+  // issue 15 (links): outbound long connections owned by the host (src/links/).
+  HOTLINE_E_LINK_OPTIONS: 'invalid link options (url, framing, limits), or a link of that name is already open with other options',
+  HOTLINE_E_LINK_QUEUE_FULL: "the link is not open and its send queue is full (maxQueuedSends or maxQueuedBytes); the message was not queued",
+  HOTLINE_E_LINK_CLOSED: 'the link is closed for good (by the plugin, by a swap that did not claim it, or at shutdown)',
+  HOTLINE_E_LINK_FRAME: 'the upstream sent a frame the link refuses (over maxPayload, malformed); the link was closed and reconnects',
+  HOTLINE_E_LINK_CONNECT: 'a link could not connect to its upstream (refused, timed out, TLS or WebSocket handshake failed); it retries with backoff',
+  HOTLINE_E_LINK_WORKER: 'links run in inline mode only: ctx.link() was called by a worker-mode version',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -5,6 +5,11 @@ export { definePlugin, HOST_API } from './plugin/contract.js';
 export type {
   CloseInfo,
   Conn,
+  Link,
+  LinkCloseInfo,
+  LinkOptions,
+  LinkPhase,
+  LinkStatus,
   MessageData,
   PluginContext,
   PluginDefinition,

@@ -51,14 +51,12 @@ function byteLength(data: MessageData): number {
 class StreamLinkSocket implements LinkSocket {
   #socket: net.Socket;
   #decoder: Decoder;
-  #events: LinkSocketEvents;
   #encode: (data: MessageData) => Buffer | string;
   #timer: NodeJS.Timeout | undefined;
   #ended = false;
   #error: { reason: string; code?: ErrorCode } | undefined;
 
   constructor(spec: LinkSpec, events: LinkSocketEvents) {
-    this.#events = events;
     const framing = spec.framing === 'length' ? lengthPrefixed : lines;
     this.#decoder = framing.createDecoder(spec.maxPayload);
     this.#encode = framing.encode;

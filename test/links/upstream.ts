@@ -84,8 +84,9 @@ export async function startUpstream(kind: UpstreamKind): Promise<Upstream> {
 
   const listen = async () => {
     if (kind === 'ws') {
-      server = http.createServer();
-      wss = new WebSocketServer({ server });
+      const web = http.createServer();
+      server = web;
+      wss = new WebSocketServer({ server: web });
       wss.on('connection', onWs);
     } else {
       server = net.createServer(onTcp);

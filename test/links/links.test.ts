@@ -170,3 +170,25 @@ test('a link the new version does not claim closes after the swap; other options
     p.remove();
   }
 });
+
+test('worker mode refuses ctx.link() by name (HOTLINE_E_LINK_WORKER)', async () => {
+  const p = pluginDir(`
+import { definePlugin } from 'hotline';
+export default definePlugin({
+  name: 'w', version: '1', api: 1,
+  onMessage(conn, data, ctx) {
+    try { ctx.link('up', { url: 'tcp://127.0.0.1:9' }); conn.send('opened'); } catch (e) { conn.send(e.code); }
+  },
+});
+`);
+  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'tcp' }], logger: quietLogger, isolation: 'worker' });
+  try {
+    const c = await tcpClient(host.addresses()[0]!.port);
+    c.send('x');
+    assert.equal(await c.inbox.next(), 'HOTLINE_E_LINK_WORKER');
+    c.socket.destroy();
+  } finally {
+    await host.close();
+    p.remove();
+  }
+});

@@ -1,4 +1,4 @@
-/* global console, setInterval */
+/* global console, process, setInterval */
 // A tiny feed for the example: every 100 ms, one line `<seq> <price>` to each connected peer. A peer may send
 // `resume <seq>`; this toy feed only logs it (a real one would replay from there).
 import net from 'node:net';

@@ -38,6 +38,8 @@ export const BENCHES: BenchEntry[] = [
   { id: 'H1', file: 'h1-worker-hang.bench.ts', title: 'hang in worker mode' },
   { id: 'M1', file: 'm1-metrics.bench.ts', title: 'metrics cost' },
   { id: 'C1', file: 'c1-fanout.bench.ts', title: 'room fan-out on one node' },
+  // issue 15: links
+  { id: 'L1', file: 'l1-link-relay.bench.ts', title: 'link relay across swaps' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

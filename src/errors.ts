@@ -97,6 +97,13 @@ export const ERROR_CODES = {
   HOTLINE_E_ROOM_NAME: 'a room name is not a non-empty, well-formed string of at most 255 bytes of UTF-8',
   HOTLINE_E_ROOM_WORKER: 'rooms are not available to a worker-mode version yet (conn.join, ctx.to, ctx.rooms, ctx.members); run the plugin inline',
   HOTLINE_E_ROOM_LIMIT: 'the connection is in the most rooms one connection may be in (128); the room was not joined',
+  // issue 15 (links): outbound long connections owned by the host (src/links/).
+  HOTLINE_E_LINK_OPTIONS: 'invalid link options (url, framing, limits), or a link of that name is already open with other options',
+  HOTLINE_E_LINK_QUEUE_FULL: "the link is not open and its send queue is full (maxQueuedSends or maxQueuedBytes); the message was not queued",
+  HOTLINE_E_LINK_CLOSED: 'the link is closed for good (by the plugin, by a swap that did not claim it, or at shutdown)',
+  HOTLINE_E_LINK_FRAME: 'the upstream sent a frame the link refuses (over maxPayload, malformed); the link was closed and reconnects',
+  HOTLINE_E_LINK_CONNECT: 'a link could not connect to its upstream (refused, timed out, TLS or WebSocket handshake failed); it retries with backoff',
+  HOTLINE_E_LINK_WORKER: 'links run in inline mode only: ctx.link() was called by a worker-mode version',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

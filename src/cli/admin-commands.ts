@@ -69,6 +69,10 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
   }
   lines.push(`listening   ${s.listen.map((l) => l.url).join(', ')}`);
   lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);
+  // issue 15: one line per outbound link.
+  for (const l of s.links ?? []) {
+    lines.push(`link        ${l.name} ${l.url}: ${l.phase}, ${l.reconnects} reconnects, in ${l.bytesIn} B / ${l.messagesIn} msgs, out ${l.bytesOut} B / ${l.messagesOut} msgs, queued ${l.queued}${l.framingErrors ? `, ${l.framingErrors} refused frames` : ''}`);
+  }
   const ck = s.checkpoint;
   if (ck) {
     const last = ck.last ? `, last ${ck.last.bytes} bytes at ${new Date(ck.last.at).toISOString()} (${ck.last.trigger})` : '';

@@ -89,7 +89,7 @@ export class Dispatcher {
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   /** Connections that queued events while suspended; pumped on resume. */
-  #parked = new Set<Connection>();
+  #parked = new Set<{ pump(): void }>();
   /** Sweeps so far: what an async handler is stamped with when it starts (Connection.asyncSince). */
   sweeps = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -156,8 +156,8 @@ export class Dispatcher {
     });
   }
 
-  /** @internal Called by a connection that queued an event while suspended. */
-  park(conn: Connection): void {
+  /** @internal Called by a connection (or a link, issue 15) that queued an event while suspended. */
+  park(conn: { pump(): void }): void {
     this.#parked.add(conn);
   }
 

@@ -11,11 +11,13 @@ import type { AdminCommand, AdminOptions } from '../admin/protocol.js';
 import { type Bundler, createBundler } from '../build/bundler.js';
 import { withFirstBuild } from '../build/first-build.js';
 import { Connection } from '../connection/connection.js';
+import { defaultLinkDeps, linksOf } from '../links/link-table.js';
 import { type DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
 import type { Link } from '../connection/link.js';
 import { HotlineError, isHotlineError } from '../errors.js';
 import { checkInternals } from '../internals/self-check.js';
 import { sweepLiveVersions } from '../load/pollution-sweep.js';
+import type { LinkStatus } from '../plugin/contract.js';
 import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
 import { Swapper } from '../swap/swapper.js';
@@ -128,6 +130,8 @@ export interface HostStatus {
   lock: LockState;
   /** With the `state` option: the checkpoints of the global state (writes, failures, what the start restored). */
   checkpoint?: CheckpointStatus;
+  /** issue 15: the outbound links the plugin holds (src/links/), when it holds any. */
+  links?: LinkStatus[];
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -202,6 +206,8 @@ export class Host extends EventEmitter<HostEvents> {
         for (const w of this.#finishedWaiters) w();
       },
     });
+    // issue 15: the links' table, created here so their log lines go to the host's logger.
+    linksOf(this.#dispatcher, { ...defaultLinkDeps, log: (level, msg, fields) => this.log[level](fields ?? {}, msg) });
     if (this.#options.sessions) {
       this.#sessions = new SessionManager({
         dispatcher: this.#dispatcher,
@@ -414,6 +420,7 @@ export class Host extends EventEmitter<HostEvents> {
       escaped: lastResortCounts(),
       lock: this.#lock.state,
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),
+      ...(linksOf(d).size > 0 && { links: linksOf(d).status() }),
     };
   }
 
@@ -448,6 +455,8 @@ export class Host extends EventEmitter<HostEvents> {
     // After every onClose ran (their changes count), before the version is disposed.
     this.#checkpoints?.close();
     await this.#swapper.close();
+    // issue 15: retiring the version released its links; whatever a failed start left is closed here.
+    linksOf(this.#dispatcher).closeAll();
     this.#dispatcher.stopSweep();
     await this.#bundler.dispose();
     await this.#admin?.close();

@@ -98,6 +98,83 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
   setInterval(fn: () => void, ms?: number): NodeJS.Timeout;
   clearTimeout(timer: NodeJS.Timeout | undefined): void;
   clearInterval(timer: NodeJS.Timeout | undefined): void;
+  /**
+   * issue 15: open, or claim, the host-owned outbound link `name` (src/links/). A version that calls it with the same
+   * name and options as the version before it gets the same live link: a swap keeps it open. A link that the new
+   * version does not claim by the end of its init/migrate is closed once the old version is disposed. The same name
+   * with other options throws HOTLINE_E_LINK_OPTIONS; worker mode throws HOTLINE_E_LINK_WORKER.
+   */
+  link<LinkState = unknown>(name: string, options: LinkOptions): Link<LinkState>;
+}
+
+/** issue 15: how a link reaches its upstream. */
+export interface LinkOptions {
+  /** `tcp://host:port`, `tls://host:port`, `ws://…` or `wss://…`. */
+  url: string;
+  /** TCP and TLS only: how the byte stream is cut into messages. Default 'lines'. */
+  framing?: 'lines' | 'length';
+  /** Largest message accepted from the upstream, in bytes (default 1 MiB); a bigger one closes and reconnects. */
+  maxPayload?: number;
+  /** Sends queued while disconnected: at most this many messages (default 1,000) … */
+  maxQueuedSends?: number;
+  /** … and bytes (default 1 MiB); past either, send() throws HOTLINE_E_LINK_QUEUE_FULL. */
+  maxQueuedBytes?: number;
+  /** Reconnect backoff (full jitter): the first cap and the largest, in ms. Defaults 100 and 5,000. */
+  backoff?: { initialDelay?: number; maxDelay?: number };
+  /** A connect attempt not open after this many ms is abandoned and retried (default 5,000). */
+  connectTimeout?: number;
+  /** tls:// and wss://: CA certificates (PEM) to trust besides the system's, and the name to check. */
+  ca?: string | string[];
+  servername?: string;
+}
+
+/** issue 15: where a link is in its life. */
+export type LinkPhase = 'connecting' | 'open' | 'backoff' | 'closed';
+
+/** issue 15: counters of a link, as a plugin and `hotline status` see them. */
+export interface LinkStatus {
+  name: string;
+  url: string;
+  phase: LinkPhase;
+  /** Successful connects after the first. */
+  reconnects: number;
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  /** Sends waiting for the link to open. */
+  queued: number;
+  queuedBytes: number;
+  /** Upstream frames refused by the framing (oversized or malformed): each closed and reconnected the link. */
+  framingErrors: number;
+}
+
+/**
+ * issue 15: an outbound long connection owned by the host, as a plugin sees it. Like `conn`, it holds no socket: the
+ * host reconnects it, keeps it across swaps and hands it to a new process at an upgrade.
+ */
+export interface Link<LinkState = unknown> {
+  readonly name: string;
+  /** The link's phase now. */
+  readonly phase: LinkPhase;
+  /** Counters (see {@link LinkStatus}). */
+  readonly status: LinkStatus;
+  /** Per-link plugin data, `undefined` until set; carried across swaps (through `migrateLink` when defined). */
+  state: LinkState;
+  /**
+   * Send a message upstream; while the link is not open it is queued (bounded) and sent after the next connect.
+   * Throws HOTLINE_E_LINK_QUEUE_FULL past the bound, HOTLINE_E_LINK_CLOSED once the link is closed.
+   */
+  send(data: MessageData): void;
+  /** Close the link for good (no reconnect). */
+  close(): void;
+}
+
+/** issue 15: why a link's connection ended. `willReconnect` is false only when it was closed for good. */
+export interface LinkCloseInfo {
+  reason: string;
+  code?: string;
+  willReconnect: boolean;
 }
 
 /** What `migrate` receives: the version it replaces and that version's global state. */
@@ -131,6 +208,19 @@ export interface PluginDefinition<GlobalState = unknown, ConnState = unknown> {
   onOpen?(conn: Conn<ConnState>, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
   onMessage(conn: Conn<ConnState>, data: MessageData, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
   onClose?(conn: Conn<ConnState>, info: CloseInfo, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
+  /** issue 15: a link's connection opened (the first time and after every reconnect), before its queued sends. */
+  onLinkOpen?(link: Link, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
+  /**
+   * issue 15: the hello/resubscribe hook, run on every reconnect (not the first connect), before queued sends are
+   * flushed: what it sends goes out first.
+   */
+  onLinkReconnect?(link: Link, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
+  /** issue 15: a message from a link's upstream; dispatched in order, one at a time per link. */
+  onLinkMessage?(link: Link, data: MessageData, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
+  /** issue 15: a link's connection ended (`info.willReconnect` tells whether the host reconnects it). */
+  onLinkClose?(link: Link, info: LinkCloseInfo, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
+  /** issue 15: per link claimed in `migrate`/`init` by the new version: return the link's new state. Synchronous. */
+  migrateLink?(prevLinkState: unknown, prev: PreviousVersion): unknown;
   /** The old version's last call, after the switch. */
   dispose?(ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
 }

@@ -218,6 +218,10 @@ function start(): void {
     setInterval: (fn, ms) => timers.setInterval(fn, ms),
     clearTimeout: (t) => timers.clearTimeout(t),
     clearInterval: (t) => timers.clearInterval(t),
+    link() {
+      // issue 15: links are inline-only for now (docs/api.md, "Links"): refused by name, not a missing function.
+      throw new HotlineError('HOTLINE_E_LINK_WORKER', `${boot.label}: ctx.link() is not available in worker mode; run this plugin inline`);
+    },
   };
   process.on('unhandledRejection', (reason) => {
     reportError(new HotlineError('HOTLINE_E_PLUGIN_ESCAPED', `unhandled rejection: ${messageOf(reason)}`, { cause: reason }));

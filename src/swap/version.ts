@@ -12,7 +12,9 @@ import type { LoadedModule } from '../load/loader.js';
 import { liveVersions } from '../load/live-versions.js';
 import { sweepIntrinsics } from '../load/pollution-sweep.js';
 import type { ResourceCounts } from '../load/resources.js';
-import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, PreviousVersion, Recipients } from '../plugin/contract.js';
+import type { LinkEvent, LinkTarget } from '../links/link.js';
+import { linksOf } from '../links/link-table.js';
+import type { CloseInfo, Conn, Link, MessageData, PluginContext, PluginDefinition, PreviousVersion, Recipients } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from '../runtime/version-runtime.js';
 import { checkRoomName } from '../rooms/room-name.js';
 import { migrateState } from './migrate-state.js';
@@ -37,7 +39,7 @@ const CONTAINMENT_CODES: ReadonlySet<ErrorCode> = new Set([
 const counted = new WeakSet<object>();
 
 /** @internal A loaded inline version (see the file comment); only its VersionStats are public. */
-export class Version implements VersionRuntime {
+export class Version implements VersionRuntime, LinkTarget {
   readonly isolation = 'inline' as const;
   readonly def: PluginDefinition;
   readonly bundle: Bundle;
@@ -49,6 +51,7 @@ export class Version implements VersionRuntime {
   #abort = new AbortController();
   #retired = false;
   #hooks: VersionHooks;
+  #dispatcher: Dispatcher;
 
   constructor(
     seq: number,
@@ -64,6 +67,7 @@ export class Version implements VersionRuntime {
     this.#module = module;
     module.claim();
     this.#hooks = hooks;
+    this.#dispatcher = dispatcher;
     this.log = log.child({ plugin: def.name, version: def.version, seq });
     this.stats = { seq, name: def.name, version: def.version, hash: bundle.hash, loadedAt: Date.now(), messages: 0, errors: 0, isolation: 'inline' };
     this.ctx = createContext(this, dispatcher, module);
@@ -152,6 +156,29 @@ export class Version implements VersionRuntime {
     return this.def.onClose?.(conn.handle, info, this.ctx);
   }
 
+  /** issue 15: one event of a link this version claimed (src/links/link.ts dispatches it in order). */
+  linkEvent(event: LinkEvent, link: Link): unknown {
+    if (this.#retired) return undefined;
+    const def = this.def;
+    switch (event.kind) {
+      case 'open':
+        return def.onLinkOpen?.(link, this.ctx);
+      case 'reconnect':
+        return def.onLinkReconnect?.(link, this.ctx);
+      case 'message':
+        // Counted like a connection's message: probation weighs link errors against link traffic too.
+        this.stats.messages++;
+        return def.onLinkMessage?.(link, event.data, this.ctx);
+      case 'close':
+        return def.onLinkClose?.(link, event.info, this.ctx);
+    }
+  }
+
+  /** issue 15: a link claimed from the serving version carries its state through the plugin's migrateLink. */
+  migrateLink(prevLinkState: unknown, prev: PreviousVersion): unknown {
+    return this.def.migrateLink ? this.def.migrateLink(prevLinkState, prev) : prevLinkState;
+  }
+
   handlerError(err: unknown, conn?: Connection): void {
     if (typeof err === 'object' && err !== null) {
       if (counted.has(err)) return;
@@ -199,6 +226,8 @@ export class Version implements VersionRuntime {
       this.log.info({ left }, `${this.label}: closed ${leftOpen} resource(s) the version left open`);
     }
     if (live) sweepIntrinsics([live], 'by the retired version');
+    // issue 15: the links only this version claimed close now (src/links/link-table.ts, the rule).
+    linksOf(this.#dispatcher).release(this);
     this.#abort.abort(new HotlineError('HOTLINE_E_SWAP_CLOSED', `${this.label} was disposed`));
   }
 }
@@ -275,5 +304,6 @@ function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginC
     setInterval: (fn, ms) => timers.setInterval(fn, ms),
     clearTimeout: (t) => timers.clearTimeout(t),
     clearInterval: (t) => timers.clearInterval(t),
+    link: (name, options) => linksOf(d).claim(v, name, options) as never,
   };
 }

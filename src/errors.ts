@@ -89,6 +89,10 @@ export const ERROR_CODES = {
   HOTLINE_E_STATE_WRITE: 'a checkpoint could not be written (or its folder created); the previous one stands',
   HOTLINE_E_STATE_CORRUPT: 'the checkpoint file was refused at load (truncated, damaged, oversized, of another plugin); the host started from init()',
   HOTLINE_E_STATE_RESTORE: "the plugin's migrate() refused the checkpoint, or an earlier restore of it died twice; the host started from init()",
+  // issue 13 (sessions on NATS JetStream KV, src/cluster/).
+  HOTLINE_E_CLUSTER_UNAVAILABLE: 'NATS is unreachable: at start (atStart: fail, or the wait timed out), or a store operation that needs it now',
+  HOTLINE_E_SESSION_CONFLICT: 'another node took this session over (compare-and-set on its record failed); this copy was closed',
+  HOTLINE_E_SESSION_RECORD: 'a session record in the NATS bucket is malformed or oversized (written by something else); it was refused',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -76,6 +76,11 @@ export interface SessionStore {
   /** Drop sessions untouched since `before` (ms). Called periodically by the session layer. */
   expire?(before: number): void | Promise<void>;
   close(): void | Promise<void>;
+  /**
+   * A shared store (NATS, issue 13) tells the session layer when another node took one of its sessions over outside
+   * a write (HOTLINE_E_SESSION_CONFLICT): this node then closes its copy.
+   */
+  onLost?(fn: (id: string, err: Error) => void): void;
 }
 
 /** Options shared by the stores. */

@@ -406,8 +406,8 @@ export class NatsSessionStore implements SessionStore {
   }
 
   #conflict(id: string, why: string): HotlineError {
-    this.#held.delete(id);
-    this.#conflicts++;
+    // Counted once per session lost: a write after the loss is refused the same way, and not counted again.
+    if (this.#held.delete(id)) this.#conflicts++;
     return new HotlineError('HOTLINE_E_SESSION_CONFLICT', `session ${id}: ${why}; this node's copy is closed`);
   }
 

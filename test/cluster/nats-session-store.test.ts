@@ -32,7 +32,7 @@ test('two nodes race to take one session over: exactly one compare-and-set wins,
     assert.equal((await b.get(ID))?.outSeq, 1);
     assert.equal((await c.get(ID))?.outSeq, 1);
     const results = await Promise.all([codeOf(b.write(ID, { gen: 1, touchedAt: Date.now() })), codeOf(c.write(ID, { gen: 1, touchedAt: Date.now() }))]);
-    assert.deepEqual(results.sort(), ['HOTLINE_E_SESSION_CONFLICT', 'resolved']);
+    assert.deepEqual([...results].sort(), ['HOTLINE_E_SESSION_CONFLICT', 'resolved']);
     // The old owner learns it lost the session: at once through the notice, and at its next write in any case.
     const lost: string[] = [];
     a.onLost((id, err) => lost.push(`${id} ${(err as { code?: string }).code}`));

@@ -29,7 +29,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { Subscription } from '@nats-io/transport-node';
 import { HotlineError, messageOf } from '../errors.js';
-import { applyChange, DEFAULT_MAX_REPLAY, type SessionChange, type SessionRecord, type SessionStore, type StoreOptions } from '../session/store.js';
+import { applyChange, DEFAULT_MAX_REPLAY, type SessionChange, type SessionRecord, type SessionStore, type SessionStoreStatus, type StoreOptions } from '../session/store.js';
 import { NatsLink, type NatsLinkOptions, type NatsLinkState } from './nats-connection.js';
 import { decodeRecord, encodeRecord, isSessionKey, type RecordOwner } from './session-record-codec.js';
 
@@ -53,7 +53,7 @@ export interface NatsSessionStoreOptions extends StoreOptions, Partial<Pick<Nats
 }
 
 /** What `status()` reports. */
-export interface NatsSessionStoreStatus {
+export interface NatsSessionStoreStatus extends SessionStoreStatus {
   store: 'nats';
   state: NatsLinkState | 'opening';
   bucket: string;

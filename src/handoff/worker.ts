@@ -375,7 +375,7 @@ export class HostWorker {
       deferListen: config.upgrade,
       initialBuild,
       afterWorkerDeath: config.afterDeath === true,
-      ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state),
+      ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state, config.cluster),
     });
     this.#host = host;
     // Every build this worker serves from now on is reported, so the supervisor knows what a restart can go back to.

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/index.js';
+import { createHost } from '../../src/index.js';
+import { runHotline } from '../e2e/hotline-process.js';
+import { quietLogger } from '../helpers/quiet-logger.js';
+import { until } from '../helpers/until.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { ExactnessChecker, NumberedPump, streamPlugin } from '../session/fixtures.js';
@@ -59,6 +64,55 @@ test('node A killed -9 mid-stream: its session clients resume on node B from the
     for (const c of clients) c.close();
     await kill9(a.child);
     await kill9(b.child);
+    p.remove();
+    await nats.stop();
+  }
+});
+
+test('NATS killed under a host: its status says degraded, session clients keep being served locally, and it comes back up', { timeout: 30_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(streamPlugin(10));
+  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'ws', port: 0 }], sessions: { store: 'nats', servers: nats.url, bucket: 'degraded' }, logger: quietLogger });
+  const client = connect(`ws://127.0.0.1:${host.addresses()[0]!.port}/`);
+  const check = new ExactnessChecker(client);
+  const pump = new NumberedPump([client]);
+  try {
+    await check.until(() => check.replies >= 20, 'traffic');
+    assert.equal(host.status().sessionStore?.state, 'up');
+    await nats.kill();
+    await until(() => host.status().sessionStore?.state === 'degraded', 'degraded');
+    const floor = check.replies + 30;
+    await check.until(() => check.replies >= floor, 'local service while NATS is down');
+    assert.ok((host.status().sessionStore?.deferredWrites as number) > 0, 'the writes NATS missed are counted');
+    await nats.start();
+    await until(() => host.status().sessionStore?.state === 'up' && host.status().sessionStore?.dirty === 0, 'up and written back', 20_000);
+    await pump.drain([check]);
+    assert.deepEqual(check.errors, []);
+    assert.deepEqual(check.lost, []);
+  } finally {
+    await pump.stop();
+    client.close();
+    await host.close();
+    p.remove();
+    await nats.stop();
+  }
+});
+
+test('hotline start --cluster with NATS unreachable: refused with HOTLINE_E_CLUSTER_UNAVAILABLE; --cluster-wait bounds the wait', { timeout: 60_000 }, async () => {
+  const nats = new TestNatsServer();
+  await nats.start();
+  await nats.kill();
+  const p = pluginDir(streamPlugin(10));
+  try {
+    const r = await runHotline(['dev', p.entry, '--port', '0', '--admin', path.join(p.dir, 'a.sock'), '--cluster', nats.url], p.dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr + r.stdout, /HOTLINE_E_CLUSTER_UNAVAILABLE/);
+    const w = await runHotline(['dev', p.entry, '--port', '0', '--admin', path.join(p.dir, 'b.sock'), '--cluster', nats.url, '--cluster-wait', '500'], p.dir);
+    assert.notEqual(w.code, 0);
+    assert.match(w.stderr + w.stdout, /HOTLINE_E_CLUSTER_UNAVAILABLE.*waited 500 ms|waited 500 ms[^]*HOTLINE_E_CLUSTER_UNAVAILABLE/);
+    const bad = await runHotline(['dev', p.entry, '--cluster', 'http://x'], p.dir);
+    assert.match(bad.stderr + bad.stdout, /HOTLINE_E_CONFIG/);
+  } finally {
     p.remove();
     await nats.stop();
   }

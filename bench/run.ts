@@ -36,6 +36,8 @@ export const BENCHES: BenchEntry[] = [
   // issue 11: worker isolation
   { id: 'P2w', file: 'p2w-worker.bench.ts', title: 'worker isolation throughput' },
   { id: 'H1', file: 'h1-worker-hang.bench.ts', title: 'hang in worker mode' },
+  // issue 13: sessions across nodes on NATS
+  { id: 'C3', file: 'c3-failover.bench.ts', title: 'failover: kill -9 of one of 3 nodes' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

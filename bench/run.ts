@@ -40,6 +40,8 @@ export const BENCHES: BenchEntry[] = [
   { id: 'C1', file: 'c1-fanout.bench.ts', title: 'room fan-out on one node' },
   // issue 15: links
   { id: 'L1', file: 'l1-link-relay.bench.ts', title: 'link relay across swaps' },
+  // issue 13: sessions across nodes on NATS
+  { id: 'C3', file: 'c3-failover.bench.ts', title: 'failover: kill -9 of one of 3 nodes' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -29,6 +29,8 @@ export type { TlsOptions } from './transport/tls.js';
 export type { WatchOptions } from './watch/watcher.js';
 export { MemorySessionStore } from './session/memory-store.js';
 export { FileSessionStore } from './session/file-store.js';
+export { NatsSessionStore, type NatsSessionStoreOptions, type NatsSessionStoreStatus } from './cluster/nats-session-store.js';
+export { NatsLink, type NatsLinkOptions, type NatsLinkState, type NatsLinkStatus } from './cluster/nats-connection.js';
 export type { FileStoreOptions } from './session/file-store.js';
 export type { SessionChange, SessionRecord, SessionStore, StoredMessage, StoreOptions } from './session/store.js';
 export type { DrainOptions, SendAwayOptions, SessionOptions } from './session/options.js';

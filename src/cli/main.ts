@@ -23,6 +23,7 @@ import { TUNING_ARG_OPTIONS, tuningHelp } from '../config/tuning.js';
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
                         [--admin PATH] [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH]
+                        [--cluster nats://H:P[,…]] [--cluster-wait MS]
                         [--config FILE.json] [--max-payload N ... every limit below]
                         [--env-file PATH]   (KEY=VALUE lines, re-read at every worker start)
                         [--http-admin HOST:PORT | --metrics] [--admin-token-file PATH]
@@ -36,7 +37,9 @@ const USAGE = `usage:
 
 --port 0 picks a free port. The admin socket defaults to .hotline/admin.sock. --state DIR checkpoints the plugin's
 global state there (every swap, every 5 s when changed, at shutdown) and restores it after a crash; --sessions
-turns it on in .hotline/state.
+turns it on in .hotline/state. --cluster nats://H:P[,…] keeps sessions in a NATS JetStream KV bucket shared by
+every node (a client whose node died resumes on another); NATS unreachable at start fails at once, or waits up to
+--cluster-wait MS.
 
 ${tuningHelp()}`;
 
@@ -64,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
       admin: { type: 'string' },
       static: { type: 'string' },
       sessions: { type: 'boolean' },
+      cluster: { type: 'string' },
+      'cluster-wait': { type: 'string' },
       state: { type: 'string' },
       json: { type: 'boolean' },
       force: { type: 'boolean' },

@@ -10,7 +10,7 @@ import { FileSessionStore } from '../session/file-store.js';
 import type { ListenOptions } from '../transport/transport.js';
 import { listen } from '../transport/listen.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, stateDir, type StartFlags } from './flags.js';
-import { parseTuning, tunedHostOptions } from '../config/tuning.js';
+import { parseClusterFlags, parseTuning, tunedHostOptions } from '../config/tuning.js';
 import { prettyDestination } from '../log/pretty-log.js';
 import { createStaticServer } from '../static/static-server.js';
 import { formatHttpAdminAddress } from '../ops/http-address.js';
@@ -19,7 +19,8 @@ import { httpAdminFromFlags, httpAdminLine, writeHttpAdminInfo } from './http-ad
 export async function runStart(mode: 'start' | 'dev', entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', `hotline ${mode} needs a plugin entry, e.g. hotline ${mode} ./plugin.ts`);
   const l = parseListenFlags(flags);
-  const tuning = parseTuning(flags, flags.sessions === true);
+  const cluster = parseClusterFlags(flags);
+  const tuning = parseTuning(flags, flags.sessions === true || cluster !== undefined);
   const logger = mode === 'dev' ? pino({ level: 'info' }, prettyDestination()) : pino({ level: 'info' }, pino.destination(2));
   installLastResort('host', mode === 'dev' ? { logger } : {});
 
@@ -51,7 +52,7 @@ export async function runStart(mode: 'start' | 'dev', entry: string | undefined,
       admin,
       logger,
       ...(http && { httpAdmin: { listen: formatHttpAdminAddress(http.config.address), token: http.config.token } }),
-      ...tunedHostOptions(tuning, mode === 'dev' || flags.watch === true, flags.sessions ? new FileSessionStore(sessionsDir(admin)) : undefined, stateDir(flags, admin)),
+      ...tunedHostOptions(tuning, mode === 'dev' || flags.watch === true, flags.sessions && !cluster ? new FileSessionStore(sessionsDir(admin)) : undefined, stateDir(flags, admin), cluster),
     });
   } catch (err) {
     // The page server is already listening; left open it would keep a failed start from ever exiting.

@@ -11,14 +11,15 @@ import { Supervisor } from '../handoff/supervisor.js';
 import { installLastResort } from '../host/last-resort.js';
 import { formatHost, listenUrl } from '../transport/transport.js';
 import { parseListenFlags, resolveAdminPath, sessionsDir, stateDir, type StartFlags } from './flags.js';
-import { parseTuning } from '../config/tuning.js';
+import { parseClusterFlags, parseTuning } from '../config/tuning.js';
 import { httpAdminFromFlags, httpAdminLine, writeHttpAdminInfo } from './http-admin-flags.js';
 
 export async function runSupervised(entry: string | undefined, flags: StartFlags): Promise<number> {
   if (!entry) throw new HotlineError('HOTLINE_E_CONFIG', 'hotline start needs a plugin entry, e.g. hotline start ./plugin.ts');
   const l = parseListenFlags(flags);
   // Checked here, before anything listens; the worker gets the result in its config (and checks it again).
-  const tuning = parseTuning(flags, flags.sessions === true);
+  const cluster = parseClusterFlags(flags);
+  const tuning = parseTuning(flags, flags.sessions === true || cluster !== undefined);
   const spec: ListenerSpec =
     l.transport === 'ws'
       ? { transport: 'ws', host: l.host, port: l.port, static: l.static, tls: l.tls }
@@ -29,7 +30,7 @@ export async function runSupervised(entry: string | undefined, flags: StartFlags
   const log = pino({ level: 'info' }, pino.destination(2));
   installLastResort('supervisor');
   const sup = new Supervisor({
-    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, tuning, ...(flags.sessions && { sessions: sessionsDir(admin) }), ...(state && { state }) },
+    config: { entry: path.resolve(entry), listen: [spec], watch: flags.watch === true, dev: false, tuning, ...(flags.sessions && !cluster && { sessions: sessionsDir(admin) }), ...(cluster && { cluster }), ...(state && { state }) },
     admin,
     envFile: flags['env-file'] ? path.resolve(flags['env-file']) : undefined,
     ...(http && { httpAdmin: http.config }),

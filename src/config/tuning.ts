@@ -271,12 +271,37 @@ export function parseTuning(flags: Record<string, string | boolean | undefined>,
  * checkpoints its global state in `stateDir` or not. Shared by `hotline dev` (in process) and the supervised worker
  * of `hotline start`.
  */
-export function tunedHostOptions(t: HostTuning | undefined, watch: boolean, store: SessionStore | undefined, stateDir?: string): Partial<HostOptions> {
+export function tunedHostOptions(t: HostTuning | undefined, watch: boolean, store: SessionStore | undefined, stateDir?: string, cluster?: ClusterFlags): Partial<HostOptions> {
   const { watch: watchOptions, sessions, state, ...rest } = t ?? {};
+  // issue 13: `--cluster URL[,URL]` keeps sessions in the NATS bucket every node shares (instead of a file store).
+  const nats = cluster && { store: 'nats' as const, servers: cluster.servers, ...(cluster.wait !== undefined && { atStart: 'wait' as const, waitTimeout: cluster.wait }) };
   return {
     ...rest,
     watch: watch ? (watchOptions ?? true) : false,
-    ...(store && { sessions: { ...sessions, store } }),
+    ...(nats ? { sessions: { ...sessions, ...nats } } : store && { sessions: { ...sessions, store } }),
     ...(stateDir && { state: { ...state, dir: stateDir } }),
   };
+}
+
+/** `--cluster nats://…[,nats://…]` and `--cluster-wait MS` (issue 13), checked by {@link parseClusterFlags}. */
+export interface ClusterFlags {
+  servers: string[];
+  /** Wait this long for NATS at start instead of failing at once. */
+  wait?: number;
+}
+
+/** The cluster flags, or undefined without --cluster; a malformed one is HOTLINE_E_CONFIG before anything starts. */
+export function parseClusterFlags(flags: Record<string, string | boolean | undefined>): ClusterFlags | undefined {
+  const c = flags.cluster;
+  const w = flags['cluster-wait'];
+  if (c === undefined) {
+    if (w !== undefined) throw new HotlineError('HOTLINE_E_CONFIG', '--cluster-wait needs --cluster');
+    return undefined;
+  }
+  const servers = typeof c === 'string' ? c.split(',').map((x) => x.trim()).filter((x) => x.length > 0) : [];
+  if (servers.length === 0 || servers.some((x) => !/^(nats|tls):\/\/[^\s/]+$/.test(x))) throw new HotlineError('HOTLINE_E_CONFIG', `--cluster needs NATS URLs like nats://127.0.0.1:4222, got ${JSON.stringify(c)}`);
+  if (w === undefined) return { servers };
+  const wait = typeof w === 'string' && /^\d{1,9}$/.test(w) ? Number(w) : NaN;
+  if (!(wait > 0)) throw new HotlineError('HOTLINE_E_CONFIG', `--cluster-wait must be a positive number of ms, got ${JSON.stringify(w)}`);
+  return { servers, wait };
 }

@@ -10,7 +10,7 @@ import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../framing/framing.js';
 import type { TlsOptions } from '../transport/tls.js';
-import type { HostTuning } from '../config/tuning.js';
+import type { ClusterFlags, HostTuning } from '../config/tuning.js';
 
 /** One listener the supervisor owns, as a worker sees it. */
 export interface ListenerSpec {
@@ -36,6 +36,8 @@ export interface WorkerConfig {
   lane?: boolean;
   /** `hotline start --sessions`: the file session store's directory, held by one worker at a time (session-lease.ts). */
   sessions?: string;
+  /** `hotline start --cluster URL`: sessions in the NATS bucket every node shares (issue 13), instead of the file store. */
+  cluster?: ClusterFlags;
   /**
    * `--state DIR` (or `--sessions`): the folder of the global state's checkpoint (src/state/). A restarted worker
    * starts from it; an upgrade's new worker writes to it only once it committed.

@@ -376,7 +376,7 @@ export class HostWorker {
       deferListen: config.upgrade,
       initialBuild,
       afterWorkerDeath: config.afterDeath === true,
-      ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state),
+      ...tunedHostOptions(config.tuning, config.watch, this.#sessionStore, config.state, config.cluster),
       metrics: config.metrics === true,
     });
     this.#host = host;

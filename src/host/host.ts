@@ -32,6 +32,7 @@ import { createAdmit } from '../transport/admission.js';
 import { PluginWatcher } from '../watch/watcher.js';
 import { type SendAwayBatch, sendAwayInBatches } from './send-away.js';
 import { SessionManager } from '../session/session-manager.js';
+import type { SessionStoreStatus } from '../session/store.js';
 import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type CheckpointStatus, Checkpointer } from '../state/checkpointer.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -126,6 +127,8 @@ export interface HostStatus {
   sessionsEvicted?: number;
   /** When sessions are on: replayed messages dropped as poison since start (HOTLINE_E_POISON_MESSAGE, issue 11). */
   sessionsPoisoned?: number;
+  /** A store that reports on itself (the NATS store, issue 13: its link `up` or `degraded`, deferred writes, conflicts). */
+  sessionStore?: SessionStoreStatus;
   /** Which operation (swap, export, adopt, shutdown) holds the host's operation lock, and how many were refused. */
   lock: LockState;
   /** With the `state` option: the checkpoints of the global state (writes, failures, what the start restored). */
@@ -417,6 +420,7 @@ export class Host extends EventEmitter<HostEvents> {
       versions: this.#swapper.versions.map((s) => ({ ...s })),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted, sessionsPoisoned: this.#sessions.poisonDropped }),
+      ...(this.#options.sessions && this.#options.sessions.store.status && { sessionStore: this.#options.sessions.store.status() }),
       escaped: lastResortCounts(),
       lock: this.#lock.state,
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),

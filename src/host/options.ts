@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import { HotlineError } from '../errors.js';
+import { NatsSessionStore } from '../cluster/nats-session-store.js';
+import type { SessionStore } from '../session/store.js';
 import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
 import { type ResolvedStateOptions, type StateOptions, resolveStateOptions } from '../state/options.js';
@@ -255,7 +257,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     admin: o.admin,
     httpAdmin: resolveHttpAdmin(o.httpAdmin),
     metrics: o.metrics === true || o.httpAdmin !== undefined,
-    sessions: resolveSessionOptions(o.sessions),
+    sessions: resolveSessionOptions(o.sessions, natsSessionStore),
     state: resolveStateOptions(o.state),
     sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),
     isolation: resolveIsolation(o.isolation),
@@ -279,4 +281,10 @@ function resolveWorkerLimits(w: WorkerLimits | undefined): ResolvedOptions['work
   if (w?.maxYoungGenerationSizeMb !== undefined) out.maxYoungGenerationSizeMb = positive('workerLimits.maxYoungGenerationSizeMb', w.maxYoungGenerationSizeMb, 0);
   if (w?.stackSizeMb !== undefined) out.stackSizeMb = positive('workerLimits.stackSizeMb', w.stackSizeMb, 0);
   return out;
+}
+
+/** `sessions: { store: 'nats', servers, … }`: records age out of the bucket at 3 × the session TTL (its max_age). */
+function natsSessionStore(s: SessionOptions, ttl: number): SessionStore {
+  if (!s.servers) throw new HotlineError('HOTLINE_E_CONFIG', "sessions.store 'nats' needs sessions.servers, e.g. 'nats://127.0.0.1:4222'");
+  return new NatsSessionStore({ servers: s.servers, bucket: s.bucket, node: s.node, atStart: s.atStart, waitTimeout: s.waitTimeout, maxAge: 3 * ttl });
 }

@@ -6,8 +6,21 @@ import { MemorySessionStore } from './memory-store.js';
 import type { SessionStore } from './store.js';
 
 export interface SessionOptions {
-  /** Where sessions are kept. Default: a {@link MemorySessionStore} owned (and closed) by the host. */
-  store?: SessionStore;
+  /**
+   * Where sessions are kept. Default: a {@link MemorySessionStore} owned (and closed) by the host. `'nats'`: a
+   * NatsSessionStore on `servers`, shared by every node (issue 13), created and closed by the host.
+   */
+  store?: SessionStore | 'nats';
+  /** With `store: 'nats'`: the NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
+  servers?: string | string[];
+  /** With `store: 'nats'`: the KV bucket. Default `hotline_sessions`. */
+  bucket?: string;
+  /** With `store: 'nats'`: NATS unreachable at start fails (`'fail'`, default) or waits up to `waitTimeout` (`'wait'`). */
+  atStart?: 'fail' | 'wait';
+  /** With `store: 'nats'` and `atStart: 'wait'`: ms to wait for NATS at start. Default 60 000. */
+  waitTimeout?: number;
+  /** With `store: 'nats'`: this node's name in the records it owns. Default `<hostname>-<pid>`. */
+  node?: string;
   /** How long a disconnected session waits for its client, in ms. Default 60 000. */
   ttl?: number;
   /** How often acks are flushed, in ms. Default 20. */
@@ -55,13 +68,21 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-export function resolveSessionOptions(o: boolean | SessionOptions | undefined): ResolvedSessionOptions | false {
+/**
+ * `made`: the store the host built for a named kind (`'nats'`, in host/, which may import the cluster folder); the
+ * host owns it.
+ */
+export function resolveSessionOptions(o: boolean | SessionOptions | undefined, made?: (s: SessionOptions, ttl: number) => SessionStore): ResolvedSessionOptions | false {
   if (!o) return false;
   const s = o === true ? {} : o;
+  const ttl = positive('sessions.ttl', s.ttl, 60_000);
+  if (s.store === 'nats' && !made) throw new HotlineError('HOTLINE_E_CONFIG', "sessions.store 'nats' needs the host to create it");
+  const store = s.store === 'nats' ? made!(s, ttl) : s.store;
+  if (store !== undefined && (typeof store !== 'object' || store === null)) throw new HotlineError('HOTLINE_E_CONFIG', `sessions.store must be a SessionStore or 'nats', got ${JSON.stringify(s.store)}`);
   return {
-    store: s.store ?? new MemorySessionStore(),
-    ownStore: s.store === undefined,
-    ttl: positive('sessions.ttl', s.ttl, 60_000),
+    store: store ?? new MemorySessionStore(),
+    ownStore: s.store === undefined || s.store === 'nats',
+    ttl,
     ackInterval: positive('sessions.ackInterval', s.ackInterval, 20),
     reconnectDelay: positive('sessions.reconnectDelay', s.reconnectDelay, 1_000),
     maxDetached: Math.floor(positive('sessions.maxDetached', s.maxDetached, DEFAULT_MAX_DETACHED)),

@@ -110,6 +110,10 @@ export class SessionManager implements SessionHost {
 
   async start(): Promise<void> {
     this.#secret = await this.#o.store.secret();
+    this.#o.store.onLost?.((id, err) => {
+      const s = this.#sessions.get(id);
+      if (s) this.#takenOver(s, err);
+    });
     this.#ackTimer = setInterval(() => this.#flushAcks(), this.#o.ackInterval);
     this.#ackTimer.unref();
     const sweep = Math.max(1000, this.#o.ttl / 4);
@@ -281,8 +285,17 @@ export class SessionManager implements SessionHost {
   /** Restore a session from the store into this process: 'done', or why it cannot be. */
   async #restore(ws: WebSocket, claim: TokenClaim, rx: number, remoteAddress: string): Promise<LostCode | 'done'> {
     const id = claim.id;
-    let rec = this.#o.store.get(id);
-    if (isThenable(rec)) rec = await rec;
+    let rec;
+    try {
+      rec = this.#o.store.get(id);
+      if (isThenable(rec)) rec = await rec;
+    } catch (err) {
+      // A record the store refused as malformed (a shared store anything can write to): reported, and the client
+      // starts over with a lost-session rather than retrying into the same record forever.
+      if (!(err instanceof HotlineError) || err.code !== 'HOTLINE_E_SESSION_RECORD') throw err;
+      this.#deps.reportError(err);
+      return 'HOTLINE_E_SESSION_UNKNOWN';
+    }
     if (ws.readyState !== ws.OPEN) return 'done';
     // Another hello restored it while the store was read: decide against that live session instead.
     const live = this.#sessions.get(id);
@@ -304,7 +317,13 @@ export class SessionManager implements SessionHost {
     const s = new ServerSession(this, id, remoteAddress, rec);
     this.#sessions.set(id, s);
     const { gen, written } = this.#rotate(s);
-    if (isThenable(written)) await written;
+    try {
+      if (isThenable(written)) await written;
+    } catch (err) {
+      // The takeover was refused (another node won the compare-and-set) or the store is away: not restored here.
+      if (this.#sessions.get(id) === s) this.#sessions.delete(id);
+      throw err;
+    }
     let state: unknown;
     try {
       state = rec.state === undefined ? undefined : JSON.parse(rec.state);
@@ -399,7 +418,22 @@ export class SessionManager implements SessionHost {
 
   storeError(s: ServerSession, err: unknown): void {
     const e = err instanceof HotlineError ? err : new HotlineError('HOTLINE_E_SESSION_STORE', `session ${s.id}: ${messageOf(err)}`, { cause: err });
+    if (e.code === 'HOTLINE_E_SESSION_CONFLICT') return this.#takenOver(s, e);
     this.#deps.reportError(e, s.conn);
+  }
+
+  /**
+   * Another node owns this session now (a shared store's compare-and-set said so): this copy closes, and its record,
+   * no longer this node's, is left alone (the store refuses to delete what it does not own). Reported once.
+   */
+  #takenOver(s: ServerSession, err: Error): void {
+    if (this.#sessions.get(s.id) !== s) return;
+    this.#deps.reportError(err instanceof HotlineError ? err : new HotlineError('HOTLINE_E_SESSION_CONFLICT', err.message), s.conn);
+    if (s.conn) s.terminate();
+    // A session whose hello is still being restored has no socket and no connection yet: just forget it.
+    this.#sessions.delete(s.id);
+    this.#detached.delete(s);
+    this.#ackDue.delete(s);
   }
 
   poisoned(s: ServerSession, err: HotlineError): void {

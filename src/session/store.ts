@@ -76,6 +76,20 @@ export interface SessionStore {
   /** Drop sessions untouched since `before` (ms). Called periodically by the session layer. */
   expire?(before: number): void | Promise<void>;
   close(): void | Promise<void>;
+  /**
+   * A shared store (NATS, issue 13) tells the session layer when another node took one of its sessions over outside
+   * a write (HOTLINE_E_SESSION_CONFLICT): this node then closes its copy.
+   */
+  onLost?(fn: (id: string, err: Error) => void): void;
+  /** What `hotline status` shows of the store: its kind and, for a remote one, whether it is reachable now. */
+  status?(): SessionStoreStatus;
+}
+
+/** A store's own report: `store` names its kind; `state` is `up` or `degraded` for one behind a network. */
+export interface SessionStoreStatus {
+  store: string;
+  state?: string;
+  [detail: string]: unknown;
 }
 
 /** Options shared by the stores. */

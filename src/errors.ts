@@ -89,6 +89,12 @@ export const ERROR_CODES = {
   HOTLINE_E_STATE_WRITE: 'a checkpoint could not be written (or its folder created); the previous one stands',
   HOTLINE_E_STATE_CORRUPT: 'the checkpoint file was refused at load (truncated, damaged, oversized, of another plugin); the host started from init()',
   HOTLINE_E_STATE_RESTORE: "the plugin's migrate() refused the checkpoint, or an earlier restore of it died twice; the host started from init()",
+  // issue 12: several versions alive at once.
+  HOTLINE_E_POLICY: 'a reload policy (pin, canary) is malformed, or cannot run here (worker isolation)',
+  HOTLINE_E_CANARY: 'the canary version went over its error budget and was rolled back; its connections moved to the stable version',
+  HOTLINE_E_CANARY_ACTIVE: 'a canary is running: promote or roll it back before another reload',
+  HOTLINE_E_NOTHING_TO_PROMOTE: 'promote found no canary and no pinned version to fold into the current one',
+  HOTLINE_E_UPGRADE_VERSIONS: 'a process upgrade refused: more than one plugin version is live (pinned or canary)',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

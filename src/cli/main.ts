@@ -5,7 +5,9 @@
  *                         [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH] [--env-file PATH]
  *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
  *   hotline reload   [--admin PATH] [--json] [--force]   swap to what is on disk now ("unchanged" unless it changed)
- *   hotline rollback [--admin PATH] [--json]            swap back to the previous build
+ *   hotline reload --pin [--max-age 10m] | --canary 10%   issue 12: keep the old version for its connections, or a canary
+ *   hotline promote  [--admin PATH] [--json]            fold the other live versions into the canary (or the current one)
+ *   hotline rollback [--admin PATH] [--json]            swap back to the previous build (or roll a canary back)
  *   hotline status   [--admin PATH] [--json]
  *   hotline upgrade  [--admin PATH] [--json]            replace the worker process, handing live connections over
  *   hotline version | --version | -v
@@ -26,7 +28,10 @@ const USAGE = `usage:
                         [--env-file PATH]   (KEY=VALUE lines, re-read at every worker start)
   hotline dev <entry>   [same flags as start but --env-file; watches and prints readable swap logs]
   hotline reload   [--admin PATH] [--json] [--force]   an identical build is "unchanged" unless --force
-  hotline rollback [--admin PATH] [--json]
+  hotline reload --pin [--max-age 10m]   open connections finish on the old version, new ones get the new one
+  hotline reload --canary 10% [--window 60s]   a share of new connections get the new version, judged, then promoted
+  hotline promote  [--admin PATH] [--json]   promote the canary, or migrate pinned connections now
+  hotline rollback [--admin PATH] [--json]   (a canary: its connections migrate back to stable)
   hotline status   [--admin PATH] [--json]
   hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; replaces its worker process)
   hotline --version | -v | version
@@ -64,6 +69,10 @@ async function main(argv: string[]): Promise<number> {
       state: { type: 'string' },
       json: { type: 'boolean' },
       force: { type: 'boolean' },
+      pin: { type: 'boolean' },
+      'max-age': { type: 'string' },
+      canary: { type: 'string' },
+      window: { type: 'string' },
       'env-file': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -87,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
     case 'reload':
     case 'rollback':
     case 'status':
+    case 'promote':
       return runAdminCommand(command, values);
     default:
       throw new HotlineError('HOTLINE_E_CONFIG', `unknown command "${command}"\n${USAGE}`);

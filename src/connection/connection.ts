@@ -11,6 +11,7 @@ import type { CloseInfo, MessageData, TransportKind } from '../plugin/contract.j
 import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } from './close-codes.js';
 import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
+import { SAMPLE_EVERY } from './latency-sample.js';
 import type { Link } from './link.js';
 import { isThenable } from './thenable.js';
 
@@ -50,6 +51,11 @@ export class Connection implements HandleTarget {
   state: unknown = undefined;
   /** True once onOpen has been dispatched: only then does the connection have plugin state to migrate. */
   opened = false;
+  /**
+   * issue 12: the version this connection's events go to. Picked at accept (the dispatcher's default, or a canary's
+   * share); moved only by `Dispatcher.move`, which a migration calls. Read once per event, like `target` was.
+   */
+  runtime: DispatchTarget;
   #link: Link;
   #d: Dispatcher;
   #phase = Phase.Open;
@@ -70,6 +76,8 @@ export class Connection implements HandleTarget {
   #runningKind: 'open' | 'message' | 'close' = 'open';
   /** @internal The dispatcher's sweep count when the async handler in flight started; -1: none (dispatcher.ts). */
   asyncSince = -1;
+  /** When the sampled handler in flight started (latency-sample.ts); -1: this one is not timed. */
+  #sampledAt = -1;
   /** Bumped when a handler is abandoned: the settle callbacks it was given are stale from then on. */
   #generation = 0;
   // Bound once per connection (and again only after an abandoned handler), not once per message: the async settle
@@ -87,6 +95,7 @@ export class Connection implements HandleTarget {
     this.#onEventStart = options?.onEventStart;
     this.#onEventDone = options?.onEventDone;
     this.#bindSettle();
+    this.runtime = dispatcher.route(link);
     dispatcher.connections.set(this.id, this);
     if (options?.resume) {
       this.state = options.resume.state;
@@ -139,7 +148,7 @@ export class Connection implements HandleTarget {
     this.#head = 0;
     this.#queuedBytes = 0;
     this.#link.forget?.();
-    this.#d.connections.delete(this.id);
+    if (this.#d.connections.delete(this.id)) this.#d.forget(this);
   }
 
   send(data: MessageData): boolean {
@@ -265,7 +274,7 @@ export class Connection implements HandleTarget {
 
   #run(ev: Inbound): void {
     const d = this.#d;
-    const target = d.target;
+    const target = this.runtime;
     this.#busy = true;
     this.#running = target;
     this.#runningKind = ev === OPEN ? 'open' : ev instanceof CloseEvent ? 'close' : 'message';
@@ -280,6 +289,7 @@ export class Connection implements HandleTarget {
         result = this.opened ? target.close(this, ev.info) : undefined;
       } else {
         this.#queuedBytes -= ev.length;
+        if (++d.dispatched % SAMPLE_EVERY === 0 && target.latency) this.#sampledAt = performance.now();
         result = target.message(this, ev);
       }
     } catch (err) {
@@ -298,6 +308,10 @@ export class Connection implements HandleTarget {
 
   /** Bookkeeping after a handler; the caller continues the queue (the sync path is already inside pump()). */
   #finish(): void {
+    if (this.#sampledAt >= 0) {
+      this.#running?.latency?.record(performance.now() - this.#sampledAt);
+      this.#sampledAt = -1;
+    }
     this.asyncSince = -1;
     this.#busy = false;
     this.#running = undefined;
@@ -305,7 +319,10 @@ export class Connection implements HandleTarget {
     this.#onEventDone?.(this.#runningKind);
     if (this.#phase === Phase.Closed && this.#head >= this.#queue.length) {
       // The close event was the last one: the connection leaves the table.
-      if (this.#d.connections.delete(this.id)) this.#d.events.connectionFinished(this);
+      if (this.#d.connections.delete(this.id)) {
+        this.#d.forget(this);
+        this.#d.events.connectionFinished(this);
+      }
     }
   }
 

@@ -234,6 +234,7 @@ export class Swapper {
   }
 
   #request(kind: JobKind, trigger: SwapTrigger, ifChanged = false, policy?: Policy, version?: VersionRuntime): Promise<SwapRecord> {
+    if (policy?.kind === 'migrate') policy = undefined;
     if (this.#closed) return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
     try {
       this.#options.lock.check('swap');
@@ -247,7 +248,7 @@ export class Swapper {
         last.waiters.push({ resolve, reject });
         last.ifChanged &&= ifChanged;
       } else {
-        this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }], ...(policy && policy.kind !== 'migrate' && { policy }), ...(version && { version }) });
+        this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }], ...(policy && { policy }), ...(version && { version }) });
       }
       this.#running ??= this.#runQueue();
     });

@@ -36,6 +36,8 @@ export const BENCHES: BenchEntry[] = [
   // issue 11: worker isolation
   { id: 'P2w', file: 'p2w-worker.bench.ts', title: 'worker isolation throughput' },
   { id: 'H1', file: 'h1-worker-hang.bench.ts', title: 'hang in worker mode' },
+  // issue 12: several live versions
+  { id: 'V1', file: 'v1-routing.bench.ts', title: 'version routing' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

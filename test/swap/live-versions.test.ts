@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createHost, type Host } from '../../src/index.js';
+import { ConnectionExporter } from '../../src/handoff/connection-export.js';
+import { createHost, type Host, isHotlineError } from '../../src/index.js';
 import { type WsClient, until, wsClient } from '../helpers/clients.js';
 import { collectUntil } from '../helpers/heap.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
@@ -182,5 +183,26 @@ test('policies are validated with a code; pin and canary are refused in worker m
   } finally {
     await worker.close();
     q.remove();
+  }
+});
+
+test('a process upgrade with two live versions is refused by code, and leaves the lock and dispatch as they were', async () => {
+  const { p, host } = await start(plugin('v1'));
+  try {
+    const old = await connect(host, 2);
+    await stream(old, 1, 1);
+    p.write(plugin('v2'));
+    await host.reload('reload', { policy: 'pin' });
+    const port = host.handoffPort();
+    const exporter = new ConnectionExporter(port);
+    await assert.rejects(exporter.export({ send: () => undefined }, 1_000), (err: unknown) => isHotlineError(err, 'HOTLINE_E_UPGRADE_VERSIONS'));
+    assert.equal(port.lock.holder, undefined);
+    assert.equal(port.dispatcher.suspended, false);
+    await stream(old, 2, 2);
+    for (const c of old) assertReplies(c, 'v1', 1, 2);
+    for (const c of old) c.ws.close();
+  } finally {
+    await host.close();
+    p.remove();
   }
 });

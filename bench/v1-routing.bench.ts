@@ -4,6 +4,9 @@
  * echo, in the same run; then the heap of the pinned v1 (a plugin holding ~16 MB) released after its last connection.
  *
  *   node --import tsx bench/v1-routing.bench.ts [--quick]
+ *
+ * `V1_BEFORE=/path/to/other-checkout/bench/servers/hotline-server.ts` adds a row for a checkout from before issue 12
+ * (one dispatcher target read per event), measured in the same rounds.
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -73,11 +76,17 @@ process.on('message', (m) => {
   const pinned = await start(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin: pinPlugin })], ['--expose-gc']);
   servers.push(pinned.child);
 
+  const beforeFile = process.env.V1_BEFORE;
+  const before = beforeFile ? await start(beforeFile, [JSON.stringify({ plugin: singlePlugin })]) : undefined;
+  if (before) servers.push(before.child);
   const half = connections / 2;
   const rawG = await LoadGroup.connect({ url: raw.url, connections, processes: 2 });
   const singleG = await LoadGroup.connect({ url: single.url, connections, processes: 2 });
   const oldG = await LoadGroup.connect({ url: pinned.url, connections: half, processes: 1 });
   groups.push(rawG, singleG, oldG);
+  const beforeG = before ? await LoadGroup.connect({ url: before.url, connections, processes: 2 }) : undefined;
+  if (beforeG) groups.push(beforeG);
+  const beforeRuns: number[] = [];
   dir.write('pin/plugin.ts', echoPlugin('v2'));
   pinned.child.send({ type: 'reload', policy: 'pin' });
   const reloaded = await nextMessage(pinned.child, ofType<{ type: 'reloaded'; record?: { outcome: string }; error?: string }>('reloaded'), 60_000, 'pin reload');
@@ -93,11 +102,12 @@ process.on('message', (m) => {
     const r = await cpuPerMessage(raw.child, [rawG]);
     const s = await cpuPerMessage(single.child, [singleG]);
     const p = await cpuPerMessage(pinned.child, [oldG, newG]);
+    if (before && beforeG) beforeRuns.push((await cpuPerMessage(before.child, [beforeG])).us);
     rawRuns.push(r.us);
     singleRuns.push(s.us);
     pinRuns.push(p.us);
     lost += s.lost + p.lost;
-    console.log(`round ${i + 1}: raw ${r.us.toFixed(1)} µs/msg, one version ${s.us.toFixed(1)} µs/msg, two live versions ${p.us.toFixed(1)} µs/msg`);
+    console.log(`round ${i + 1}: raw ${r.us.toFixed(1)} µs/msg, one version ${s.us.toFixed(1)} µs/msg, two live versions ${p.us.toFixed(1)} µs/msg${before ? `, before issue 12 ${beforeRuns.at(-1)!.toFixed(1)} µs/msg` : ''}`);
   }
   const rawUs = median(rawRuns);
   const singleUs = median(singleRuns);
@@ -135,6 +145,9 @@ process.on('message', (m) => {
         ratio: `${(singleUs / rawUs).toFixed(2)}×`,
         target: '',
       },
+      ...(beforeRuns.length > 0
+        ? [{ figure: 'V1 server CPU per echoed message, one version vs the checkout before issue 12', hotline: `${singleUs.toFixed(1)} µs`, baseline: `before: ${median(beforeRuns).toFixed(1)} µs`, ratio: `${(singleUs / median(beforeRuns)).toFixed(2)}×`, target: '' }]
+        : []),
       {
         figure: 'V1 heap released when the pinned v1 (16 MB of module data) lost its last connection',
         hotline: `${releasedMb.toFixed(1)} MB`,

@@ -42,6 +42,8 @@ export const BENCHES: BenchEntry[] = [
   { id: 'L1', file: 'l1-link-relay.bench.ts', title: 'link relay across swaps' },
   // issue 13: sessions across nodes on NATS
   { id: 'C3', file: 'c3-failover.bench.ts', title: 'failover: kill -9 of one of 3 nodes' },
+  // issue 12: several live versions
+  { id: 'V1', file: 'v1-routing.bench.ts', title: 'version routing' },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -108,6 +108,12 @@ export const ERROR_CODES = {
   HOTLINE_E_CLUSTER_UNAVAILABLE: 'NATS is unreachable: at start (atStart: fail, or the wait timed out), or a store operation that needs it now',
   HOTLINE_E_SESSION_CONFLICT: 'another node took this session over (compare-and-set on its record failed); this copy was closed',
   HOTLINE_E_SESSION_RECORD: 'a session record in the NATS bucket is malformed or oversized (written by something else); it was refused',
+  // issue 12: several versions alive at once.
+  HOTLINE_E_POLICY: 'a reload policy (pin, canary) is malformed, or cannot run here (worker isolation)',
+  HOTLINE_E_CANARY: 'the canary version went over its error budget and was rolled back; its connections moved to the stable version',
+  HOTLINE_E_CANARY_ACTIVE: 'a canary is running: promote or roll it back before another reload',
+  HOTLINE_E_NOTHING_TO_PROMOTE: 'promote found no canary and no pinned version to fold into the current one',
+  HOTLINE_E_UPGRADE_VERSIONS: 'a process upgrade refused: more than one plugin version is live (pinned or canary)',
 } as const;
 
 /** A stable error code, such as `HOTLINE_E_PLUGIN_SHAPE`. */

@@ -1,5 +1,6 @@
 export { createHost, Host } from './host/host.js';
-export type { HostEvents, HostState, HostStatus, ReloadOptions } from './host/host.js';
+export type { HostEvents, HostState, HostStatus, LiveVersionStatus, ReloadOptions } from './host/host.js';
+export type { CanaryPolicy, Handshake, PinPolicy, ReloadPolicy } from './swap/reload-policy.js';
 export type { HostLimits, HostOptions } from './host/options.js';
 export { definePlugin, HOST_API } from './plugin/contract.js';
 export type {

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { createHost } from '../../src/index.js';
-import type { HostLimits, WatchOptions } from '../../src/index.js';
+import type { HostLimits, ReloadPolicy, WatchOptions } from '../../src/index.js';
 
 export interface HotlineServerConfig {
   plugin: string;
@@ -51,16 +51,19 @@ host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trig
 host.on('swap', (record) => process.send?.({ type: 'swap', record, at: wallNow() }));
 host.on('swap-error', (err) => process.send?.({ type: 'swap-error', code: err.code, message: err.message }));
 
-process.on('message', (m: { type: string }) => {
+process.on('message', (m: { type: string; policy?: ReloadPolicy; gc?: boolean }) => {
   if (m.type === 'reload') {
-    host.reload().then(
+    // issue 12: V1 reloads with { policy: 'pin' } to keep two versions live.
+    host.reload('reload', m.policy !== undefined ? { policy: m.policy } : {}).then(
       (record) => process.send?.({ type: 'reloaded', record }),
       (err: Error & { code?: string }) => process.send?.({ type: 'reloaded', error: `${err.code ?? ''} ${err.message}` }),
     );
   } else if (m.type === 'status') {
     const s = host.status();
     const cpu = process.cpuUsage();
-    process.send?.({ type: 'status', connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, cpuMs: (cpu.user + cpu.system) / 1000, swaps: s.swaps });
+    // V1 asks for a collection before a memory reading (the server runs with --expose-gc then).
+    if (m.gc === true) (globalThis as { gc?: () => void }).gc?.();
+    process.send?.({ type: 'status', live: s.live.length, connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, cpuMs: (cpu.user + cpu.system) / 1000, swaps: s.swaps });
   }
 });
 

@@ -6,7 +6,7 @@ import { HotlineError, type ErrorCode } from '../errors.js';
 import type { AdminCommand, AdminResponse } from './protocol.js';
 
 /** Send `cmd` and resolve with its result, or reject with the host's coded error. */
-export function adminRequest(socketPath: string, cmd: AdminCommand, timeoutMs = 60_000, options: { force?: boolean } = {}): Promise<unknown> {
+export function adminRequest(socketPath: string, cmd: AdminCommand, timeoutMs = 60_000, options: { force?: boolean; policy?: unknown } = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
     let buf = '';
@@ -23,7 +23,7 @@ export function adminRequest(socketPath: string, cmd: AdminCommand, timeoutMs = 
       timeoutMs,
     );
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(JSON.stringify({ id: 1, cmd, ...(options.force && { force: true }) }) + '\n'));
+    socket.on('connect', () => socket.write(JSON.stringify({ id: 1, cmd, ...(options.force && { force: true }), ...(options.policy !== undefined && { policy: options.policy }) }) + '\n'));
     socket.on('error', (err: NodeJS.ErrnoException) =>
       finish(() =>
         reject(

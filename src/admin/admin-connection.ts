@@ -95,7 +95,7 @@ export class AdminConnection {
     const req = parseAdminRequest(line);
     if ('error' in req) return { id: req.id, ok: false, error: req.error.toJSON() };
     try {
-      return { id: req.id, ok: true, result: await this.#handler(req.cmd, { force: req.force === true }) };
+      return { id: req.id, ok: true, result: await this.#handler(req.cmd, { force: req.force === true, ...(req.policy !== undefined && { policy: req.policy }) }) };
     } catch (err) {
       return { id: req.id, ok: false, error: isHotlineError(err) ? err.toJSON() : { code: 'HOTLINE_E_ADMIN', message: messageOf(err) } };
     }

@@ -3,25 +3,29 @@
  * in order. The CLI (`hotline reload`, `status`, `rollback`) is its client.
  */
 import path from 'node:path';
-import { HotlineError } from '../errors.js';
+import { HotlineError, isHotlineError } from '../errors.js';
+import { parsePolicy, type ReloadPolicy } from '../swap/reload-policy.js';
 
 /** `upgrade` is answered by the supervisor of `hotline start` only (src/handoff). */
-export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade';
+export type AdminCommand = 'reload' | 'rollback' | 'status' | 'upgrade' | 'promote';
 
 export interface AdminRequest {
   id: number;
   cmd: AdminCommand;
   /** `reload` only: swap even when the build is identical to the running version (`hotline reload --force`). */
   force?: boolean;
+  /** `reload` only (issue 12): `'pin'`, `{ pin: true, maxAge }` or `{ canary: share, … }`, checked by parsePolicy. */
+  policy?: ReloadPolicy;
 }
 
-/** What a handler gets beside the command (issue 10: `force` on reload). */
+/** What a handler gets beside the command (issue 10: `force` on reload; issue 12: `policy`). */
 export interface AdminOptions {
   force: boolean;
+  policy?: ReloadPolicy;
 }
 
 /** Every command a request may name. */
-export const ADMIN_COMMANDS: ReadonlySet<string> = new Set<AdminCommand>(['reload', 'rollback', 'status', 'upgrade']);
+export const ADMIN_COMMANDS: ReadonlySet<string> = new Set<AdminCommand>(['reload', 'rollback', 'status', 'upgrade', 'promote']);
 
 /** Longest request line accepted, in UTF-16 code units of the line read; a request is a few dozen bytes. */
 export const MAX_ADMIN_LINE = 64 * 1024;
@@ -59,7 +63,7 @@ export function parseAdminRequest(line: string): AdminRequest | AdminRequestErro
   const idOk = typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0;
   const id = idOk ? rawId : 0;
   if (!idOk) return refuse(0, 'the request id must be an integer >= 0');
-  const extra = Object.keys(o).find((k) => k !== 'id' && k !== 'cmd' && k !== 'force');
+  const extra = Object.keys(o).find((k) => k !== 'id' && k !== 'cmd' && k !== 'force' && k !== 'policy');
   if (extra !== undefined) return refuse(id, `unknown request field ${JSON.stringify(extra.slice(0, 64))}`);
   const cmd = has('cmd') ? o.cmd : undefined;
   if (typeof cmd !== 'string' || !ADMIN_COMMANDS.has(cmd)) {
@@ -67,7 +71,18 @@ export function parseAdminRequest(line: string): AdminRequest | AdminRequestErro
   }
   const force = has('force') ? o.force : undefined;
   if (force !== undefined && (typeof force !== 'boolean' || cmd !== 'reload')) return refuse(id, '`force` is a boolean, and only for reload');
-  return force === true ? { id, cmd: cmd as AdminCommand, force } : { id, cmd: cmd as AdminCommand };
+  const policy = has('policy') ? o.policy : undefined;
+  if (policy !== undefined) {
+    if (cmd !== 'reload') return refuse(id, '`policy` is only for reload');
+    try {
+      // JSON holds no function: a canary's `match` is an API option only.
+      parsePolicy(policy);
+    } catch (err) {
+      if (isHotlineError(err)) return { id, error: err };
+      throw err;
+    }
+  }
+  return { id, cmd: cmd as AdminCommand, ...(force === true && { force }), ...(policy !== undefined && { policy: policy as ReloadPolicy }) };
 }
 
 export type AdminResponse =

@@ -1,17 +1,54 @@
 /**
- * `hotline reload`, `rollback` and `status`: one request each over the admin socket.
+ * `hotline reload`, `rollback`, `promote` and `status`: one request each over the admin socket.
  */
 import { adminRequest } from '../admin/admin-client.js';
 import { defaultAdminPath } from '../admin/protocol.js';
+import { HotlineError } from '../errors.js';
 import type { HostStatus } from '../host/host.js';
 import type { SwapRecord } from '../swap/history.js';
 
+/** Flags of the reload policy (issue 12). */
+export interface PolicyFlags {
+  pin?: boolean;
+  'max-age'?: string;
+  canary?: string;
+  window?: string;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `10m`, `30s`, `500ms`, `2h`, or a plain number of ms. HOTLINE_E_POLICY otherwise. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new HotlineError('HOTLINE_E_POLICY', `--${flag} takes a duration like 10m, 30s or 500ms, got ${JSON.stringify(text.slice(0, 32))}`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
+}
+
+/** The policy the flags ask for, as sent on the admin socket (validated again there, by parsePolicy). */
+export function policyFromFlags(cmd: string, f: PolicyFlags): unknown {
+  const any = f.pin === true || f['max-age'] !== undefined || f.canary !== undefined || f.window !== undefined;
+  if (!any) return undefined;
+  if (cmd !== 'reload') throw new HotlineError('HOTLINE_E_POLICY', '--pin, --max-age, --canary and --window belong to `hotline reload` only');
+  if (f.pin === true && f.canary !== undefined) throw new HotlineError('HOTLINE_E_POLICY', '--pin and --canary exclude each other');
+  if (f.canary !== undefined) {
+    if (f['max-age'] !== undefined) throw new HotlineError('HOTLINE_E_POLICY', '--max-age goes with --pin');
+    const m = /^(\d+(?:\.\d+)?)%$/.exec(f.canary.trim());
+    const share = m ? Number(m[1]) / 100 : Number.NaN;
+    if (!(share > 0 && share <= 1)) throw new HotlineError('HOTLINE_E_POLICY', `--canary takes a share like 10%, in (0%, 100%], got ${JSON.stringify(f.canary.slice(0, 32))}`);
+    return { canary: share, ...(f.window !== undefined && { window: parseDuration('window', f.window) }) };
+  }
+  if (f.pin !== true) throw new HotlineError('HOTLINE_E_POLICY', '--max-age goes with --pin, --window with --canary');
+  if (f.window !== undefined) throw new HotlineError('HOTLINE_E_POLICY', '--window goes with --canary');
+  return f['max-age'] !== undefined ? { pin: true, maxAge: parseDuration('max-age', f['max-age']) } : 'pin';
+}
+
 export async function runAdminCommand(
-  cmd: 'reload' | 'rollback' | 'status',
-  flags: { admin?: string; json?: boolean; force?: boolean },
+  cmd: 'reload' | 'rollback' | 'status' | 'promote',
+  flags: { admin?: string; json?: boolean; force?: boolean } & PolicyFlags,
 ): Promise<number> {
   const socket = flags.admin ?? defaultAdminPath();
-  const result = await adminRequest(socket, cmd, 60_000, { force: cmd === 'reload' && flags.force === true });
+  const policy = policyFromFlags(cmd, flags);
+  const result = await adminRequest(socket, cmd, 60_000, { force: cmd === 'reload' && flags.force === true, ...(policy !== undefined && { policy }) });
   if (cmd === 'status') {
     process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result as HostStatus));
     return 0;
@@ -19,6 +56,9 @@ export async function runAdminCommand(
   const record = result as SwapRecord;
   if (flags.json) process.stdout.write(JSON.stringify(record) + '\n');
   else if (record.outcome === 'unchanged') process.stdout.write(`unchanged: still serving ${record.to} (hash ${record.hash}); --force loads it again\n`);
+  else if (record.outcome === 'pinned') process.stdout.write(`pinned: new connections get ${record.to} (hash ${record.hash}); open ones stay on ${record.from}\n`);
+  else if (record.outcome === 'canary') process.stdout.write(`canary: ${record.to} (hash ${record.hash}) takes a share of new connections beside ${record.from}\n`);
+  else if (record.outcome === 'promoted' || record.outcome === 'rolled-back') process.stdout.write(`${record.outcome}: connections of ${record.from} moved to ${record.to} (${record.totalMs} ms)\n`);
   else process.stdout.write(`${cmd === 'reload' ? 'reloaded' : 'rolled back'}: now serving ${record.to} (hash ${record.hash}, ${record.totalMs} ms)\n`);
   return 0;
 }
@@ -79,6 +119,16 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
     const failed = ck.lastError ? `, ${ck.failures} failed (latest ${ck.lastError.code})` : '';
     const restore = ck.restore ? ('code' in ck.restore ? `; start refused the checkpoint: ${ck.restore.code}` : `; started from the checkpoint of ${ck.restore.version}`) : '';
     lines.push(`checkpoint  ${ck.dir}: ${ck.writes} written${last}${failed}${restore}`);
+  }
+  if (s.live && s.live.length > 0) {
+    // issue 12: every live version; `*` marks the default for new connections.
+    lines.push('live');
+    for (const l of s.live) {
+      const p99 = l.p99Ms !== undefined ? `, handler p99 ${l.p99Ms} ms` : '';
+      const age = l.maxAgeMs !== undefined ? `, max age ${Math.round(l.maxAgeMs / 1000)} s` : '';
+      const c = l.canary ? `, share ${(l.canary.share * 100).toFixed(0)}%, window ${Math.round(l.canary.windowMs / 1000)} s, stable error rate ${(l.canary.stableErrorRate * 100).toFixed(1)}%` : '';
+      lines.push(`  ${l.role === 'default' ? '*' : ' '} #${l.seq} ${l.label} ${l.role}: ${l.connections} connections, ${l.messages} messages, error rate ${(l.errorRate * 100).toFixed(1)}%${p99}${age}${c}`);
+    }
   }
   lines.push('versions');
   for (const v of s.versions) {

@@ -6,7 +6,9 @@
  *                         [--http-admin HOST:PORT | --metrics] [--admin-token-file PATH]
  *   hotline dev <entry> [same flags]        start with --watch and readable swap logs
  *   hotline reload   [--admin PATH] [--json] [--force]   swap to what is on disk now ("unchanged" unless it changed)
- *   hotline rollback [--admin PATH] [--json]            swap back to the previous build
+ *   hotline reload --pin [--max-age 10m] | --canary 10%   issue 12: keep the old version for its connections, or a canary
+ *   hotline promote  [--admin PATH] [--json]            fold the other live versions into the canary (or the current one)
+ *   hotline rollback [--admin PATH] [--json]            swap back to the previous build (or roll a canary back)
  *   hotline status   [--admin PATH] [--json]
  *   hotline upgrade  [--admin PATH] [--json]            replace the worker process, handing live connections over
  *   hotline version | --version | -v
@@ -30,7 +32,10 @@ const USAGE = `usage:
                             (metrics, dashboard and token API over HTTP; --metrics is 127.0.0.1:9464)
   hotline dev <entry>   [same flags as start but --env-file; watches and prints readable swap logs]
   hotline reload   [--admin PATH] [--json] [--force]   an identical build is "unchanged" unless --force
-  hotline rollback [--admin PATH] [--json]
+  hotline reload --pin [--max-age 10m]   open connections finish on the old version, new ones get the new one
+  hotline reload --canary 10% [--window 60s]   a share of new connections get the new version, judged, then promoted
+  hotline promote  [--admin PATH] [--json]   promote the canary, or migrate pinned connections now
+  hotline rollback [--admin PATH] [--json]   (a canary: its connections migrate back to stable)
   hotline status   [--admin PATH] [--json]
   hotline upgrade  [--admin PATH] [--json]   (start runs a supervisor; replaces its worker process)
   hotline --version | -v | version
@@ -72,6 +77,10 @@ async function main(argv: string[]): Promise<number> {
       state: { type: 'string' },
       json: { type: 'boolean' },
       force: { type: 'boolean' },
+      pin: { type: 'boolean' },
+      'max-age': { type: 'string' },
+      canary: { type: 'string' },
+      window: { type: 'string' },
       'env-file': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -98,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
     case 'reload':
     case 'rollback':
     case 'status':
+    case 'promote':
       return runAdminCommand(command, values);
     default:
       throw new HotlineError('HOTLINE_E_CONFIG', `unknown command "${command}"\n${USAGE}`);

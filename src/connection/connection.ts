@@ -13,6 +13,7 @@ import type { RoomMember } from '../rooms/room-registry.js';
 import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } from './close-codes.js';
 import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
+import { SAMPLE_EVERY } from './latency-sample.js';
 import type { Link } from './link.js';
 import { isThenable } from './thenable.js';
 
@@ -52,6 +53,11 @@ export class Connection implements HandleTarget, RoomMember {
   state: unknown = undefined;
   /** True once onOpen has been dispatched: only then does the connection have plugin state to migrate. */
   opened = false;
+  /**
+   * issue 12: the version this connection's events go to. Picked at accept (the dispatcher's default, or a canary's
+   * share); moved only by `Dispatcher.move`, which a migration calls. Read once per event, like `target` was.
+   */
+  runtime: DispatchTarget;
   #link: Link;
   #d: Dispatcher;
   #phase = Phase.Open;
@@ -74,6 +80,8 @@ export class Connection implements HandleTarget, RoomMember {
   #startedAt = 0;
   /** @internal The dispatcher's sweep count when the async handler in flight started; -1: none (dispatcher.ts). */
   asyncSince = -1;
+  /** When the sampled handler in flight started (latency-sample.ts); -1: this one is not timed. */
+  #sampledAt = -1;
   /** Bumped when a handler is abandoned: the settle callbacks it was given are stale from then on. */
   #generation = 0;
   // Bound once per connection (and again only after an abandoned handler), not once per message: the async settle
@@ -91,6 +99,7 @@ export class Connection implements HandleTarget, RoomMember {
     this.#onEventStart = options?.onEventStart;
     this.#onEventDone = options?.onEventDone;
     this.#bindSettle();
+    this.runtime = dispatcher.route(link);
     dispatcher.connections.set(this.id, this);
     if (options?.resume) {
       this.state = options.resume.state;
@@ -143,7 +152,7 @@ export class Connection implements HandleTarget, RoomMember {
     this.#head = 0;
     this.#queuedBytes = 0;
     this.#link.forget?.();
-    this.#d.connections.delete(this.id);
+    if (this.#d.connections.delete(this.id)) this.#d.forget(this);
     // Its rooms travelled with it (the transfer carries them): here it is in none.
     this.#d.rooms.leaveAll(this);
   }
@@ -301,7 +310,7 @@ export class Connection implements HandleTarget, RoomMember {
 
   #run(ev: Inbound): void {
     const d = this.#d;
-    const target = d.target;
+    const target = this.runtime;
     this.#busy = true;
     this.#running = target;
     this.#runningKind = ev === OPEN ? 'open' : ev instanceof CloseEvent ? 'close' : 'message';
@@ -317,6 +326,7 @@ export class Connection implements HandleTarget, RoomMember {
       } else {
         this.#queuedBytes -= ev.length;
         if (d.observer !== undefined) this.#startedAt = performance.now();
+        if (++d.dispatched % SAMPLE_EVERY === 0 && target.latency) this.#sampledAt = performance.now();
         result = target.message(this, ev);
       }
     } catch (err) {
@@ -339,6 +349,10 @@ export class Connection implements HandleTarget, RoomMember {
     if (observer !== undefined && this.#runningKind === 'message' && this.#running !== undefined) {
       observer.handled(this.#running, performance.now() - this.#startedAt);
     }
+    if (this.#sampledAt >= 0) {
+      this.#running?.latency?.record(performance.now() - this.#sampledAt);
+      this.#sampledAt = -1;
+    }
     this.asyncSince = -1;
     this.#busy = false;
     this.#running = undefined;
@@ -348,7 +362,10 @@ export class Connection implements HandleTarget, RoomMember {
       // The close event was the last one: the connection leaves the table, and its rooms. Only now, so that onClose
       // can still read ctx.rooms(conn) (to tell the others who left); a send to it meanwhile returns false.
       this.#d.rooms.leaveAll(this);
-      if (this.#d.connections.delete(this.id)) this.#d.events.connectionFinished(this);
+      if (this.#d.connections.delete(this.id)) {
+        this.#d.forget(this);
+        this.#d.events.connectionFinished(this);
+      }
     }
   }
 

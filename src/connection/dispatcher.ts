@@ -17,6 +17,8 @@ import type { CloseInfo, MessageData } from '../plugin/contract.js';
 import type { HotlineError } from '../errors.js';
 import { RoomRegistry } from '../rooms/room-registry.js';
 import type { Connection } from './connection.js';
+import type { LatencySample } from './latency-sample.js';
+import type { Link } from './link.js';
 
 /** What handles connection events: one loaded plugin version. */
 export interface DispatchTarget {
@@ -31,6 +33,8 @@ export interface DispatchTarget {
    * issue 11): the abandon sweep below leaves its handlers alone.
    */
   readonly watchesOwnHangs?: boolean;
+  /** issue 12: where sampled handler latencies go (latency-sample.ts). */
+  readonly latency?: LatencySample;
 }
 
 /**
@@ -63,7 +67,12 @@ export interface DispatcherEvents {
   connectionError(conn: Connection, err: HotlineError): void;
   /** A connection finished: its close event was handled and it left the table. */
   connectionFinished(conn: Connection): void;
+  /** issue 12: the last connection of a target that is not the default left it (a pinned version can retire). */
+  targetEmptied?(target: DispatchTarget): void;
 }
+
+/** issue 12: picks the target of a new connection (a canary's share); absent, every new connection gets `target`. */
+export type Router = (link: Link) => DispatchTarget;
 
 /** One reason dispatch is suspended. `release()` is idempotent: a second call never lifts another holder's. */
 export interface SuspendHold {
@@ -72,8 +81,15 @@ export interface SuspendHold {
 }
 
 export class Dispatcher {
-  /** The version events go to. Replaced by one assignment at a swap's switch. */
+  /**
+   * The default version: what a new connection gets (issue 12: each connection then keeps its own target,
+   * `Connection.runtime`, which a migrating swap moves and a pinned one leaves alone).
+   */
   target: DispatchTarget;
+  /** issue 12: set while a canary takes a share of new connections. */
+  router: Router | undefined;
+  /** Connections per target, kept at open, move and finish (never per message). */
+  #counts = new Map<DispatchTarget, number>();
   readonly limits: ConnectionLimits;
   readonly events: DispatcherEvents;
   /** Every connection that has not finished, by id. */
@@ -82,6 +98,8 @@ export class Dispatcher {
   readonly rooms = new RoomRegistry<Connection>();
   messagesIn = 0;
   messagesOut = 0;
+  /** Messages dispatched, for latency sampling (one in SAMPLE_EVERY is timed). */
+  dispatched = 0;
   /** Messages received but never handled: their connection closed, or overflowed, first. */
   messagesDropped = 0;
   /** Live suspensions; dispatch runs only when this is empty. */
@@ -102,6 +120,39 @@ export class Dispatcher {
     this.target = target;
     this.limits = limits;
     this.events = events;
+  }
+
+  /** @internal The target of a new connection on `link`, counted. */
+  route(link: Link): DispatchTarget {
+    const t = this.router ? this.router(link) : this.target;
+    this.#counts.set(t, (this.#counts.get(t) ?? 0) + 1);
+    return t;
+  }
+
+  /** @internal `conn` moves to `to` (a migration); the caller has already settled its state. */
+  move(conn: Connection, to: DispatchTarget): void {
+    const from = conn.runtime;
+    if (from === to) return;
+    this.#counts.set(to, (this.#counts.get(to) ?? 0) + 1);
+    conn.runtime = to;
+    this.#uncount(from);
+  }
+
+  /** @internal `conn` left the table (finished or moved to another process). */
+  forget(conn: Connection): void {
+    this.#uncount(conn.runtime);
+  }
+
+  /** Connections on `target` now. */
+  countOf(target: DispatchTarget): number {
+    return this.#counts.get(target) ?? 0;
+  }
+
+  #uncount(t: DispatchTarget): void {
+    const n = (this.#counts.get(t) ?? 0) - 1;
+    if (n > 0) return void this.#counts.set(t, n);
+    this.#counts.delete(t);
+    if (t !== this.target) this.events.targetEmptied?.(t);
   }
 
   get suspended(): boolean {

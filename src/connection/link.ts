@@ -22,9 +22,23 @@ export type HandoffSource =
       unconsumed(): Buffer;
     };
 
+/**
+ * issue 12: what a canary's `match` sees of a new connection. `headers` and `url` are a WebSocket's upgrade request
+ * (header names lower-case); a TCP connection and a resumed session have the remote address only.
+ */
+export interface Handshake {
+  readonly transport: TransportKind;
+  readonly remoteAddress: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The request path and query, e.g. `/?canary=1`; `''` for TCP. */
+  readonly url: string;
+}
+
 export interface Link {
   readonly transport: TransportKind;
   readonly remoteAddress: string;
+  /** issue 12: the upgrade request of a WebSocket, for a canary's `match`. */
+  readonly handshake?: Handshake;
   /** Write one message. The transport frames it. */
   send(data: MessageData): void;
   /**

@@ -71,6 +71,14 @@ export class ConnectionExporter {
     const d = port.dispatcher;
     const deadline = Date.now() + settleTimeout;
     this.#hold = await port.lock.acquire('export', settleTimeout);
+    // issue 12: the new process adopts one version with one global state. Carrying pinned versions or a canary would
+    // mean building their old sources there (the disk holds the newest only) and splitting the connections among them.
+    const live = port.liveVersions?.() ?? [];
+    if (live.length > 1) {
+      this.#hold.release();
+      this.#hold = undefined;
+      throw new HotlineError('HOTLINE_E_UPGRADE_VERSIONS', `${live.length} versions are live (${live.join(', ')}): wait for the pinned ones to retire, or \`hotline promote\`, then upgrade`);
+    }
     this.#suspension = d.suspend('export');
     if (!(await d.whenIdle(Math.max(0, deadline - Date.now())))) {
       const inflight = d.inflight;

@@ -6,6 +6,7 @@
  * worker → supervisor: beat, ready, serving, fatal, res, conn (+handle), state, exported, ack, nack, committed
  */
 import type { Bundle } from '../build/bundler.js';
+import type { ReloadPolicy } from '../swap/reload-policy.js';
 import type { ErrorCode } from '../errors.js';
 import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../framing/framing.js';
@@ -101,7 +102,7 @@ export type ToWorker =
   /** The old worker's end of the new worker's handle lane (+handle): send connections through it. */
   | { t: 'lane' }
   | { t: 'start'; config: WorkerConfig }
-  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' | 'metrics'; trigger?: 'signal'; force?: boolean }
+  | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' | 'metrics' | 'promote'; trigger?: 'signal'; force?: boolean; policy?: ReloadPolicy }
   | { t: 'export'; settleTimeout: number }
   | ConnTransfer
   | StateTransfer

@@ -7,6 +7,7 @@
  * one `env` (supervisor-env.ts).
  */
 import path from 'node:path';
+import type { ReloadPolicy } from '../swap/reload-policy.js';
 import type { Logger } from 'pino';
 import type { AdminCommand } from '../admin/protocol.js';
 import type { Bundle } from '../build/bundler.js';
@@ -185,7 +186,7 @@ export class Supervisor {
       this.#listeners.push(b);
       this.#addresses.push({ transport: spec.transport, host: b.host, port: b.port, tls: spec.tls !== undefined });
     }
-    this.#admin = this.#env.admin(this.#o.admin, (cmd, options) => this.#command(cmd, options.force));
+    this.#admin = this.#env.admin(this.#o.admin, (cmd, options) => this.#command(cmd, options.force, options.policy));
     try {
       await this.#admin.start();
       await this.#ops?.start();
@@ -484,14 +485,14 @@ export class Supervisor {
     }, delay);
   }
 
-  async #command(cmd: AdminCommand, force = false): Promise<unknown> {
+  async #command(cmd: AdminCommand, force = false, policy?: ReloadPolicy): Promise<unknown> {
     if (cmd === 'upgrade') return this.upgrade();
     if (cmd !== 'status' && this.#state === 'upgrading') {
       throw new HotlineError('HOTLINE_E_UPGRADE_IN_PROGRESS', `cannot ${cmd} during a process upgrade`);
     }
     const w = this.#worker;
     if (!w?.alive) throw new HotlineError('HOTLINE_E_WORKER_EXIT', 'the worker is restarting; try again');
-    const result = await w.request(cmd, undefined, force);
+    const result = await w.request(cmd, undefined, force, policy);
     if (cmd !== 'status') return result;
     return { ...(result as object), supervisor: this.#status() };
   }

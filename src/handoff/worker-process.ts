@@ -4,6 +4,7 @@
  * its logic does not depend on how a process is started.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import type { ReloadPolicy } from '../swap/reload-policy.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,11 +136,11 @@ export class WorkerProcess {
   }
 
   /** Forward an admin command and await the worker's answer. `trigger: 'signal'` records a SIGHUP as such in history. */
-  request(cmd: 'reload' | 'rollback' | 'status' | 'metrics', trigger?: 'signal', force?: boolean): Promise<unknown> {
+  request(cmd: 'reload' | 'rollback' | 'status' | 'metrics' | 'promote', trigger?: 'signal', force?: boolean, policy?: ReloadPolicy): Promise<unknown> {
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       this.#replies.set(id, { resolve, reject });
-      this.send({ t: 'req', id, cmd, trigger, ...(force && { force }) });
+      this.send({ t: 'req', id, cmd, trigger, ...(force && { force }), ...(policy !== undefined && { policy }) });
     });
   }
 

@@ -217,7 +217,15 @@ export class HostWorker {
     const host = this.#host!;
     try {
       const result =
-        msg.cmd === 'metrics' ? await host.metricFamilies() : msg.cmd === 'status' ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null } : msg.cmd === 'reload' ? await host.reload(msg.trigger ?? 'admin', { ifChanged: msg.force !== true }) : await host.rollback();
+        msg.cmd === 'metrics'
+          ? await host.metricFamilies()
+          : msg.cmd === 'status'
+            ? { ...host.status(), build: process.env.HOTLINE_BUILD ?? null }
+            : msg.cmd === 'reload'
+              ? await host.reload(msg.trigger ?? 'admin', { ifChanged: msg.force !== true, ...(msg.policy !== undefined && { policy: msg.policy }) })
+              : msg.cmd === 'promote'
+                ? await host.promote()
+                : await host.rollback();
       this.#send({ t: 'res', id: msg.id, ok: true, result });
     } catch (err) {
       this.#send({ t: 'res', id: msg.id, ok: false, error: wire(err) });

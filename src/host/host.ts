@@ -21,9 +21,9 @@ import type { LinkStatus } from '../plugin/contract.js';
 import * as pluginApi from '../plugin/public-api.js';
 import type { SwapPhase, SwapRecord, SwapTrigger } from '../swap/history.js';
 import { Swapper } from '../swap/swapper.js';
-import type { VersionStats } from '../runtime/version-stats.js';
+import { parsePolicy, type ReloadPolicy } from '../swap/reload-policy.js';
 import type { VersionRuntime } from '../runtime/version-runtime.js';
-import type { Isolation } from '../runtime/version-stats.js';
+import type { Isolation, VersionStats } from '../runtime/version-stats.js';
 import { IncompleteFrames } from '../transport/incomplete-frames.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
@@ -81,6 +81,8 @@ export interface HostHandoffPort {
   dispatcher: Dispatcher;
   transports: readonly Transport[];
   current(): VersionRuntime | undefined;
+  /** issue 12: labels of every live version (pinned, default, canary); an upgrade refuses more than one. */
+  liveVersions?(): string[];
   swapPhase(): SwapPhase;
   /** Start the listeners of a host created with `deferListen`. */
   startListening(): Promise<void>;
@@ -99,6 +101,32 @@ export interface HostHandoffPort {
 export interface ReloadOptions {
   /** Keep the running version if the new build is identical to it (same bundle hash). Default false. */
   ifChanged?: boolean;
+  /**
+   * issue 12: how the new version takes traffic: `'migrate'` (default: every connection moves, with its state),
+   * `'pin'` / `{ pin: true, maxAge }` (open connections finish on the old version), or `{ canary: 0.1, … }`.
+   * Inline isolation only for pin and canary (HOTLINE_E_POLICY in worker mode).
+   */
+  policy?: ReloadPolicy;
+}
+
+/** issue 12: one live version in `status().live`. */
+export interface LiveVersionStatus {
+  seq: number;
+  label: string;
+  hash: string;
+  /** `default`: new connections get it (during a canary, the stable version); `canary`; `pinned`. */
+  role: 'default' | 'canary' | 'pinned';
+  connections: number;
+  messages: number;
+  errors: number;
+  /** errors / messages over the version's life. */
+  errorRate: number;
+  /** Handler latency p99 in ms over recent sampled messages; absent before any sample. */
+  p99Ms?: number;
+  /** pinned: ms since it was pinned and its max age; canary: ms since it started, its share and window. */
+  ageMs?: number;
+  maxAgeMs?: number;
+  canary?: { share: number; windowMs: number; errorRate: number; stableErrorRate: number };
 }
 
 /** A snapshot for `hotline status`. */
@@ -117,6 +145,8 @@ export interface HostStatus {
   /** issue 11: async handlers abandoned at hangTimeout since start (HOTLINE_E_HANDLER_HUNG, counted per version too). */
   handlersAbandoned: number;
   versions: VersionStats[];
+  /** issue 12: every live version, the default among them. */
+  live: LiveVersionStatus[];
   swaps: SwapRecord[];
   /** Sessions alive in this process, when sessions are on. */
   sessions?: number;
@@ -208,6 +238,7 @@ export class Host extends EventEmitter<HostEvents> {
       connectionFinished: () => {
         for (const w of this.#finishedWaiters) w();
       },
+      targetEmptied: (t) => this.#swapper.targetEmptied(t),
     });
     // issue 15: the links' table, created here so their log lines go to the host's logger.
     linksOf(this.#dispatcher, { ...defaultLinkDeps, log: (level, msg, fields) => this.log[level](fields ?? {}, msg) });
@@ -369,6 +400,7 @@ export class Host extends EventEmitter<HostEvents> {
       dispatcher: this.#dispatcher,
       transports: this.#transports,
       current: () => this.#swapper.current,
+      liveVersions: () => this.#swapper.live().map((l) => l.version.label),
       swapPhase: () => this.#swapper.phase,
       lock: this.#lock,
       hookTimeout: this.#options.hookTimeout,
@@ -394,7 +426,22 @@ export class Host extends EventEmitter<HostEvents> {
    */
   reload(trigger: SwapTrigger = 'reload', options: ReloadOptions = {}): Promise<SwapRecord> {
     if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
-    return this.#swapper.reload(trigger, options.ifChanged === true);
+    let policy;
+    try {
+      policy = parsePolicy(options.policy);
+    } catch (err) {
+      return Promise.reject(err as HotlineError);
+    }
+    return this.#swapper.reload(trigger, options.ifChanged === true, policy);
+  }
+
+  /**
+   * issue 12: promote the canary (every connection migrates to it), or, with no canary, migrate the pinned versions'
+   * connections to the current one now. Rejects HOTLINE_E_NOTHING_TO_PROMOTE when one version is live.
+   */
+  promote(): Promise<SwapRecord> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
+    return this.#swapper.promote('promote');
   }
 
   /** Swap back to the previous build, migrating state down. Rejects HOTLINE_E_NO_PREVIOUS if there is none. */
@@ -418,6 +465,7 @@ export class Host extends EventEmitter<HostEvents> {
       messages: { in: d.messagesIn, out: d.messagesOut, dropped: d.messagesDropped },
       handlersAbandoned: d.handlersAbandoned,
       versions: this.#swapper.versions.map((s) => ({ ...s })),
+      live: this.#liveStatus(),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted, sessionsPoisoned: this.#sessions.poisonDropped }),
       ...(this.#options.sessions && this.#options.sessions.store.status && { sessionStore: this.#options.sessions.store.status() }),
@@ -510,6 +558,30 @@ export class Host extends EventEmitter<HostEvents> {
     };
   }
 
+  #liveStatus(): LiveVersionStatus[] {
+    const d = this.#dispatcher;
+    const canary = this.#swapper.canary;
+    const now = Date.now();
+    return this.#swapper.live().map(({ version: v, role, since, maxAge }) => {
+      const s = v.stats;
+      const p99 = v.latency?.p99();
+      return {
+        seq: s.seq,
+        label: v.label,
+        hash: s.hash,
+        role,
+        connections: d.countOf(v),
+        messages: s.messages,
+        errors: s.errors,
+        errorRate: s.errors / Math.max(s.messages, 1),
+        ...(p99 !== undefined && { p99Ms: Math.round(p99 * 1000) / 1000 }),
+        ...(since !== undefined && { ageMs: now - since }),
+        ...(maxAge !== undefined && { maxAgeMs: maxAge }),
+        ...(role === 'canary' && canary && { canary: { share: canary.policy.share, windowMs: canary.policy.window, errorRate: canary.rates().canary, stableErrorRate: canary.rates().stable } }),
+      };
+    });
+  }
+
   #connectionError(err: HotlineError, conn?: Connection): void {
     this.log.warn({ code: err.code, conn: conn?.id }, err.message);
     this.emit('connection-error', err, conn?.id);
@@ -528,9 +600,11 @@ export class Host extends EventEmitter<HostEvents> {
   async #adminCommand(cmd: AdminCommand, options: AdminOptions): Promise<unknown> {
     switch (cmd) {
       case 'reload':
-        return this.reload('admin', { ifChanged: !options.force });
+        return this.reload('admin', { ifChanged: !options.force, ...(options.policy !== undefined && { policy: options.policy }) });
       case 'rollback':
         return this.rollback();
+      case 'promote':
+        return this.promote();
       case 'status':
         return this.status();
       case 'upgrade':

@@ -71,10 +71,13 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
   state: GlobalState;
   /** The plugin's own `version` string of this loaded version. */
   readonly version: string;
-  /** Every open connection. */
+  /** Every open connection of this version (issue 12: with pinning or a canary, another live version's are not here). */
   readonly connections: Iterable<Conn<ConnState>>;
-  /** Send to every open connection, or to those `filter` accepts. Returns how many were sent. */
-  broadcast(data: MessageData, filter?: (conn: Conn<ConnState>) => boolean): number;
+  /**
+   * Send to every open connection of this version, or to those `filter` accepts. Returns how many were sent.
+   * `{ allVersions: true }` also reaches the connections of other live versions (pinned, canary).
+   */
+  broadcast(data: MessageData, filter?: (conn: Conn<ConnState>) => boolean, options?: { allVersions?: boolean }): number;
   /**
    * The members of a room, to send to: `ctx.to(room).send(data)` (every member, the sender included) or
    * `ctx.to(room).send(data, { except: conn })`. Costs O(members), whatever the number of connections.

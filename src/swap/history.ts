@@ -17,13 +17,24 @@ export type SwapPhase =
 /** What started a swap. */
 export type SwapTrigger = 'start' | 'watch' | 'reload' | 'signal' | 'admin' | 'rollback' | 'probation'
   /** issue 11: a worker-mode version hung, crashed or ran out of memory and was replaced by the last known good. */
-  | 'restore';
+  | 'restore'
+  /** issue 12: a canary's verdict (promoted after its window, or rolled back over its error budget). */
+  | 'canary'
+  /** issue 12: a pinned version reached its max age; its remaining connections migrated. */
+  | 'max-age'
+  | 'promote';
 
 /**
  * `unchanged`: a reload asked to skip an identical build found the same bundle hash; the running version stays.
  * `restored` (issue 11): a failed worker-mode version was replaced; `error` is its failure.
  */
-export type SwapOutcome = 'switched' | 'aborted' | 'unchanged' | 'restored';
+export type SwapOutcome = 'switched' | 'aborted' | 'unchanged' | 'restored'
+  /**
+   * issue 12: `pinned`: the new version is the default, the old one kept for its connections; `canary`: the new
+   * version takes a share of new connections; `promoted` / `rolled-back`: connections of other live versions moved
+   * into `to` and those retired; `retired`: a pinned version's remaining connections moved at its max age.
+   */
+  | 'pinned' | 'canary' | 'promoted' | 'rolled-back' | 'retired';
 
 /** One swap attempt. Durations are milliseconds per phase that ran. */
 export interface SwapRecord {

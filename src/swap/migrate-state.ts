@@ -24,6 +24,15 @@ export async function migrateState(next: Version, from: PreviousVersion, connect
   const state = def.migrate
     ? await runHook(next, () => def.migrate!(from, next.ctx), { name: 'migrate()', code: 'HOTLINE_E_MIGRATE', timeoutCode: 'HOTLINE_E_MIGRATE', timeoutMs: hookTimeout })
     : from.state;
+  return { state, connStates: migrateConnectionStates(next, from, connections) };
+}
+
+/**
+ * `migrateConnection` alone, for connections that move between two live versions (issue 12: a pinned version retired
+ * at its max age, a canary promoted or rolled back): the target already serves with its own global state.
+ */
+export function migrateConnectionStates(next: Version, from: PreviousVersion, connections: Iterable<Connection>): Array<[Connection, unknown]> {
+  const def = next.def;
   const connStates: Array<[Connection, unknown]> = [];
   for (const conn of connections) {
     if (!conn.opened) continue;
@@ -38,5 +47,5 @@ export async function migrateState(next: Version, from: PreviousVersion, connect
       throw new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', `migrateConnection() threw for connection ${conn.id}: ${messageOf(err)}`, { cause: err });
     }
   }
-  return { state, connStates };
+  return connStates;
 }

@@ -16,8 +16,10 @@ import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
 import type { PreviousVersion } from '../plugin/contract.js';
 import type { ExportedState, Isolation, RuntimeHooks, VersionRuntime, VersionStats } from '../runtime/version-runtime.js';
 import { WorkerVersion, type WorkerRuntimeOptions } from '../runtime/worker-version.js';
-import { type SwapPhase, type SwapRecord, type SwapTrigger, SwapHistory } from './history.js';
+import { Canary } from './canary.js';
+import { type SwapOutcome, type SwapPhase, type SwapRecord, type SwapTrigger, SwapHistory } from './history.js';
 import { Probation, type ProbationOptions } from './probation.js';
+import type { Policy } from './reload-policy.js';
 import { runHook } from './run-hook.js';
 import { Version } from './version.js';
 
@@ -44,6 +46,8 @@ export interface SwapperOptions {
   isolation: Isolation;
   /** Worker mode: hangTimeout and the worker's resourceLimits. */
   worker: Pick<WorkerRuntimeOptions, 'hangTimeout' | 'resourceLimits'>;
+  /** issue 12: which new connections are a canary's share (Math.random unless a test scripts it). */
+  random?: () => number;
 }
 
 /** Callbacks the host turns into its public events. */
@@ -59,7 +63,20 @@ export interface SwapperEvents {
   versionFailed(version: VersionStats, err: HotlineError): void;
 }
 
-type JobKind = 'build' | 'rollback' | 'restore';
+type JobKind = 'build' | 'rollback' | 'restore' | 'promote' | 'max-age';
+
+/** issue 12: connections of `from` move into `into` (which serves already), then `from` retire. */
+interface FoldPlan {
+  into: VersionRuntime;
+  from: VersionRuntime[];
+  outcome: SwapOutcome;
+  /** Recorded in the history (HOTLINE_E_CANARY). */
+  error?: HotlineError;
+  /** The build a later plain rollback goes back to. */
+  previous?: Bundle;
+}
+
+const MIGRATE: Policy = { kind: 'migrate' };
 
 interface Job {
   kind: JobKind;
@@ -72,6 +89,10 @@ interface Job {
   failure?: HotlineError;
   /** restore: attempts so far (a restore that could not take the lock is retried). */
   attempt?: number;
+  /** build (issue 12): how the new version takes traffic. */
+  policy?: Policy;
+  /** max-age: the pinned version; promote/rollback by a canary verdict: the canary judged. */
+  version?: VersionRuntime;
 }
 
 /** A restore that failed (no lock, both builds refused) is tried again after this, up to RESTORE_ATTEMPTS times. */
@@ -109,6 +130,15 @@ export class Swapper {
   #options: SwapperOptions;
   #events: SwapperEvents;
   #probation: Probation | undefined;
+  /**
+   * issue 12: older versions kept for the connections they had at a pinned swap; retired after their last one, or
+   * at their max age (timer). Never the default for new connections.
+   */
+  #pinned = new Map<VersionRuntime, { since: number; maxAge: number | undefined; timer: NodeJS.Timeout | undefined }>();
+  /** issue 12: the canary in progress; `#current` is then the stable version. */
+  #canary: Canary | undefined;
+  /** Versions whose dispose has started: a fold and a last-connection retire may race for one. */
+  #disposing = new WeakSet<VersionRuntime>();
   /** issue 11: restores in a row, each within RESTORE_QUIET_MS of the one before (a crash loop). */
   #restoreStreak = 0;
   #lastRestoreAt = -Infinity;
@@ -131,15 +161,52 @@ export class Swapper {
   }
 
   get canRollback(): boolean {
-    return this.#previous !== undefined;
+    return this.#previous !== undefined || this.#canary !== undefined || this.#pinned.size > 0;
+  }
+
+  /** issue 12: the canary in progress, if any. */
+  get canary(): Canary | undefined {
+    return this.#canary;
+  }
+
+  /** issue 12: every live version: the default, the canary, the pinned ones (oldest first). */
+  live(): Array<{ version: VersionRuntime; role: 'default' | 'canary' | 'pinned'; since?: number; maxAge?: number }> {
+    const out: Array<{ version: VersionRuntime; role: 'default' | 'canary' | 'pinned'; since?: number; maxAge?: number }> = [];
+    for (const [version, p] of this.#pinned) out.push({ version, role: 'pinned', since: p.since, ...(p.maxAge !== undefined && { maxAge: p.maxAge }) });
+    if (this.#current) out.push({ version: this.#current, role: 'default' });
+    if (this.#canary) out.push({ version: this.#canary.version, role: 'canary', since: this.#canary.startedAt });
+    return out;
+  }
+
+  /**
+   * issue 12: fold the other live versions into one: the canary (promoted) if one runs, else the current version
+   * (pinned connections migrate now). HOTLINE_E_NOTHING_TO_PROMOTE when only one version lives.
+   */
+  promote(trigger: SwapTrigger = 'promote'): Promise<SwapRecord> {
+    return this.#request('promote', trigger, false, undefined, trigger === 'canary' ? this.#canary?.version : undefined);
+  }
+
+  /** @internal The dispatcher's `targetEmptied`: a pinned version's last connection is gone, it retires. */
+  targetEmptied(t: unknown): void {
+    const v = t as VersionRuntime;
+    if (!this.#pinned.has(v)) return;
+    this.#unpin(v);
+    this.#log.info(`${v.label}: its last pinned connection closed; retiring it`);
+    void this.#dispose(v);
   }
 
   /**
    * Build from disk and swap. Resolves with the record of the swap that served this request. With `ifChanged`, a
    * build whose hash is the running version's swaps nothing: the record's outcome is `unchanged`.
    */
-  reload(trigger: SwapTrigger, ifChanged = false): Promise<SwapRecord> {
-    return this.#request('build', trigger, ifChanged);
+  reload(trigger: SwapTrigger, ifChanged = false, policy: Policy = MIGRATE): Promise<SwapRecord> {
+    if (policy.kind !== 'migrate' && this.#options.isolation === 'worker') {
+      // A worker-mode version owns its connections' authoritative state and its own fan-out; two of them side by side
+      // would need both to agree on who holds each connection. Not built: refused before anything runs.
+      return Promise.reject(new HotlineError('HOTLINE_E_POLICY', `a ${policy.kind} reload needs isolation 'inline'; worker mode runs one version at a time`));
+    }
+    if (this.#canary) return Promise.reject(new HotlineError('HOTLINE_E_CANARY_ACTIVE', `a canary (${this.#canary.version.label}) is running: promote or roll it back first`));
+    return this.#request('build', trigger, ifChanged, policy);
   }
 
   /** Swap back to the previous build, migrating the state down. */
@@ -156,11 +223,18 @@ export class Swapper {
       for (const w of job.waiters) w.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
     }
     await this.#running;
+    const canary = this.#canary;
+    this.#canary = undefined;
+    canary?.stop();
+    const others = [...this.#pinned.keys(), ...(canary ? [canary.version] : [])];
+    for (const v of others) this.#unpin(v);
+    for (const v of others) await this.#dispose(v);
     const v = this.#current;
     if (v) await this.#dispose(v);
   }
 
-  #request(kind: JobKind, trigger: SwapTrigger, ifChanged = false): Promise<SwapRecord> {
+  #request(kind: JobKind, trigger: SwapTrigger, ifChanged = false, policy?: Policy, version?: VersionRuntime): Promise<SwapRecord> {
+    if (policy?.kind === 'migrate') policy = undefined;
     if (this.#closed) return Promise.reject(new HotlineError('HOTLINE_E_SWAP_CLOSED'));
     try {
       this.#options.lock.check('swap');
@@ -169,11 +243,12 @@ export class Swapper {
     }
     return new Promise((resolve, reject) => {
       const last = this.#queue.at(-1);
-      if (kind === 'build' && last?.kind === 'build') {
+      // Only plain reloads coalesce: a pin or a canary is a decision of its own.
+      if (kind === 'build' && last?.kind === 'build' && policy === undefined && last.policy === undefined) {
         last.waiters.push({ resolve, reject });
         last.ifChanged &&= ifChanged;
       } else {
-        this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }] });
+        this.#queue.push({ kind, trigger, ifChanged, waiters: [{ resolve, reject }], ...(policy && { policy }), ...(version && { version }) });
       }
       this.#running ??= this.#runQueue();
     });
@@ -198,6 +273,10 @@ export class Swapper {
 
   async #perform(job: Job): Promise<SwapRecord> {
     if (job.kind === 'restore') return this.#restore(job);
+    if (job.kind !== 'build') {
+      const plan = this.#foldPlan(job);
+      if (plan) return this.#fold(job, plan);
+    }
     const d = this.#dispatcher;
     const prev = this.#current;
     const t0 = performance.now();
@@ -251,6 +330,36 @@ export class Swapper {
       enter('preparing');
       await this.#prepare(next);
 
+      const policy = job.policy ?? MIGRATE;
+      if (this.#canary) throw new HotlineError('HOTLINE_E_CANARY_ACTIVE', `a canary (${this.#canary.version.label}) is running: promote or roll it back first`);
+      if (policy.kind === 'canary' && !prev) throw new HotlineError('HOTLINE_E_POLICY', 'a canary needs a running version to compare with');
+      if (prev && policy.kind !== 'migrate') {
+        // issue 12: nothing migrates. The new version starts from its own init() state; the old one keeps serving the
+        // connections it has, with its state, its timers and its module, until it retires.
+        enter('switching');
+        next.serving();
+        this.#pushStats(next.stats);
+        if (policy.kind === 'pin') {
+          d.target = next;
+          this.#current = next;
+          this.#previous = prev.bundle;
+          record.outcome = 'pinned';
+          if (d.countOf(prev) > 0) {
+            this.#pin(prev, policy.maxAge);
+          } else {
+            enter('disposing');
+            await this.#dispose(prev);
+          }
+          this.#startProbation(next, job.trigger, true);
+        } else {
+          this.#startCanary(next, prev, policy);
+          record.outcome = 'canary';
+        }
+        this.#finishRecord(record, t0, mark);
+        this.#events.swapped(record, next.stats);
+        return record;
+      }
+
       enter('suspending');
       suspension = d.suspend('swap');
       if (!(await d.whenIdle(this.#options.settleTimeout))) {
@@ -262,9 +371,12 @@ export class Swapper {
 
       enter('migrating');
       let connStates: Array<[Connection, unknown]> = [];
+      const pinned = [...this.#pinned.keys()];
       if (prev) {
         const from = await this.#hook(prev, () => prev.exportState(), 'HOTLINE_E_MIGRATE', 'HOTLINE_E_MIGRATE', 'the export of its state');
-        ({ connStates } = await this.#migrate(next, from));
+        ({ connStates } = await this.#migrate(next, from, pinned.length === 0 ? d.connections.values() : this.#connectionsOf(prev)));
+        // issue 12: a plain reload with pinned versions alive moves their connections too, each from its own version.
+        for (const l of pinned) connStates.push(...this.#migrateConnections(next, l));
       } else if (job.trigger === 'start' && this.#options.restore) {
         ({ connStates } = await this.#restoreCheckpoint(next));
       }
@@ -273,7 +385,9 @@ export class Swapper {
       enter('switching');
       for (const [conn, cs] of connStates) conn.state = cs;
       d.target = next;
+      this.#moveAll(next);
       this.#current = next;
+      for (const l of pinned) this.#unpin(l);
       next.serving();
       // A worker-mode version that failed while this swap ran hands what it holds to the new one.
       if (prev instanceof WorkerVersion && prev.failure) prev.handOver(next);
@@ -283,6 +397,7 @@ export class Swapper {
 
       enter('disposing');
       if (prev) await this.#dispose(prev);
+      for (const l of pinned) await this.#dispose(l);
       record.outcome = 'switched';
       this.#startProbation(next, job.trigger, prev !== undefined);
       this.#finishRecord(record, t0, mark);
@@ -322,9 +437,9 @@ export class Swapper {
     await this.#hook(next, () => next.check(), 'HOTLINE_E_CHECK', 'HOTLINE_E_CHECK', 'check()');
   }
 
-  async #migrate(next: VersionRuntime, from: ExportedState): Promise<{ connStates: Array<[Connection, unknown]> }> {
+  async #migrate(next: VersionRuntime, from: ExportedState, connections: Iterable<Connection> = this.#dispatcher.connections.values()): Promise<{ connStates: Array<[Connection, unknown]> }> {
     const prev: PreviousVersion = { version: from.version, state: from.state, ...(from.restoredAt !== undefined && { restoredAt: from.restoredAt }) };
-    const out = await next.migrate(prev, this.#dispatcher.connections.values(), this.#options.hookTimeout);
+    const out = await next.migrate(prev, connections, this.#options.hookTimeout);
     if (next instanceof WorkerVersion) next.seedCheckpoint(from);
     return out;
   }
@@ -369,6 +484,8 @@ export class Swapper {
   }
 
   async #dispose(v: VersionRuntime): Promise<void> {
+    if (this.#disposing.has(v)) return;
+    this.#disposing.add(v);
     v.stopTimers();
     try {
       await this.#hook(v, () => v.dispose(), 'HOTLINE_E_HANDLER', 'HOTLINE_E_HANDLER', 'dispose()');
@@ -383,6 +500,7 @@ export class Swapper {
   #onHandlerError(v: VersionRuntime, err: HotlineError, conn?: Connection): void {
     this.#events.handlerError(v.stats, err, conn);
     this.#probation?.report(v.stats.seq, v.stats.errors, v.stats.messages);
+    if (this.#canary?.version === v) this.#canary.report();
   }
 
   /**
@@ -472,6 +590,7 @@ export class Swapper {
           enter('switching');
           for (const [conn, cs] of connStates) conn.state = cs;
           d.target = next;
+          this.#moveAll(next);
           this.#current = next;
           next.serving();
           failed.handOver?.(next);
@@ -520,6 +639,168 @@ export class Swapper {
     timer.unref();
   }
 
+  /** issue 12: what a promote, a rollback or a max age does with the live versions; undefined: a plain rollback. */
+  #foldPlan(job: Job): FoldPlan | undefined {
+    const canary = this.#canary;
+    const current = this.#current;
+    const pinned = [...this.#pinned.keys()];
+    // A verdict queued for a canary that a command already settled is stale.
+    if (job.trigger === 'canary' && canary?.version !== job.version) throw new HotlineError('HOTLINE_E_NOTHING_TO_PROMOTE', 'the canary was already promoted or rolled back');
+    if (job.kind === 'max-age') {
+      const v = job.version!;
+      if (!this.#pinned.has(v) || !current) throw new HotlineError('HOTLINE_E_NOTHING_TO_PROMOTE', `${v.label} already retired`);
+      return { into: current, from: [v], outcome: 'retired' };
+    }
+    if (job.kind === 'promote') {
+      if (canary) return { into: canary.version, from: [...pinned, canary.stable], outcome: 'promoted', previous: canary.stable.bundle };
+      if (pinned.length > 0 && current) return { into: current, from: pinned, outcome: 'promoted' };
+      throw new HotlineError('HOTLINE_E_NOTHING_TO_PROMOTE', 'only one version is live');
+    }
+    // rollback
+    if (canary) {
+      const error =
+        job.trigger === 'canary'
+          ? new HotlineError('HOTLINE_E_CANARY', `${canary.version.label} went over its error budget: ${formatRates(canary)}; rolled back to ${canary.stable.label}`)
+          : undefined;
+      return { into: canary.stable, from: [canary.version], outcome: 'rolled-back', ...(error && { error }) };
+    }
+    const newest = pinned.at(-1);
+    if (newest && current) return { into: newest, from: [current], outcome: 'rolled-back', previous: current.bundle };
+    return undefined;
+  }
+
+  /**
+   * issue 12: move every connection of `plan.from` into `plan.into`, which already serves with its own global state:
+   * suspend (bounded by settleTimeout), `migrateConnection` for each (a throw aborts with nothing changed), then one
+   * commit, then the emptied versions are disposed. 0 connections closed.
+   */
+  async #fold(job: Job, plan: FoldPlan): Promise<SwapRecord> {
+    const d = this.#dispatcher;
+    const { into, from } = plan;
+    const t0 = performance.now();
+    let mark = t0;
+    const record: SwapRecord = {
+      id: ++this.#swapIds,
+      trigger: job.trigger,
+      startedAt: new Date().toISOString(),
+      from: from.map((v) => v.label).join(', '),
+      to: into.label,
+      hash: into.bundle.hash,
+      outcome: 'aborted',
+      phase: 'suspending',
+      durations: {},
+      totalMs: 0,
+    };
+    const enter = (phase: SwapPhase) => {
+      const now = performance.now();
+      if (this.#phase !== 'idle') record.durations[this.#phase as Exclude<SwapPhase, 'idle'>] = round(now - mark);
+      mark = now;
+      this.#phase = phase;
+      record.phase = phase;
+      this.#events.phase(phase, job.trigger);
+    };
+    let suspension: SuspendHold | undefined;
+    const hold = await this.#options.lock.acquire('swap', this.#options.settleTimeout);
+    try {
+      if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
+      enter('suspending');
+      suspension = d.suspend('fold');
+      if (!(await d.whenIdle(this.#options.settleTimeout))) {
+        throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `${d.inflight} handler(s) still running after settleTimeout (${this.#options.settleTimeout} ms)`);
+      }
+      enter('migrating');
+      const moving: Connection[] = [];
+      const states: Array<[Connection, unknown]> = [];
+      for (const v of from) {
+        moving.push(...this.#connectionsOf(v));
+        states.push(...this.#migrateConnections(into, v));
+      }
+      enter('switching');
+      const canary = this.#canary;
+      if (canary && (from.includes(canary.version) || into === canary.version)) {
+        canary.stop();
+        this.#canary = undefined;
+        d.router = undefined;
+      }
+      d.target = into;
+      this.#current = into;
+      this.#unpin(into);
+      for (const v of from) this.#unpin(v);
+      for (const [conn, cs] of states) conn.state = cs;
+      for (const conn of moving) d.move(conn, into);
+      if (plan.previous) this.#previous = plan.previous;
+      suspension.release();
+      enter('disposing');
+      for (const v of from) await this.#dispose(v);
+      record.outcome = plan.outcome;
+      if (plan.error) record.error = plan.error.toJSON();
+      this.#finishRecord(record, t0, mark);
+      if (plan.error) this.#log.warn({ swap: record, code: plan.error.code }, plan.error.message);
+      this.#events.swapped(record, into.stats);
+      return record;
+    } catch (err) {
+      suspension?.release();
+      const coded = isHotlineError(err) ? err : new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', messageOf(err), { cause: err });
+      record.error = coded.toJSON();
+      this.#finishRecord(record, t0, mark);
+      this.#events.swapFailed(record, coded);
+      throw coded;
+    } finally {
+      hold.release();
+    }
+  }
+
+  #connectionsOf(v: VersionRuntime): Connection[] {
+    const out: Connection[] = [];
+    for (const conn of this.#dispatcher.connections.values()) if (conn.runtime === v) out.push(conn);
+    return out;
+  }
+
+  /** `migrateConnection` into `into` for the connections of live version `v` (inline only: pin and canary are). */
+  #migrateConnections(into: VersionRuntime, v: VersionRuntime): Array<[Connection, unknown]> {
+    if (!(into instanceof Version)) throw new HotlineError('HOTLINE_E_POLICY', 'connections move between live versions in inline mode only');
+    return into.migrateConnections({ version: v.version, state: v.state }, this.#connectionsOf(v));
+  }
+
+  /** Every connection now runs on `v` (a plain swap's switch). */
+  #moveAll(v: VersionRuntime): void {
+    const d = this.#dispatcher;
+    for (const conn of d.connections.values()) d.move(conn, v);
+  }
+
+  #pin(v: VersionRuntime, maxAge: number | undefined): void {
+    let timer: NodeJS.Timeout | undefined;
+    if (maxAge !== undefined) {
+      timer = setTimeout(() => {
+        this.#request('max-age', 'max-age', false, undefined, v).catch((err: unknown) => {
+          if (!isHotlineError(err, 'HOTLINE_E_NOTHING_TO_PROMOTE')) this.#log.error({ err }, `${v.label}: retiring at its max age failed`);
+        });
+      }, maxAge);
+      timer.unref();
+    }
+    this.#pinned.set(v, { since: Date.now(), maxAge, timer });
+    this.#log.info(`${v.label} pinned: ${this.#dispatcher.countOf(v)} connection(s) stay on it${maxAge !== undefined ? ` for at most ${maxAge} ms` : ''}`);
+  }
+
+  #unpin(v: VersionRuntime): void {
+    const p = this.#pinned.get(v);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pinned.delete(v);
+  }
+
+  #startCanary(next: VersionRuntime, stable: VersionRuntime, policy: Extract<Policy, { kind: 'canary' }>): void {
+    const canary = new Canary(next, stable, policy, {
+      random: this.#options.random ?? Math.random,
+      decided: (verdict) => {
+        const job = verdict === 'promote' ? this.promote('canary') : this.#request('rollback', 'canary', false, undefined, next);
+        job.catch((err: unknown) => this.#log.error({ err }, `canary ${next.label}: ${verdict} failed`));
+      },
+    });
+    this.#canary = canary;
+    this.#dispatcher.router = canary.route;
+  }
+
   #startProbation(v: VersionRuntime, trigger: SwapTrigger, hadPrevious: boolean): void {
     // A first load has nothing to roll back to, and a rollback is not itself put on probation.
     if (!this.#probation || !hadPrevious || trigger === 'rollback' || trigger === 'probation') return;
@@ -546,6 +827,12 @@ export class Swapper {
     this.#phase = 'idle';
     this.history.add(record);
   }
+}
+
+function formatRates(c: Canary): string {
+  const { canary, stable } = c.rates();
+  const s = c.version.stats;
+  return `${s.errors} errors in ${s.messages} messages (${(canary * 100).toFixed(1)}%, stable ${(stable * 100).toFixed(1)}%, budget +${(c.policy.maxErrorRate * 100).toFixed(1)}%)`;
 }
 
 function round(ms: number): number {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
+import { LatencySample } from '../connection/latency-sample.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { LoadedModule } from '../load/loader.js';
 import { liveVersions } from '../load/live-versions.js';
@@ -17,7 +18,7 @@ import { linksOf } from '../links/link-table.js';
 import type { CloseInfo, Conn, Link, MessageData, PluginContext, PluginDefinition, PreviousVersion, Recipients } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from '../runtime/version-runtime.js';
 import { checkRoomName } from '../rooms/room-name.js';
-import { migrateState } from './migrate-state.js';
+import { migrateConnectionStates, migrateState } from './migrate-state.js';
 
 export type { VersionStats } from '../runtime/version-runtime.js';
 /** @internal */
@@ -47,6 +48,8 @@ export class Version implements VersionRuntime, LinkTarget {
   readonly ctx: PluginContext;
   readonly log: Logger;
   state: unknown = undefined;
+  /** issue 12: sampled handler latency, for status's p99. */
+  readonly latency = new LatencySample();
   #module: LoadedModule;
   #abort = new AbortController();
   #retired = false;
@@ -112,6 +115,11 @@ export class Version implements VersionRuntime, LinkTarget {
     // Not serving yet: a failure after this point retires the version with its state.
     this.state = state;
     return { connStates };
+  }
+
+  /** issue 12: `migrateConnection` for connections moving here from another live version (migrate-state.ts). */
+  migrateConnections(from: PreviousVersion, connections: Iterable<Connection>): Array<[Connection, unknown]> {
+    return migrateConnectionStates(this, from, connections);
   }
 
   exportState(): Promise<ExportedState> {
@@ -235,9 +243,12 @@ export class Version implements VersionRuntime, LinkTarget {
 function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginContext {
   const timers = module.timers.api;
   // Plugins get handles (src/plugin/conn-handle.ts), never the host's Connection: in hooks, here and in filters.
+  // issue 12: scoped to the version's own connections. With pinning, another live version's connections speak another
+  // protocol (the reason to pin at all): a v2 broadcast must not reach a v1 client, nor v2 code read v1's conn.state
+  // shapes. `broadcast(data, filter, { allVersions: true })` reaches everyone when the payload is understood by all.
   const connections: Iterable<Conn> = {
     *[Symbol.iterator]() {
-      for (const conn of d.connections.values()) if (conn.isOpen) yield conn.handle;
+      for (const conn of d.connections.values()) if (conn.isOpen && conn.runtime === v) yield conn.handle;
     },
   };
   return {
@@ -251,12 +262,13 @@ function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginC
       return v.def.version;
     },
     connections,
-    broadcast(data, filter) {
+    broadcast(data, filter, options) {
       // A retired version's leftover callbacks must not reach clients of the new one.
       if (v.retired) return 0;
+      const all = options?.allVersions === true;
       let n = 0;
       for (const conn of d.connections.values()) {
-        if (conn.isOpen && (!filter || filter(conn.handle)) && conn.send(data)) n++;
+        if (conn.isOpen && (all || conn.runtime === v) && (!filter || filter(conn.handle)) && conn.send(data)) n++;
       }
       return n;
     },

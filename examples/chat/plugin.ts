@@ -44,9 +44,6 @@ interface ConnState {
 
 type Ctx = PluginContext<ChatState, ConnState>;
 
-/** Everyone who chats is in this room (host-owned: a swap or an upgrade keeps its members). */
-const ROOM = 'chat';
-
 function record(ctx: Ctx, nick: string | undefined, text: string): void {
   const s = ctx.state;
   const line: Line = { id: s.nextLineId++, at: Date.now(), text, version: ctx.version, generation: s.generation };
@@ -54,7 +51,9 @@ function record(ctx: Ctx, nick: string | undefined, text: string): void {
   s.history.push(line);
   // Bounded: a chat that runs for weeks must not grow the heap (or the migrate payload) without limit.
   if (s.history.length > HISTORY_LIMIT) s.history.splice(0, s.history.length - HISTORY_LIMIT);
-  ctx.to(ROOM).send(JSON.stringify({ type: 'line', line }));
+  // Everyone here chats, so a broadcast; a session restored from the store after a restart is in no room yet (rooms
+  // are carried by swaps, resumes in this process and upgrades, not by the session store), so not ctx.to(room).
+  ctx.broadcast(JSON.stringify({ type: 'line', line }));
 }
 
 function online(ctx: Ctx): number {
@@ -107,8 +106,6 @@ export default definePlugin<ChatState, ConnState>({
     // the rejected version, so no notice is ever sent for code that never served.
     const notice = prev.restoredAt !== undefined ? restoreNotice(ctx.version, prev.restoredAt) : updateNotice(prev.version, ctx.version, state.generation);
     ctx.setTimeout(() => record(ctx, undefined, notice), 0);
-    // From a version before rooms, the clients already here are in none: join them (a no-op for those who are).
-    for (const conn of ctx.connections) conn.join(ROOM);
     return state;
   },
 
@@ -120,7 +117,6 @@ export default definePlugin<ChatState, ConnState>({
   onOpen(conn, ctx) {
     const nick = `guest-${++ctx.state.guests}`;
     conn.state = { nick };
-    conn.join(ROOM);
     const s = ctx.state;
     conn.send(JSON.stringify({ type: 'hello', you: nick, version: ctx.version, generation: s.generation, online: online(ctx), history: s.history }));
     record(ctx, undefined, `${nick} joined`);

@@ -6,6 +6,7 @@ import type net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { FramingKind } from '../framing/framing.js';
 import type { MessageData, TransportKind } from '../plugin/contract.js';
+import type { Handshake } from './handshake.js';
 import type { PreparedMessage } from '../rooms/prepared-message.js';
 
 /**
@@ -22,17 +23,7 @@ export type HandoffSource =
       unconsumed(): Buffer;
     };
 
-/**
- * issue 12: what a canary's `match` sees of a new connection. `headers` and `url` are a WebSocket's upgrade request
- * (header names lower-case); a TCP connection and a resumed session have the remote address only.
- */
-export interface Handshake {
-  readonly transport: TransportKind;
-  readonly remoteAddress: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The request path and query, e.g. `/?canary=1`; `''` for TCP. */
-  readonly url: string;
-}
+export type { Handshake } from './handshake.js';
 
 export interface Link {
   readonly transport: TransportKind;

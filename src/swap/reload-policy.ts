@@ -9,10 +9,10 @@
  *   the stable one's over `window`, then it is promoted (everyone migrates up) or rolled back (its connections
  *   migrate down, none closed).
  */
-import type { Handshake } from '../connection/link.js';
+import type { Handshake } from '../connection/handshake.js';
 import { HotlineError } from '../errors.js';
 
-export type { Handshake } from '../connection/link.js';
+export type { Handshake } from '../connection/handshake.js';
 
 /** The canary form of a reload policy. */
 export interface CanaryPolicy {
@@ -62,7 +62,7 @@ function ms(name: string, v: unknown): number | undefined {
   return Math.round(v);
 }
 
-/** Validate a policy from the API or the admin socket; throws HOTLINE_E_POLICY naming the bad field. */
+/** @internal Validate a policy from the API or the admin socket; throws HOTLINE_E_POLICY naming the bad field. */
 export function parsePolicy(p: unknown): Policy {
   if (p === undefined || p === 'migrate') return { kind: 'migrate' };
   if (p === 'pin') return { kind: 'pin', maxAge: undefined };

@@ -10,7 +10,7 @@ import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 
 /** The documented surface of `Conn` (docs/api.md), plus `constructor`, which every class instance has. */
-const DOCUMENTED = ['close', 'constructor', 'id', 'remoteAddress', 'send', 'state', 'transport'];
+const DOCUMENTED = ['close', 'constructor', 'id', 'join', 'leave', 'remoteAddress', 'send', 'state', 'transport'];
 
 /** On `probe`, reports everything it can find on its `conn`; every other message counts in conn.state. */
 function probePlugin(version: string): string {

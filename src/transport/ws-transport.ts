@@ -292,6 +292,14 @@ function selectProtocol(protocols: Set<string>, sessions: boolean): string | fal
   return false;
 }
 
+function ignoreSocketError(): void {}
+
+/**
+ * Answer an upgrade with an HTTP error and close. Node's HTTP server takes its error listener off a socket at the
+ * upgrade, so this one adds its own: a client that resets instead of reading the answer (ECONNRESET, EPIPE) must not
+ * be an unhandled 'error' event, which would take the process down (test/hostile/refused-reset.test.ts).
+ */
 function reject(socket: Duplex, status: number, text: string, headers = ''): void {
+  socket.on('error', ignoreSocketError);
   socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
 }

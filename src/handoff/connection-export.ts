@@ -85,6 +85,17 @@ export class ConnectionExporter {
       this.#letGo();
       throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `${inflight} in-flight handler(s) did not settle within settleTimeout (${settleTimeout} ms); the upgrade was not started`);
     }
+    // The global state as it is now, taken while dispatch is held: inline that is the live object; a worker-mode
+    // version clones it out of its thread (refreshing the host's copy of each conn.state on the way), instead of
+    // handing over its last checkpoint, up to a second old. A state that cannot be cloned fails the upgrade here.
+    const v = port.current();
+    let exported: Awaited<ReturnType<NonNullable<typeof v>['exportState']>> | undefined;
+    try {
+      exported = v && (await v.exportState());
+    } catch (err) {
+      this.#letGo();
+      throw err;
+    }
     for (const t of port.transports) (t as { pauseAccepting?(): void }).pauseAccepting?.();
     const seen = new Set<Connection>();
     let requeued = 0;
@@ -96,13 +107,11 @@ export class ConnectionExporter {
     await this.#exportRound(sink, seen, count);
     // A client that sent half an upgrade request and went quiet must not hold the upgrade: it is sent away.
     for (const t of ws) for (const socket of t.stalledHandshakes()) this.#stalled.push({ transport: t, socket });
-    const v = port.current();
-    if (v) {
-      // Worker mode (issue 11): v.state is the version's last checkpoint (at most CHECKPOINT_INTERVAL_MS old).
+    if (v && exported) {
       // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
-      this.#stateBytes += v8.serialize(v.state).byteLength;
+      this.#stateBytes += v8.serialize(exported.state).byteLength;
       const totals = { in: d.messagesIn - requeued, out: d.messagesOut, dropped: d.messagesDropped };
-      sink.send({ t: 'state', plugin: v.name, version: v.version, state: v.state, totals });
+      sink.send({ t: 'state', plugin: v.name, version: v.version, state: exported.state, totals });
     }
     return { moved: this.#moved.length, sentAway: this.#sentAway.length + this.#stalled.length, stateBytes: this.#stateBytes };
   }

@@ -10,7 +10,7 @@ import { ConnHandle, type HandleTarget } from '../plugin/conn-handle.js';
 import type { CloseInfo, MessageData, TransportKind } from '../plugin/contract.js';
 import type { PreparedMessage } from '../rooms/prepared-message.js';
 import type { RoomMember } from '../rooms/room-registry.js';
-import { CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } from './close-codes.js';
+import { CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_POLICY, closeFrameProblem, POLICY_CLOSE_GRACE_MS } from './close-codes.js';
 import { newConnectionId } from './conn-id.js';
 import type { DispatchTarget, Dispatcher } from './dispatcher.js';
 import { SAMPLE_EVERY } from './latency-sample.js';
@@ -41,6 +41,11 @@ export interface ConnectionOptions {
   onEventStart?: (kind: 'open' | 'message' | 'close') => void;
   /** Called after each event's handler settled, so the session layer knows what the plugin has handled. */
   onEventDone?: (kind: 'open' | 'message' | 'close') => void;
+  /**
+   * The running message was dropped as poison (worker mode, issue 11): the session layer tells its client with a
+   * `drop` frame, so the connection can stay open. Called before the event is settled (and so acked).
+   */
+  onPoison?: (err: HotlineError) => void;
 }
 
 export class Connection implements HandleTarget, RoomMember {
@@ -75,6 +80,7 @@ export class Connection implements HandleTarget, RoomMember {
   #slowTimer: NodeJS.Timeout | undefined;
   #onEventStart: ConnectionOptions['onEventStart'];
   #onEventDone: ConnectionOptions['onEventDone'];
+  #onPoison: ConnectionOptions['onPoison'];
   #runningKind: 'open' | 'message' | 'close' = 'open';
   /** When the running onMessage started, if the dispatcher has a HandlerObserver (metrics on). */
   #startedAt = 0;
@@ -98,6 +104,7 @@ export class Connection implements HandleTarget, RoomMember {
     this.remoteAddress = link.remoteAddress;
     this.#onEventStart = options?.onEventStart;
     this.#onEventDone = options?.onEventDone;
+    this.#onPoison = options?.onPoison;
     this.#bindSettle();
     this.runtime = dispatcher.route(link);
     dispatcher.connections.set(this.id, this);
@@ -209,6 +216,20 @@ export class Connection implements HandleTarget, RoomMember {
     if (this.#phase !== Phase.Open) return;
     this.#phase = Phase.Closing;
     this.#link.close(code, reason);
+  }
+
+  /**
+   * The event running now was in flight at two failures of its version and is dropped, not handled again (worker
+   * mode, issue 11). A session's message: its client gets a `drop` frame and the connection stays open, as the
+   * session layer does for a replay after two worker deaths. Anything else (no session, an open or close event):
+   * closed with 1011 and the code as reason, since there is no frame to tell the client which message was lost.
+   */
+  dropPoison(err: HotlineError): void {
+    if (this.#onPoison !== undefined && this.#runningKind === 'message' && this.#busy) {
+      this.#onPoison(err);
+      return;
+    }
+    this.close(CLOSE_INTERNAL_ERROR, 'HOTLINE_E_POISON_MESSAGE');
   }
 
   /** Close without a handshake. */

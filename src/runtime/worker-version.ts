@@ -37,8 +37,6 @@ export type { ResourceLimits, SpawnWorker, WorkerLike } from './worker-thread.js
 export const CHECKPOINT_INTERVAL_MS = 1_000;
 /** Strikes after which a message is dropped instead of replayed (HOTLINE_E_POISON_MESSAGE). */
 export const POISON_STRIKES = 2;
-/** Close code and reason a poison message's connection gets: 1011, the server met an unexpected condition. */
-export const POISON_CLOSE_CODE = 1011;
 
 export interface WorkerRuntimeOptions {
   hangTimeout: number;
@@ -554,7 +552,8 @@ export class WorkerVersion implements VersionRuntime {
 
   /**
    * Give the held events to `next` in the order they were posted, except those at their second strike: dropped with
-   * HOTLINE_E_POISON_MESSAGE, their connection closed with 1011 and the code as reason.
+   * HOTLINE_E_POISON_MESSAGE (Connection.dropPoison: a session's client gets a `drop` frame, any other connection
+   * is closed with 1011).
    */
   handOver(next: VersionRuntime): void {
     if (!(next instanceof WorkerVersion)) throw new HotlineError('HOTLINE_E_CONFIG', 'a worker-mode version hands over to a worker-mode version only');
@@ -564,13 +563,9 @@ export class WorkerVersion implements VersionRuntime {
       if (ev.strikes >= POISON_STRIKES) {
         const err = new HotlineError(
           'HOTLINE_E_POISON_MESSAGE',
-          `connection ${ev.conn.id}: its ${ev.op === EV_MESSAGE ? 'message' : ev.op === EV_OPEN ? 'open' : 'close'} was in flight at ${ev.strikes} failures of the version; dropped, the connection is closed`,
+          `connection ${ev.conn.id}: its ${ev.op === EV_MESSAGE ? 'message' : ev.op === EV_OPEN ? 'open' : 'close'} was in flight at ${ev.strikes} failures of the version; dropped, not handed over again`,
         );
-        try {
-          ev.conn.close(POISON_CLOSE_CODE, 'HOTLINE_E_POISON_MESSAGE');
-        } catch {
-          // Already closing.
-        }
+        ev.conn.dropPoison(err);
         ev.onErr?.(err);
         continue;
       }

@@ -129,6 +129,11 @@ export function encodeMessage(seq: number, data: Payload): string {
   return typeof data === 'string' ? JSON.stringify({ t: 'm', s: seq, d: data }) : JSON.stringify({ t: 'm', s: seq, b: toBase64(data) });
 }
 
+/** Encode a drop frame: client message `seq` was dropped, never handled (a poison message). */
+export function encodeDrop(seq: number, err: { code: DropCode; message: string }): string {
+  return JSON.stringify({ t: 'drop', s: seq, code: err.code, message: err.message });
+}
+
 function isSeq(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }

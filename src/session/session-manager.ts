@@ -240,7 +240,7 @@ export class SessionManager implements SessionHost {
     };
     s.attach(ws, 0, welcome);
     // After the welcome, so whatever onOpen sends follows it.
-    s.conn = new Connection(s, this.#deps.dispatcher, { id: connId, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+    s.conn = new Connection(s, this.#deps.dispatcher, { id: connId, onEventStart: s.onEventStart, onEventDone: s.onEventDone, onPoison: s.onPoison });
   }
 
   /**
@@ -338,7 +338,7 @@ export class SessionManager implements SessionHost {
     // the store is a file anyone with access can edit).
     const d = this.#deps.dispatcher;
     const connId = isConnectionId(rec.connId) && !d.connections.has(rec.connId) ? rec.connId : undefined;
-    s.conn = new Connection(s, d, { id: connId, resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone });
+    s.conn = new Connection(s, d, { id: connId, resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone, onPoison: s.onPoison });
     if (connId === undefined) {
       // Written once, so the id holds from this resume on (a record from an older build had none).
       const cw = this.write(id, { connId: s.conn.id, touchedAt: Date.now() });

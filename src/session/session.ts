@@ -13,7 +13,7 @@ import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
 import { isThenable } from '../connection/thenable.js';
 import { HotlineError } from '../errors.js';
-import { decodeFrame, encodeMessage, type WelcomeFrame } from './protocol.js';
+import { decodeFrame, encodeDrop, encodeMessage, type WelcomeFrame } from './protocol.js';
 import type { SessionChange, SessionRecord, StoredMessage } from './store.js';
 
 export type SessionPhase = 'attached' | 'detached' | 'closing' | 'closed';
@@ -129,6 +129,18 @@ export class ServerSession implements Link {
     } else {
       this.#store({ state: this.#stateJson(), touchedAt: Date.now() });
     }
+  };
+
+  /**
+   * The message being handled was dropped as poison by its version's runtime (worker mode: in flight at two failures
+   * of the version). Its sender gets the `drop` frame now; the settle that follows stores and acks it as handled, so
+   * the client stops resending it, and a resume never replays it.
+   */
+  readonly onPoison = (err: HotlineError): void => {
+    const seq = this.#handling;
+    if (seq === undefined) return;
+    this.#emit(encodeDrop(seq, { code: 'HOTLINE_E_POISON_MESSAGE', message: err.message }));
+    this.#h.poisoned(this, err);
   };
 
   /**
@@ -291,7 +303,7 @@ export class ServerSession implements Link {
       'HOTLINE_E_POISON_MESSAGE',
       `session ${this.id}: message ${seq} was in flight when two workers died (crash or hang); dropped, not handed to the plugin a third time`,
     );
-    this.#emit(JSON.stringify({ t: 'drop', s: seq, code: err.code, message: err.message }));
+    this.#emit(encodeDrop(seq, { code: 'HOTLINE_E_POISON_MESSAGE', message: err.message }));
     this.#advanceIn(seq);
     this.#h.poisoned(this, err);
   }

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { connect } from '../../src/client/index.js';
 import { createHost, type Host } from '../../src/index.js';
 import { type WsClient, wsClient } from '../helpers/clients.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
@@ -207,6 +208,37 @@ test('worker mode: a message in flight at two hangs is dropped (HOTLINE_E_POISON
     assert.equal(r.bystander.ws.readyState, r.bystander.ws.OPEN);
     assert.ok(longestGap < 2 * GAP_BOUND, `the bystander's longest gap ${Math.round(longestGap)} ms spans two restores at most`);
   } finally {
+    await r.close();
+  }
+});
+
+test('worker mode with sessions: a message in flight at two hangs is dropped with a drop frame to its sender, whose session goes on', async () => {
+  const r = await rig({ sessions: true });
+  const c = connect(r.host.addresses()[0]!.url, { backoff: { initialDelay: 50, maxDelay: 300 } });
+  const got: string[] = [];
+  const dropped: Array<{ code: string; data: unknown }> = [];
+  let closes = 0;
+  c.on('message', (d) => got.push(String(d)));
+  c.on('dropped', (info) => dropped.push({ code: info.code, data: info.data }));
+  c.on('close', () => closes++);
+  c.on('reconnecting', () => closes++);
+  try {
+    c.send('before');
+    await until(() => got.some((m) => m.endsWith(':before')), 'the session client is served');
+    c.send('spin');
+    await until(() => dropped.length === 1, 'the poison message dropped', 20_000);
+    assert.deepEqual(dropped, [{ code: 'HOTLINE_E_POISON_MESSAGE', data: 'spin' }]);
+    assert.equal(c.queued, 0, 'the client no longer holds it for a replay');
+    assert.equal(restores(r.host).length, 2, 'no third attempt');
+    c.send('after');
+    await until(() => got.some((m) => m.endsWith(':after')), 'the same session is served after the drop');
+    assert.equal(closes, 0, 'the session socket was never closed or reconnected');
+    assert.equal(r.host.status().sessionsPoisoned, 1);
+    const { longestGap } = await r.stopPinging();
+    assert.equal(r.bystander.ws.readyState, r.bystander.ws.OPEN);
+    assert.ok(longestGap < 2 * GAP_BOUND, `the bystander's longest gap ${Math.round(longestGap)} ms spans two restores at most`);
+  } finally {
+    c.close();
     await r.close();
   }
 });

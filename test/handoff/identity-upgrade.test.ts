@@ -41,7 +41,9 @@ test('conn.id and the message totals survive a real upgrade, with clients sendin
   const flag = path.join(p.dir, 'release-m2');
   p.write(idEcho(flag));
   const admin = path.join(p.dir, 'admin.sock');
-  const sup = await startSupervisor({ entry: p.entry, admin, envFile: path.join(p.dir, 'worker.env'), readyTimeoutMs: 30_000 });
+  // m2 is held until the upgrade's export has started, which on a loaded machine can take longer than the default
+  // hangTimeout (2 s): an abandoned m2 would let m3 overtake it.
+  const sup = await startSupervisor({ entry: p.entry, admin, envFile: path.join(p.dir, 'worker.env'), readyTimeoutMs: 30_000, tuning: { hangTimeout: 60_000 } });
   const clients: Array<WsClient | TcpClient> = [];
   const sent = new Map<WsClient | TcpClient, number>();
   const send = (c: WsClient | TcpClient) => {

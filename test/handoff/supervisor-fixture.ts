@@ -4,11 +4,15 @@
  * argv: entry adminPath envFile readyTimeoutMs [listenersJson]
  */
 import pino from 'pino';
+import type { HostTuning } from '../../src/config/tuning.js';
 import type { ListenerSpec } from '../../src/handoff/protocol.js';
 import { Supervisor } from '../../src/handoff/supervisor.js';
 import { resolveHttpAdmin } from '../../src/ops/http-admin-options.js';
 
 const httpAdmin = process.env.HOTLINE_TEST_HTTP_ADMIN ? resolveHttpAdmin(JSON.parse(process.env.HOTLINE_TEST_HTTP_ADMIN) as { listen: string }) : undefined;
+
+/** Host tuning (src/config/tuning.ts), for a test whose handlers are held on purpose longer than the defaults allow. */
+const tuning = process.env.HOTLINE_TEST_TUNING ? (JSON.parse(process.env.HOTLINE_TEST_TUNING) as HostTuning) : undefined;
 
 const [entry, admin, envFile, readyTimeout, listenJson] = process.argv.slice(2);
 const sup = new Supervisor({
@@ -22,6 +26,7 @@ const sup = new Supervisor({
         ],
     watch: false,
     dev: false,
+    ...(tuning && { tuning }),
   },
   admin: admin!,
   envFile,

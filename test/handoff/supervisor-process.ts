@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { HostTuning } from '../../src/config/tuning.js';
 import type { ListenerSpec } from '../../src/handoff/protocol.js';
 
 export interface SupervisorFixtureOptions {
@@ -16,6 +17,8 @@ export interface SupervisorFixtureOptions {
   listen?: ListenerSpec[];
   /** issue 14: the supervisor's HTTP admin (`httpAddress` in the fixture then). */
   httpAdmin?: { listen: string; token?: string };
+  /** Host tuning, as `--config` would give it (src/config/tuning.ts). */
+  tuning?: HostTuning;
 }
 
 export interface SupervisorFixture {
@@ -30,7 +33,11 @@ export interface SupervisorFixture {
 export async function startSupervisor(o: SupervisorFixtureOptions, timeoutMs = 30_000): Promise<SupervisorFixture> {
   const fixture = path.join(import.meta.dirname, 'supervisor-fixture.ts');
   const args = [fixture, o.entry, o.admin, o.envFile, String(o.readyTimeoutMs), ...(o.listen ? [JSON.stringify(o.listen)] : [])];
-  const env = o.httpAdmin ? { ...process.env, HOTLINE_TEST_HTTP_ADMIN: JSON.stringify(o.httpAdmin) } : process.env;
+  const env = {
+    ...process.env,
+    ...(o.httpAdmin && { HOTLINE_TEST_HTTP_ADMIN: JSON.stringify(o.httpAdmin) }),
+    ...(o.tuning && { HOTLINE_TEST_TUNING: JSON.stringify(o.tuning) }),
+  };
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let timer: NodeJS.Timeout | undefined;

@@ -134,7 +134,8 @@ export class ChildHost {
 
   static async start(options: Omit<HostOptions, 'logger'>): Promise<ChildHost> {
     const child = fork(fileURLToPath(new URL('./host-child.ts', import.meta.url)), [JSON.stringify(options)], {
-      execArgv: ['--import', 'tsx'],
+      // --expose-gc: collect() below. The host itself never calls gc; only the tests ask for one.
+      execArgv: ['--expose-gc', '--import', 'tsx'],
       env: withMallocEnv({ ...process.env }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -160,6 +161,23 @@ export class ChildHost {
       };
       this.child.on('message', on);
       this.child.send('status');
+    });
+  }
+
+  /**
+   * A full GC in the host (twice, as `collect` does here). What the memory tests assert after close is that nothing
+   * holds the memory any more (a leak survives any GC); when V8 gets round to it on an idle, loaded machine is not
+   * something a test can wait for.
+   */
+  collect(): Promise<void> {
+    return new Promise((resolve) => {
+      const on = (m: { type?: string }) => {
+        if (m.type !== 'collected') return;
+        this.child.off('message', on);
+        resolve();
+      };
+      this.child.on('message', on);
+      this.child.send('collect');
     });
   }
 

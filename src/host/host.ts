@@ -37,7 +37,7 @@ import { type LockState, OperationLock } from '../lock/operation-lock.js';
 import { type CheckpointStatus, Checkpointer } from '../state/checkpointer.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { EventStream } from '../ops/event-stream.js';
-import { HostMetrics } from '../ops/host-metrics.js';
+import { HostMetrics, dependenciesOf } from '../ops/host-metrics.js';
 import { wireHostMetrics } from '../ops/host-wiring.js';
 import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
 import type { HttpAdminAddress } from '../ops/http-address.js';
@@ -315,6 +315,7 @@ export class Host extends EventEmitter<HostEvents> {
       versionOf: (target) => (target as Partial<VersionRuntime>).version ?? 'unknown',
       currentVersion: () => this.#swapper.current?.version,
       sessions: () => this.#sessions && { live: this.#sessions.size, detached: this.#sessions.detachedCount, evicted: this.#sessions.evicted },
+      sessionStore: () => this.#sessionStoreStatus(),
     });
     this.#metrics = m;
     if (this.#options.httpAdmin) this.#events = new EventStream();
@@ -335,6 +336,10 @@ export class Host extends EventEmitter<HostEvents> {
   /** Where the HTTP admin listens (the real port when 0 was asked for), if it does. */
   get httpAdminAddress(): HttpAdminAddress | undefined {
     return this.#http?.address;
+  }
+
+  #sessionStoreStatus(): SessionStoreStatus | undefined {
+    return this.#options.sessions ? this.#options.sessions.store.status?.() : undefined;
   }
 
   #readiness(): Readiness {
@@ -380,6 +385,7 @@ export class Host extends EventEmitter<HostEvents> {
           command: (cmd, options) => this.#adminCommand(cmd, options),
           metrics: () => this.metrics(),
           readiness: () => this.#readiness(),
+          dependencies: () => Promise.resolve(dependenciesOf(this.#sessionStoreStatus())),
           events: this.#events ?? new EventStream(),
         });
         await this.#http.start();
@@ -453,6 +459,7 @@ export class Host extends EventEmitter<HostEvents> {
   status(): HostStatus {
     const v = this.#swapper.current;
     const d = this.#dispatcher;
+    const store = this.#sessionStoreStatus();
     return {
       pid: process.pid,
       state: this.#state,
@@ -468,7 +475,7 @@ export class Host extends EventEmitter<HostEvents> {
       live: this.#liveStatus(),
       swaps: this.#swapper.history.list(),
       ...(this.#sessions && { sessions: this.#sessions.size, sessionsDetached: this.#sessions.detachedCount, sessionsEvicted: this.#sessions.evicted, sessionsPoisoned: this.#sessions.poisonDropped }),
-      ...(this.#options.sessions && this.#options.sessions.store.status && { sessionStore: this.#options.sessions.store.status() }),
+      ...(store && { sessionStore: store }),
       escaped: lastResortCounts(),
       lock: this.#lock.state,
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),

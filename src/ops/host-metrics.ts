@@ -11,6 +11,7 @@
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
+import type { SessionStoreStatus } from '../session/store.js';
 import type { SwapRecord } from '../swap/history.js';
 import { HandlerHistogram } from './handler-histogram.js';
 import { registerFamily, type MetricFamily, type Sample, familiesOf } from './metric-family.js';
@@ -25,6 +26,13 @@ export interface MetricsFeed {
   currentVersion(): string | undefined;
   /** Session counts, when sessions are on. */
   sessions(): { live: number; detached: number; evicted: number } | undefined;
+  /** The session store's own report, when it gives one (the NATS store: its link state, deferred writes, conflicts). */
+  sessionStore(): SessionStoreStatus | undefined;
+}
+
+/** Whether a store's dependency is reachable now, by the dependency's name: `{ nats: true }`. Empty for local stores. */
+export function dependenciesOf(store: SessionStoreStatus | undefined): Record<string, boolean> {
+  return store?.store === 'nats' ? { nats: store.state === 'up' } : {};
 }
 
 /**
@@ -87,6 +95,24 @@ export class HostMetrics {
     registerFamily(this.registry, 'hotline_sessions_evicted_total', 'Detached sessions evicted because sessions.maxDetached were waiting.', 'counter', () => {
       const s = feed.sessions();
       return s ? [{ labels: {}, value: s.evicted }] : [];
+    });
+
+    // The NATS session store (issue 13): reachable or not, and what it had to keep locally meanwhile.
+    const nats = () => {
+      const st = feed.sessionStore();
+      return st?.store === 'nats' ? st : undefined;
+    };
+    registerFamily(this.registry, 'hotline_nats_up', 'Whether NATS (the session store) is reachable now: 1 up, 0 connecting or degraded.', 'gauge', () => {
+      const st = nats();
+      return st ? [{ labels: {}, value: st.state === 'up' ? 1 : 0 }] : [];
+    });
+    registerFamily(this.registry, 'hotline_session_store_deferred_writes_total', 'Session writes kept locally because NATS was unreachable, written back when it is up.', 'counter', () => {
+      const st = nats();
+      return st ? [{ labels: {}, value: Number(st.deferredWrites) || 0 }] : [];
+    });
+    registerFamily(this.registry, 'hotline_session_conflicts_total', "Sessions this node lost to another node's takeover (HOTLINE_E_SESSION_CONFLICT).", 'counter', () => {
+      const st = nats();
+      return st ? [{ labels: {}, value: Number(st.conflicts) || 0 }] : [];
     });
 
     this.#handlerErrors = new Counter({ name: 'hotline_handler_errors_total', help: 'Plugin handler errors, by version and code.', labelNames: ['version', 'code'], registers });

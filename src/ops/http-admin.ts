@@ -5,7 +5,8 @@
  *
  *   GET  /metrics          Prometheus text format (token needed when bound beyond loopback)
  *   GET  /healthz          200 while the process runs
- *   GET  /readyz           200 while serving; 503 while starting or shutting down
+ *   GET  /readyz           200 while serving (state "degraded" when a dependency such as NATS is down); 503 while
+ *                          starting or shutting down
  *   GET  / , /dashboard.js the dashboard (no data in it: it calls the API with the token the user types)
  *   GET  /api/status       the status command
  *   GET  /api/history      the swaps (and, under a supervisor, the upgrades) of status
@@ -48,6 +49,12 @@ export interface HttpAdminDeps {
   /** The Prometheus exposition text. */
   metrics(): Promise<string>;
   readiness(): Readiness;
+  /**
+   * Whether each dependency is reachable, by name (`{ nats: false }`). A node whose NATS is down still serves (its
+   * session writes wait locally), so /readyz stays 200 and says "degraded": taking the node out of a load balancer
+   * would move its clients onto nodes that cannot reach NATS either.
+   */
+  dependencies?(): Promise<Record<string, boolean>>;
   events: EventStream;
 }
 
@@ -149,7 +156,10 @@ export class HttpAdmin {
     if (path === '/readyz') {
       if (!read) return methodNotAllowed(res, 'GET');
       const r = this.#deps.readiness();
-      return sendJson(res, r === 'ready' ? 200 : 503, { ready: r === 'ready', state: r });
+      const deps = (await this.#deps.dependencies?.()) ?? {};
+      const down = Object.keys(deps).filter((name) => !deps[name]);
+      const state = r === 'ready' && down.length > 0 ? 'degraded' : r;
+      return sendJson(res, r === 'ready' ? 200 : 503, { ready: r === 'ready', state, ...(down.length > 0 && { degraded: down }), dependencies: deps });
     }
     if (path === '/metrics') {
       if (!read) return methodNotAllowed(res, 'GET');

@@ -58,7 +58,13 @@ export class SupervisorOps {
     this.#restarts = new Counter({ name: 'hotline_worker_restarts_total', help: 'Worker processes restarted after a crash or a hang.', registers });
     this.#hangs = new Counter({ name: 'hotline_worker_hangs_total', help: 'Workers killed by the watchdog (HOTLINE_E_WORKER_HUNG).', registers });
     for (const outcome of ['committed', 'aborted']) this.#upgrades.inc({ outcome }, 0);
-    this.#http = new HttpAdmin(config, { command: deps.command, readiness: deps.readiness, metrics: () => this.text(), events: this.events });
+    this.#http = new HttpAdmin(config, {
+      command: deps.command,
+      readiness: deps.readiness,
+      dependencies: () => this.#dependencies(),
+      metrics: () => this.text(),
+      events: this.events,
+    });
   }
 
   get address(): HttpAdminAddress {
@@ -81,6 +87,17 @@ export class SupervisorOps {
     const out = new Registry();
     for (const f of all) registerFamily(out, f.name, f.help, f.type, () => f.values);
     return out.metrics();
+  }
+
+  /**
+   * The serving worker's dependencies, from its own metrics (hotline_nats_up): the worker holds the NATS connection,
+   * and the families are the one report of it that crosses the IPC channel. A worker that does not answer in time
+   * reports none (readiness then says whether a worker is alive).
+   */
+  async #dependencies(): Promise<Record<string, boolean>> {
+    const w = await this.#deps.workerFamilies().catch(() => undefined);
+    const nats = w && checkFamilies(w.families).find((f) => f.name === 'hotline_nats_up')?.values[0];
+    return nats ? { nats: nats.value === 1 } : {};
   }
 
   /** The latest families of worker `pid`, read outside a scrape (an upgrade's old worker, just before it leaves). */

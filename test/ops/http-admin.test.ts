@@ -190,7 +190,7 @@ test('/readyz answers 503 while the host shuts down, and 200 before', async () =
     await ended;
     const res = await fetch(`${url}/readyz`);
     assert.equal(res.status, 503);
-    assert.deepEqual(await res.json(), { ready: false, state: 'shutting-down' });
+    assert.deepEqual(await res.json(), { ready: false, state: 'shutting-down', dependencies: {} });
     assert.equal((await fetch(`${url}/healthz`)).status, 200, 'alive while it shuts down');
     client.end();
     await closing;

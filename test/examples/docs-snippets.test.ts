@@ -16,7 +16,7 @@ import { wsClient } from '../helpers/clients.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DOCS = ['README.md', 'docs/guide.md', 'docs/api.md', 'docs/zh-CN/guide.md'];
+const DOCS = ['README.md', 'docs/guide.md', 'docs/api.md', 'docs/zh-CN/guide.md', 'docs/zh-CN/api.md'];
 
 interface Snippet {
   /** e.g. docs/guide.md:120 */

@@ -149,7 +149,9 @@ test('a swap under room traffic keeps every membership: each member gets every m
 
 test('a slow member is closed by its own send bound; the other members get every message', async () => {
   const p = pluginDir(roomPlugin('v1'));
-  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'ws' }], logger: quietLogger, limits: { maxSendBuffer: 256 * 1024 } });
+  // 1 MiB: room enough that the fast members, read by this test process on a loaded machine, never reach it (at
+  // 256 KiB, 8 messages, CI cut a fast member off too); the slow one gets 19 MiB, far past its kernel buffers and this.
+  const host = await createHost({ plugin: p.entry, listen: [{ transport: 'ws' }], logger: quietLogger, limits: { maxSendBuffer: 1024 * 1024 } });
   const errors: string[] = [];
   host.on('connection-error', (err) => errors.push(err.code));
   try {
@@ -163,7 +165,7 @@ test('a slow member is closed by its own send bound; the other members get every
     slow.send('join:r');
     await until(async () => (await ask(fast[0]!, 'members:r')).split(',').length === 3, 'the slow client joined');
     (slow as unknown as { _socket: { pause(): void } })._socket.pause();
-    const N = 400;
+    const N = 600;
     const chunk = 'x'.repeat(32 * 1024);
     for (let i = 0; i < N; i++) fast[0]!.send(`say:r:${i}:${chunk}`);
     // The members' inboxes already hold the replies to members:r.
@@ -174,6 +176,7 @@ test('a slow member is closed by its own send bound; the other members get every
       assert.deepEqual(got, Array.from({ length: N }, (_, k) => k));
     }
     await until(() => errors.includes('HOTLINE_E_SLOW_CONSUMER'), 'the slow member closed as a slow consumer');
+    assert.equal(errors.filter((c) => c === 'HOTLINE_E_SLOW_CONSUMER').length, 1, 'only the slow member was cut off');
     slow.terminate();
     await slowClosed;
     await until(async () => (await ask(fast[1]!, 'members:r')).split(',').length === 2, 'the slow member left the room');

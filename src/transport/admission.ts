@@ -6,13 +6,15 @@
  * total. A directly exposed host turns them on (docs/reliability.md suggests values).
  *
  * The transports ask before they do any work for a socket (WS: before the upgrade, TCP: at accept), so a refusal
- * costs a Map lookup. The clock is injected (`deps.now`), so the bucket's refill is tested without waiting.
+ * costs a Map lookup, and a rate refusal is answered after a hold (refusal-hold.ts), so a client that retries at once
+ * is slowed by its own wait instead of costing the host a parse and an answer per try. The clock is injected (`deps.now`), so the bucket's refill is tested without waiting.
  *
  * Memory is bounded too: an address is tracked while it holds sockets or its bucket is not full, and at most
  * `maxTracked` addresses are; past that, the bucket longest untouched is forgotten (it restarts full, which favours
  * the client, never refuses one wrongly).
  */
 import { HotlineError } from '../errors.js';
+import { type HoldableSocket, RefusalHold } from './refusal-hold.js';
 
 export interface AdmissionLimits {
   /** Sockets one address may hold at once. Infinity: no limit. */
@@ -109,11 +111,21 @@ export class Admission {
       return 'connections';
     }
     if (rate !== Infinity) e.tokens -= 1;
-    e.open++;
-    const entry = e;
-    socket.once('close', () => this.#release(key, entry));
+    this.#count(key, e, socket);
     this.#trim();
     return undefined;
+  }
+
+  /** Count a refused socket the host holds before answering (refusal-hold.ts) against its address until it closes. */
+  countHeld(remoteAddress: string | undefined, socket: ClosableSocket): void {
+    const key = ipKey(remoteAddress);
+    const e = this.#entries.get(key);
+    if (e) this.#count(key, e, socket);
+  }
+
+  #count(key: string, e: Entry, socket: ClosableSocket): void {
+    e.open++;
+    socket.once('close', () => this.#release(key, e));
   }
 
   #release(key: string, e: Entry): void {
@@ -137,36 +149,67 @@ export class Admission {
   }
 }
 
-/** What a transport calls before it does any work for a new socket: a refusal, or undefined to go on. */
-export type Admit = (remoteAddress: string | undefined, socket: ClosableSocket) => Refusal | undefined;
+/**
+ * What a transport asks of admission, when a per-IP limit is on: `check` before any work is done for a socket, and
+ * `refuse` to answer a refusal, at once or after the hold (refusal-hold.ts).
+ */
+export interface Admit {
+  /** A refusal, or undefined to go on (the socket is then counted until its 'close'). */
+  check(remoteAddress: string | undefined, socket: ClosableSocket): Refusal | undefined;
+  /**
+   * Answer a refusal: `answer` runs at once for 'connections', and after the hold's delay for 'rate' while the hold
+   * has room (the held socket counts against its address meanwhile).
+   */
+  refuse(refused: Refusal, remoteAddress: string | undefined, socket: ClosableSocket & HoldableSocket, answer: () => void): void;
+  /** Answer every held refusal now (the listener is stopping). */
+  close(): void;
+}
 
 /** How often refusals are reported at most: a flood must not turn into a flood of log lines. */
 const REPORT_EVERY_MS = 1000;
+/** How long a rate refusal is held: the `Retry-After: 1` the WS answer announces. */
+export const HOLD_MS = 1000;
+/** Sockets held at most, in all: past that, refusals are answered at once. */
+export const MAX_HELD = 1024;
 
 /**
  * The host's admission check with its reporting: each refusal is counted, and reported as HOTLINE_E_IP_LIMIT at most
  * once a second (with the count since the last report). Undefined when both limits are off.
  */
-export function createAdmit(limits: AdmissionLimits, report: (err: HotlineError) => void, deps?: AdmissionDeps): Admit | undefined {
+export function createAdmit(
+  limits: AdmissionLimits,
+  report: (err: HotlineError) => void,
+  deps?: AdmissionDeps,
+  hold: RefusalHold = new RefusalHold(HOLD_MS, MAX_HELD),
+): Admit | undefined {
   const a = new Admission(limits, deps);
   if (a.off) return undefined;
   const now = deps?.now ?? (() => performance.now());
   let lastReport = -Infinity;
   let unreported = 0;
-  return (remoteAddress, socket) => {
-    const refused = a.admit(remoteAddress, socket);
-    if (!refused) return undefined;
+  const refused = (why: Refusal, remoteAddress: string | undefined): void => {
     unreported++;
     const t = now();
     if (t - lastReport >= REPORT_EVERY_MS) {
       const what =
-        refused === 'rate'
+        why === 'rate'
           ? `over limits.handshakeRatePerIp (${limits.handshakeRatePerIp}/s)`
           : `over limits.maxConnectionsPerIp (${limits.maxConnectionsPerIp} open)`;
       report(new HotlineError('HOTLINE_E_IP_LIMIT', `refused a connection from ${remoteAddress ?? 'an unknown address'}: ${what}; ${unreported} refused since the last report`));
       lastReport = t;
       unreported = 0;
     }
-    return refused;
+  };
+  return {
+    check(remoteAddress, socket) {
+      const why = a.admit(remoteAddress, socket);
+      if (why) refused(why, remoteAddress);
+      return why;
+    },
+    refuse(why, remoteAddress, socket, answer) {
+      if (why === 'rate' && hold.hold(socket, answer)) a.countHeld(remoteAddress, socket);
+      else answer();
+    },
+    close: () => hold.close(),
   };
 }

@@ -227,6 +227,7 @@ export class TcpTransport implements Transport {
   async stopAccepting(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
+    this.#host.admit?.close();
     if (server?.listening) server.close();
   }
 
@@ -275,7 +276,9 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
-    if (this.#host.admit?.(socket.remoteAddress, socket)) return void socket.destroy();
+    const admit = this.#host.admit;
+    const refused = admit?.check(socket.remoteAddress, socket);
+    if (refused) return admit!.refuse(refused, socket.remoteAddress, socket, () => socket.destroy());
     const link = new TcpLink(socket, this.#framing, this.#host);
     (socket as SocketWithLink)[kLink] = link;
     link.conn = this.#host.accept(link);

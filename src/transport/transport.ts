@@ -80,7 +80,7 @@ export interface TransportHost {
   reportError(err: HotlineError, conn?: Connection): void;
   /**
    * Present when a per-IP limit is on (admission.ts): asked before any work is done for a new socket; a refusal is
-   * answered WS 429 (rate) or 503 (connections) before the upgrade, TCP by closing the socket.
+   * answered WS 429 (rate, after a hold) or 503 (connections) before the upgrade, TCP by closing the socket.
    */
   readonly admit?: Admit;
   /** Present when sessions are on: takes each WebSocket that chose the `hotline.v1` subprotocol (src/session). */

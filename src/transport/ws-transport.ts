@@ -155,6 +155,7 @@ export class WsTransport implements Transport {
     if (!this.#accepting) return;
     this.#accepting = false;
     this.#heartbeat.close();
+    this.#host.admit?.close();
     for (const timer of this.#handshakes.values()) clearTimeout(timer);
     this.#handshakes.clear();
     const server = this.#server;
@@ -256,8 +257,12 @@ export class WsTransport implements Transport {
       );
       return reject(socket, 503, 'Service Unavailable');
     }
-    const refused = this.#host.admit?.(req.socket.remoteAddress, socket);
-    if (refused) return refused === 'rate' ? reject(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n') : reject(socket, 503, 'Service Unavailable');
+    const admit = this.#host.admit;
+    const refused = admit?.check(req.socket.remoteAddress, socket);
+    if (refused) {
+      const answer = refused === 'rate' ? () => reject(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n') : () => reject(socket, 503, 'Service Unavailable');
+      return admit!.refuse(refused, req.socket.remoteAddress, socket, answer);
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // Plain or session, every socket gets its partial-frame bounds and its pings.
       const guard = new WsGuard(ws, this.#guardDeps);

@@ -1,7 +1,7 @@
 /**
  * Issue 9 item 6: per-IP limits on a real host over real sockets. One address over limits.maxConnectionsPerIp is
  * refused before any work (WS 503 before the upgrade, TCP closed at accept), one over limits.handshakeRatePerIp gets
- * WS 429; both report HOTLINE_E_IP_LIMIT, other addresses (127.0.0.2 on loopback) are not affected, and the
+ * WS 429 after a hold of its Retry-After; both report HOTLINE_E_IP_LIMIT, other addresses (127.0.0.2 on loopback) are not affected, and the
  * defaults are off (the rest of the suite opens thousands of loopback connections).
  */
 import assert from 'node:assert/strict';
@@ -105,6 +105,35 @@ test('handshakeRatePerIp: a burst past the bucket gets WS 429 (and TCP closed); 
     open[0]!.send('ping');
     const reply = await new Promise<string>((resolve) => open[0]!.once('message', (d) => resolve(String(d))));
     assert.match(reply, /\|ping$/);
+  });
+});
+
+test('handshakeRatePerIp: a refusal is held for its Retry-After, so a client retrying at once gets a few tries a second, not thousands', async () => {
+  const RATE = 5;
+  const LOOPS = 10;
+  await withHost({ handshakeRatePerIp: RATE }, async ({ wsAddr }) => {
+    // Each loop retries the moment it is refused, as the hello-then-drop client of bench R2 does.
+    let refused = 0;
+    let accepted = 0;
+    let other = 0;
+    const started = performance.now();
+    const deadline = started + 2500;
+    await Promise.all(
+      Array.from({ length: LOOPS }, async () => {
+        while (performance.now() < deadline) {
+          const status = await upgradeStatus(wsAddr.url);
+          if (status === 429) refused++;
+          else if (status === 101) accepted++;
+          else other++;
+        }
+      }),
+    );
+    const elapsedS = (performance.now() - started) / 1000;
+    assert.equal(other, 0, 'every try is answered 101 or 429');
+    // Held one second each, a loop's refusals number at most one per second of the run, plus the one in flight.
+    assert.ok(refused <= LOOPS * (Math.ceil(elapsedS) + 1), `${refused} refused in ${elapsedS.toFixed(1)} s by ${LOOPS} loops`);
+    assert.ok(refused >= LOOPS, `each loop was refused at least once (${refused})`);
+    assert.ok(accepted <= RATE + Math.ceil(elapsedS * RATE) + 1, `accepted ${accepted}`);
   });
 });
 

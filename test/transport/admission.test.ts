@@ -96,13 +96,13 @@ test('createAdmit: off when both limits are off; refusals reported with HOTLINE_
   const c = clock();
   const reports: HotlineError[] = [];
   const admit = createAdmit({ maxConnectionsPerIp: Infinity, handshakeRatePerIp: 1 }, (e) => reports.push(e), c)!;
-  assert.equal(admit('10.0.0.1', new FakeSocket()), undefined);
-  for (let i = 0; i < 100; i++) assert.equal(admit('10.0.0.1', new FakeSocket()), 'rate');
+  assert.equal(admit.check('10.0.0.1', new FakeSocket()), undefined);
+  for (let i = 0; i < 100; i++) assert.equal(admit.check('10.0.0.1', new FakeSocket()), 'rate');
   assert.equal(reports.length, 1);
   assert.equal(reports[0]!.code, 'HOTLINE_E_IP_LIMIT');
   c.advance(1000);
-  admit('10.0.0.1', new FakeSocket());
-  admit('10.0.0.1', new FakeSocket());
+  admit.check('10.0.0.1', new FakeSocket());
+  admit.check('10.0.0.1', new FakeSocket());
   assert.equal(reports.length, 2);
   assert.match(reports[1]!.message, /100 refused since the last report|\d+ refused since the last report/);
 });

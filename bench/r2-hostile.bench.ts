@@ -13,7 +13,7 @@
  *
  *   node --import tsx bench/r2-hostile.bench.ts [--quick]
  *   R2_ONLY=flood|truncated|fragments|hello ... runs one kind alone, with per-IP limits only (to find which kind costs;
- *   its table is not a figure of record)
+ *   its table is not a figure of record); R2_HOST_FLAGS='--cpu-prof --cpu-prof-dir=DIR' passes node flags to the host
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -122,7 +122,9 @@ interface Pair {
 
 /** One host with `limits`: a clean run, then a hostile one, against the same 1,000 normal clients. */
 async function pair(plugin: string, limits: HostLimitsJson): Promise<Pair> {
-  const server = forkTs(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin, tcpLength: true, sessions: true, limits })]);
+  // R2_HOST_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the host (NODE_OPTIONS refuses --cpu-prof).
+  const nodeFlags = process.env.R2_HOST_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const server = forkTs(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin, tcpLength: true, sessions: true, limits })], { nodeFlags });
   try {
     const ready = await nextMessage(server, ofType<{ type: 'ready'; urls: string[]; pid: number }>('ready'), 60_000, 'hotline-server');
     const [wsUrl, tcpUrl] = ready.urls as [string, string];

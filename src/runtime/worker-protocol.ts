@@ -35,7 +35,7 @@ export const AC_DONE = 3;
 export const AC_FAIL = 4;
 /** a: connId, b: the new conn.state (an assignment in the worker) */
 export const AC_STATE = 5;
-/** a: data (a broadcast without a filter: fanned out by the host, encoded once) */
+/** a: data, b: true to reach every live version's connections (a broadcast without a filter: fanned out by the host) */
 export const AC_BROADCAST = 6;
 /** a: WireError (a tracked timer, a microtask, a forbidden call: counted against the version) */
 export const AC_ERROR = 7;
@@ -57,7 +57,8 @@ export interface WireError {
   stack?: string;
 }
 
-export type CallOp = 'init' | 'check' | 'migrate' | 'export' | 'dispose' | 'stop';
+/** issue 12: `adopt` takes connections moving in from another live version (a MigrateArg), `forget` drops mirrors (ids). */
+export type CallOp = 'init' | 'check' | 'migrate' | 'adopt' | 'forget' | 'export' | 'dispose' | 'stop';
 
 /** Host → worker call. */
 export interface CallMessage {
@@ -67,7 +68,7 @@ export interface CallMessage {
   arg?: unknown;
 }
 
-/** `migrate`'s argument: the previous version and the opened connections with their states. */
+/** `migrate`'s and `adopt`'s argument: the previous version and the opened connections with their states. */
 export interface MigrateArg {
   from: { version: string; state: unknown };
   /** [id, transport, remoteAddress, state] */

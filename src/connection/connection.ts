@@ -111,6 +111,7 @@ export class Connection implements HandleTarget, RoomMember {
     if (options?.resume) {
       this.state = options.resume.state;
       this.opened = true;
+      this.runtime.attach?.(this);
     } else {
       this.#push(OPEN);
     }

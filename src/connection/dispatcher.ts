@@ -29,6 +29,12 @@ export interface DispatchTarget {
   open(conn: Connection): unknown;
   message(conn: Connection, data: MessageData): unknown;
   close(conn: Connection, info: CloseInfo): unknown;
+  /**
+   * A connection that arrives already opened (a session restored from the store: onOpen ran in another process)
+   * becomes known to the target, with its state, without a handler. A worker-mode version mirrors it; inline has
+   * nothing to do.
+   */
+  attach?(conn: Connection): void;
   /** A handler threw or rejected: count it against this target. */
   handlerError(err: unknown, conn: Connection): void;
   /**

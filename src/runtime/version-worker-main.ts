@@ -21,7 +21,7 @@ import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, Tra
 import * as pluginApi from '../plugin/public-api.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
 import {
-  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, type CallMessage, EV_CLOSE, EV_MESSAGE, EV_OPEN,
+  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, type CallMessage, EV_ATTACH, EV_CLOSE, EV_MESSAGE, EV_OPEN,
   EVENT_STRIDE, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, type WorkerBoot, type WorkerReply, wireError,
 } from './worker-protocol.js';
 
@@ -264,8 +264,19 @@ function onMessage(msg: unknown): void {
 
 function runEvents(ev: unknown[]): void {
   for (let i = 0; i + EVENT_STRIDE <= ev.length; i += EVENT_STRIDE) {
-    runEvent(ev[i] as number, ev[i + 1] as number, ev[i + 2] as string, ev[i + 3], ev[i + 4]);
+    if (ev[i] === EV_ATTACH) attach(ev[i + 2] as string, ev[i + 3] as [string, string], ev[i + 4]);
+    else runEvent(ev[i] as number, ev[i + 1] as number, ev[i + 2] as string, ev[i + 3], ev[i + 4]);
   }
+}
+
+/** A connection opened elsewhere (a restored session): a mirror with its state, no handler runs. */
+function attach(id: string, [transport, remoteAddress]: [string, string], state: unknown): void {
+  let c = conns.get(id);
+  if (!c) {
+    c = new ConnMirror(id, transport as TransportKind, remoteAddress);
+    conns.set(id, c);
+  }
+  c.init(state);
 }
 
 function runEvent(op: number, seq: number, id: string, a: unknown, b: unknown): void {

@@ -22,6 +22,8 @@ import { ERROR_CODES, type ErrorCode, HotlineError } from '../errors.js';
 export const EV_OPEN = 1;
 export const EV_MESSAGE = 2;
 export const EV_CLOSE = 3;
+/** A connection that arrives opened (a restored session), no handler: a: [transport, remoteAddress], b: its state. */
+export const EV_ATTACH = 4;
 export const EVENT_STRIDE = 5;
 
 /** Worker → host actions, stride ACTION_STRIDE: [op, a, b]. */

@@ -26,7 +26,7 @@ import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../erro
 import type { CloseInfo, MessageData, PreviousVersion } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from './version-runtime.js';
 import {
-  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_CLOSE, EV_MESSAGE,
+  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_ATTACH, EV_CLOSE, EV_MESSAGE,
   EV_OPEN, fromWire, isWireError, isWorkerReply, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, SAB_WORDS, type WorkerBoot,
   type WorkerReply,
 } from './worker-protocol.js';
@@ -201,6 +201,17 @@ export class WorkerVersion implements VersionRuntime {
 
   open(conn: Connection): unknown {
     return this.#post(EV_OPEN, conn, conn.transport, conn.remoteAddress);
+  }
+
+  /** A restored session's connection (dispatcher.ts): mirrored in the worker before any event of it. */
+  attach(conn: Connection): void {
+    // Failed: the restore's migrate mirrors every opened connection of the version, this one too.
+    if (this.#phase !== 'ready' && this.#phase !== 'serving') return;
+    this.#outbox.push(EV_ATTACH, 0, conn.id, [conn.transport, conn.remoteAddress], conn.state);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
   }
 
   message(conn: Connection, data: MessageData): unknown {

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect } from '../../src/client/index.js';
-import { createHost, type Handshake, type Host, type HostOptions } from '../../src/index.js';
+import { ConnectionExporter } from '../../src/handoff/connection-export.js';
+import { createHost, FileSessionStore, type Handshake, type Host, type HostOptions, isHotlineError } from '../../src/index.js';
 import type { WorkerVersion } from '../../src/runtime/worker-version.js';
 import { type WsClient, wsClient } from '../helpers/clients.js';
 import { pluginDir, type PluginDir } from '../helpers/plugin-dir.js';
@@ -410,6 +411,64 @@ test('worker pin and canary: a version that fails before it takes traffic leaves
     for (const c of old) assertReplies(c, 'v1', 1, 2);
     for (const c of fresh) assertReplies(c, 'v1', 1, 1);
     for (const c of [...old, ...fresh]) c.ws.close();
+  } finally {
+    await r.close();
+  }
+});
+
+test('worker mode: a session restored from the store in another host (no onOpen there) is served by its version with its state', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hotline-wlive-store-'));
+  const a = await start({ assign: true }, { sessions: { store: new FileSessionStore(dir) } });
+  let upstream = Number(new URL(a.host.addresses()[0]!.url).port);
+  const links = new Set<net.Socket>();
+  const proxy = net.createServer((down) => {
+    const up = net.connect(upstream, '127.0.0.1');
+    links.add(down).add(up);
+    down.pipe(up).pipe(down);
+    const drop = () => (down.destroy(), up.destroy(), links.delete(down), links.delete(up));
+    down.on('error', drop).on('close', drop);
+    up.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const client = connect(`ws://127.0.0.1:${(proxy.address() as net.AddressInfo).port}/`, { backoff: { initialDelay: 20, maxDelay: 200 } });
+  const got: string[] = [];
+  let resumed = 0;
+  client.on('message', (d) => got.push(String(d)));
+  client.on('resumed', () => resumed++);
+  let b: Rig | undefined;
+  try {
+    client.send('a');
+    client.send('b');
+    await until(() => got.includes('v1:2|b'), 'served by the first host');
+    await a.close();
+    b = await start({ assign: true }, { sessions: { store: new FileSessionStore(dir) } });
+    upstream = Number(new URL(b.host.addresses()[0]!.url).port);
+    await until(() => resumed === 1, 'the session resumed in the second host', 20_000);
+    client.send('c');
+    await until(() => got.includes('v1:3|c'), 'served with its state by the second host', 20_000);
+    assert.deepEqual(got, ['v1:1|a', 'v1:2|b', 'v1:3|c']);
+  } finally {
+    client.close();
+    proxy.close();
+    await b?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('worker mode: a process upgrade with two live versions is refused by code, and leaves the lock and dispatch as they were', async () => {
+  const r = await start();
+  try {
+    const old = await connectMany(r.host, 2);
+    await stream(old, 1, 1);
+    r.p.write(plugin('v2', r.markers));
+    await r.host.reload('reload', { policy: 'pin' });
+    const port = r.host.handoffPort();
+    await assert.rejects(new ConnectionExporter(port).export({ send: () => undefined }, 1_000), (err: unknown) => isHotlineError(err, 'HOTLINE_E_UPGRADE_VERSIONS'));
+    assert.equal(port.lock.holder, undefined);
+    assert.equal(port.dispatcher.suspended, false);
+    await stream(old, 2, 2);
+    for (const c of old) assertReplies(c, 'v1', 1, 2);
+    for (const c of old) c.ws.close();
   } finally {
     await r.close();
   }

@@ -380,7 +380,7 @@ export class Swapper {
       enter('switching');
       for (const [conn, cs] of connStates) conn.state = cs;
       d.target = next;
-      this.#moveAll(next);
+      this.#moveAll(next, connStates);
       this.#current = next;
       for (const l of pinned) this.#unpin(l);
       next.serving();
@@ -611,7 +611,8 @@ export class Swapper {
             this.#current = next;
             if (this.#canary?.stable === failed) this.#canary.replaceStable(next);
           }
-          for (const conn of this.#connectionsOf(failed)) d.move(conn, next);
+          const known = new Set(connStates.map(([conn]) => conn));
+          for (const conn of this.#connectionsOf(failed)) this.#move(conn, next, known);
           next.serving();
           failed.handOver?.(next);
           failed.retire();
@@ -762,7 +763,8 @@ export class Swapper {
       for (const [conn, cs] of states) conn.state = cs;
       // Every connection still on them moves, adopted or not: one accepted while the adoption was awaited (worker
       // mode) is suspended before its open event, and opens on `into`.
-      for (const v of from) for (const conn of this.#connectionsOf(v)) d.move(conn, into);
+      const known = new Set(states.map(([conn]) => conn));
+      for (const v of from) for (const conn of this.#connectionsOf(v)) this.#move(conn, into, known);
       // A failed version's held events go on in `into`, in order, after the adoption that made their mirrors.
       for (const v of from) if (v.failure !== undefined) v.handOver?.(into);
       if (plan.previous) this.#previous = plan.previous;
@@ -811,9 +813,21 @@ export class Swapper {
   }
 
   /** Every connection now runs on `v` (a plain swap's switch). */
-  #moveAll(v: VersionRuntime): void {
+  #moveAll(v: VersionRuntime, migrated: Array<[Connection, unknown]>): void {
     const d = this.#dispatcher;
-    for (const conn of d.connections.values()) d.move(conn, v);
+    const known = new Set(migrated.map(([conn]) => conn));
+    for (const conn of d.connections.values()) this.#move(conn, v, known);
+  }
+
+  /**
+   * Move `conn` to `to`. One that is opened but was not migrated (`known`) is attached there with its state: a
+   * session restored from the store while the migration was awaited (worker mode) has no mirror in `to` otherwise.
+   * Not opened: its open event, queued behind the suspension, runs on `to`.
+   */
+  #move(conn: Connection, to: VersionRuntime, known: ReadonlySet<Connection>): void {
+    if (conn.runtime === to) return;
+    this.#dispatcher.move(conn, to);
+    if (conn.opened && !known.has(conn)) to.attach?.(conn);
   }
 
   #pin(v: VersionRuntime, maxAge: number | undefined): void {

@@ -473,3 +473,32 @@ test('worker mode: a process upgrade with two live versions is refused by code, 
     await r.close();
   }
 });
+
+test('worker canary: the stable version crashing is restored with its own connections; the canary keeps its own, and a rollback then goes to the restored stable', async () => {
+  const r = await start({ assign: true });
+  try {
+    const stable = await connectMany(r.host, 3);
+    await stream(stable, 1, 2);
+    r.p.write(plugin('v2', r.markers, { assign: true }));
+    await r.host.reload('reload', { policy: { canary: 1, window: 600_000 } });
+    const canary = await connectMany(r.host, 3);
+    await stream(canary, 1, 2);
+    stable[0]!.send('exit-once');
+    await until(() => r.host.status().swaps.some((s) => s.trigger === 'restore' && s.outcome === 'restored'), 'the stable version restored', 30_000);
+    await until(() => stable[0]!.inbox.messages.length === 3, 'its message in flight replayed', 20_000);
+    assert.equal(stable[0]!.inbox.messages[2], 'v1:3|exit-once');
+    assert.deepEqual(r.host.status().live.map((l) => [l.label, l.role, l.connections]), [['live@v1', 'default', 3], ['live@v2', 'canary', 3]]);
+    await stream(canary, 3, 3);
+    for (const c of canary) assertReplies(c, 'v2', 1, 3);
+    const back = await r.host.rollback();
+    assert.equal(back.outcome, 'rolled-back');
+    await stream(canary, 4, 4);
+    for (const c of canary) assertReplies(c, 'v1', 4, 4);
+    await stream(stable.slice(1), 3, 3);
+    for (const c of stable.slice(1)) assertReplies(c, 'v1', 1, 3);
+    assert.ok([...stable, ...canary].every((c) => c.ws.readyState === c.ws.OPEN), '0 closed');
+    for (const c of [...stable, ...canary]) c.ws.close();
+  } finally {
+    await r.close();
+  }
+});

@@ -204,7 +204,7 @@ process.on('message', (m) => {
     }),
     zeroLoss: [],
     notes: [
-      `${connections} connections per server from client processes, 1 message in flight each, 32-byte text, ${durationMs / 1000} s per round, median of ${rounds}; servers and clients share the same 2 cores. CPU is process.cpuUsage() of the server (every thread: a worker version's included).`,
+      `${connections} connections per server from client processes, 1 message in flight each, 32-byte text, ${durationMs / 1000} s per round, median of ${rounds} (raw ws: of the rounds of both isolations); servers and clients share the same 2 cores. CPU is process.cpuUsage() of the server (every thread: a worker version's included).`,
       ...results.map((m) => `${m.isolation}: messages lost in hotline rounds: ${m.lost}; live versions after v1's last connection: ${m.liveAfter}.`),
     ],
   });

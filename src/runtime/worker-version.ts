@@ -77,6 +77,14 @@ interface Call {
   reject: (e: unknown) => void;
 }
 
+/** What an `export` call must answer: checked before the host takes any of it (every byte from the worker is). */
+function isExport(out: unknown): out is ExportedState {
+  if (typeof out !== 'object' || out === null) return false;
+  const o = out as ExportedState;
+  if (typeof o.version !== 'string') return false;
+  return o.connStates === undefined || (Array.isArray(o.connStates) && o.connStates.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string'));
+}
+
 const LOG_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 export class WorkerVersion implements VersionRuntime {
@@ -479,7 +487,11 @@ export class WorkerVersion implements VersionRuntime {
       if (this.#checkpoint) return this.#checkpoint;
       throw this.failure ?? new HotlineError('HOTLINE_E_SWAP_CLOSED', `${this.label} is retired and has no checkpoint`);
     }
-    const out = (await this.#call('export')) as ExportedState;
+    const out = await this.#call('export');
+    if (!isExport(out)) {
+      this.#protocolError('a malformed export');
+      throw this.failure ?? new HotlineError('HOTLINE_E_WORKER_PROTOCOL', `${this.label}: a malformed export`);
+    }
     this.#keepCheckpoint(out);
     return out;
   }
@@ -517,7 +529,9 @@ export class WorkerVersion implements VersionRuntime {
     this.#call('export').then(
       (out) => {
         this.#checkpointing = false;
-        if (this.#phase === 'serving') this.#keepCheckpoint(out as ExportedState);
+        if (this.#phase !== 'serving') return;
+        if (isExport(out)) this.#keepCheckpoint(out);
+        else this.#protocolError('a malformed checkpoint');
       },
       (err: unknown) => {
         this.#checkpointing = false;

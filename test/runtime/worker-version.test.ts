@@ -154,3 +154,36 @@ test('strikes: the event running at two failures is dropped with HOTLINE_E_POISO
   third.retire();
 });
 
+
+test('adopt: a malformed answer from the worker rejects with HOTLINE_E_WORKER_PROTOCOL and the mirrors it may have made are forgotten', async () => {
+  const s = await setup();
+  const conn = new Connection(link([], []), s.d, { id: 'm', resume: { state: { seen: 1 } } });
+  const calls: Array<{ op: string; arg: unknown }> = [];
+  s.threads[0]!.port.on('message', (m: { t?: string; id?: number; op?: string; arg?: unknown }) => {
+    if (m.t !== 'call') return;
+    calls.push({ op: m.op!, arg: m.arg });
+    if (m.op === 'adopt') s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true, value: 'not a list' });
+    else if (m.op === 'export') s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true, value: { version: '1', state: {}, connStates: [] } });
+    else s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true });
+  });
+  await assert.rejects(s.v.adoptConnections({ version: 'x', state: {} }, [conn], 5_000), (err: { code?: string }) => err.code === 'HOTLINE_E_WORKER_PROTOCOL');
+  await until(() => calls.some((c) => c.op === 'forget'), 'the forget call');
+  const adopt = calls.find((c) => c.op === 'adopt')!.arg as { from: unknown; conns: unknown[] };
+  assert.deepEqual(adopt.conns, [['m', 'ws', '127.0.0.1', { seen: 1 }]], 'the connection with the state the host holds');
+  assert.deepEqual(calls.find((c) => c.op === 'forget')!.arg, ['m']);
+  s.v.retire();
+});
+
+test('a malformed checkpoint export from the worker fails the version with HOTLINE_E_WORKER_PROTOCOL (nothing of it is taken)', async () => {
+  const s = await setup();
+  const conn = new Connection(link([], []), s.d, { id: 'k', resume: { state: { seen: 1 } } });
+  s.threads[0]!.port.on('message', (m: { t?: string; id?: number; op?: string }) => {
+    if (m.t === 'call' && m.op === 'export') s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true, value: { version: '1', state: {}, connStates: [['k', { seen: 99 }], 42] } });
+  });
+  // serving() in setup() asked for the first checkpoint before this listener: ask for the next one.
+  await s.v.exportState().catch(() => undefined);
+  await until(() => s.failures.length === 1, 'the failure');
+  assert.equal(s.failures[0]!.code, 'HOTLINE_E_WORKER_PROTOCOL');
+  assert.deepEqual(conn.state, { seen: 1 }, 'the host copy is untouched');
+  s.v.retire();
+});

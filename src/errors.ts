@@ -109,10 +109,11 @@ export const ERROR_CODES = {
   HOTLINE_E_SESSION_CONFLICT: 'another node took this session over (compare-and-set on its record failed); this copy was closed',
   HOTLINE_E_SESSION_RECORD: 'a session record in the NATS bucket is malformed or oversized (written by something else); it was refused',
   // issue 12: several versions alive at once.
-  HOTLINE_E_POLICY: 'a reload policy (pin, canary) is malformed, or cannot run here (worker isolation)',
+  HOTLINE_E_POLICY: 'a reload policy (pin, canary) is malformed, or cannot run in this state (a canary with no running version)',
   HOTLINE_E_CANARY: 'the canary version went over its error budget and was rolled back; its connections moved to the stable version',
   HOTLINE_E_CANARY_ACTIVE: 'a canary is running: promote or roll it back before another reload',
   HOTLINE_E_NOTHING_TO_PROMOTE: 'promote found no canary and no pinned version to fold into the current one',
+  HOTLINE_E_BROADCAST_WORKER: 'ctx.broadcast(data, filter, { allVersions: true }) was called by a worker-mode version: the filter cannot run on connections owned by other threads',
   HOTLINE_E_UPGRADE_VERSIONS: 'a process upgrade refused: more than one plugin version is live (pinned or canary)',
 } as const;
 

@@ -63,7 +63,7 @@ process.on('message', (m: { type: string; policy?: ReloadPolicy; gc?: boolean })
     const cpu = process.cpuUsage();
     // V1 asks for a collection before a memory reading (the server runs with --expose-gc then).
     if (m.gc === true) (globalThis as { gc?: () => void }).gc?.();
-    process.send?.({ type: 'status', live: s.live.length, connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, cpuMs: (cpu.user + cpu.system) / 1000, swaps: s.swaps });
+    process.send?.({ type: 'status', live: s.live.length, connections: s.connections, messages: s.messages, heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss, cpuMs: (cpu.user + cpu.system) / 1000, swaps: s.swaps });
   }
 });
 

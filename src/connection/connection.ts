@@ -111,9 +111,15 @@ export class Connection implements HandleTarget, RoomMember {
     if (options?.resume) {
       this.state = options.resume.state;
       this.opened = true;
+      this.runtime.attach?.(this);
     } else {
       this.#push(OPEN);
     }
+  }
+
+  /** @internal The version whose handler runs now for this connection; undefined when none runs (Dispatcher.whenIdle). */
+  get runningOn(): DispatchTarget | undefined {
+    return this.#busy ? this.#running : undefined;
   }
 
   /** True until the connection starts closing. */
@@ -307,7 +313,8 @@ export class Connection implements HandleTarget, RoomMember {
   pump(): void {
     const d = this.#d;
     while (!this.#busy && this.#head < this.#queue.length) {
-      if (d.suspended) {
+      // One count read while nothing is suspended; which targets are held only when something is (issue 12).
+      if (d.suspended && d.holds(this.runtime)) {
         d.park(this);
         return;
       }
@@ -375,9 +382,10 @@ export class Connection implements HandleTarget, RoomMember {
       this.#sampledAt = -1;
     }
     this.asyncSince = -1;
+    const ran = this.#running;
     this.#busy = false;
     this.#running = undefined;
-    this.#d.leave();
+    this.#d.leave(ran);
     this.#onEventDone?.(this.#runningKind);
     if (this.#phase === Phase.Closed && this.#head >= this.#queue.length) {
       // The close event was the last one: the connection leaves the table, and its rooms. Only now, so that onClose

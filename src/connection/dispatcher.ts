@@ -5,7 +5,10 @@
  *
  * Suspension is counted, never one shared boolean: each suspend() returns its own hold, and dispatch resumes only
  * when the last hold is released. With a boolean, a swap that resumed its own suspension lifted an upgrade's too
- * (issue 10, fault 6).
+ * (issue 10, fault 6). A hold is on every target, or (issue 12) on some targets only: a fold of a pinned version or a
+ * canary stops the connections of the versions it moves, while the version they move into keeps serving its own.
+ * The message path reads one count while nothing is suspended, as before; which targets are held is read only when
+ * some hold exists.
  *
  * It also abandons async handlers that do not settle within `hangTimeout` (issue 11): one shared sweep every
  * hangTimeout / 4 (an interval that runs only while an async handler is in flight), not a timer per message. A
@@ -26,6 +29,12 @@ export interface DispatchTarget {
   open(conn: Connection): unknown;
   message(conn: Connection, data: MessageData): unknown;
   close(conn: Connection, info: CloseInfo): unknown;
+  /**
+   * A connection that arrives already opened (a session restored from the store: onOpen ran in another process)
+   * becomes known to the target, with its state, without a handler. A worker-mode version mirrors it; inline has
+   * nothing to do.
+   */
+  attach?(conn: Connection): void;
   /** A handler threw or rejected: count it against this target. */
   handlerError(err: unknown, conn: Connection): void;
   /**
@@ -80,6 +89,13 @@ export interface SuspendHold {
   release(): void;
 }
 
+/** A whenIdle() for some targets: resolved when `running` handlers on them have settled. */
+interface TargetWaiter {
+  targets: ReadonlySet<DispatchTarget>;
+  running: number;
+  done: () => void;
+}
+
 export class Dispatcher {
   /**
    * The default version: what a new connection gets (issue 12: each connection then keeps its own target,
@@ -104,8 +120,14 @@ export class Dispatcher {
   messagesDropped = 0;
   /** Live suspensions; dispatch runs only when this is empty. */
   #holds = new Set<SuspendHold>();
+  /** Holds on every target (the others name theirs in #targetHolds). */
+  #globalHolds = 0;
+  /** issue 12: holds per target, counted. */
+  #targetHolds = new Map<DispatchTarget, number>();
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
+  /** issue 12: whenIdle() for some targets: handlers still running on them. Undefined when nobody waits. */
+  #targetWaiters: TargetWaiter[] | undefined;
   /** Connections that queued events while suspended; pumped on resume. */
   #parked = new Set<{ pump(): void }>();
   /** Sweeps so far: what an async handler is stamped with when it starts (Connection.asyncSince). */
@@ -155,8 +177,14 @@ export class Dispatcher {
     if (t !== this.target) this.events.targetEmptied?.(t);
   }
 
+  /** True while any hold exists (on every target or on some): the message path's one check. */
   get suspended(): boolean {
     return this.#holds.size > 0;
+  }
+
+  /** Is dispatch to `target` suspended now? Read only when `suspended` (a hold exists). */
+  holds(target: DispatchTarget): boolean {
+    return this.#globalHolds > 0 || this.#targetHolds.has(target);
   }
 
   /** Why dispatch is suspended now (one entry per hold), for status and tests. */
@@ -173,15 +201,27 @@ export class Dispatcher {
    * Stop dispatching new events until the returned hold is released. Arrivals are queued per connection. Once the
    * last hold is released, dispatch resumes with what was queued, in arrival order per connection.
    */
-  suspend(reason: string): SuspendHold {
+  suspend(reason: string, targets?: Iterable<DispatchTarget>): SuspendHold {
+    const only = targets === undefined ? undefined : [...new Set(targets)];
     const hold: SuspendHold = {
       reason,
       release: () => {
-        if (!this.#holds.delete(hold) || this.#holds.size > 0) return;
+        if (!this.#holds.delete(hold)) return;
+        if (only === undefined) this.#globalHolds--;
+        else {
+          for (const t of only) {
+            const n = this.#targetHolds.get(t)! - 1;
+            if (n > 0) this.#targetHolds.set(t, n);
+            else this.#targetHolds.delete(t);
+          }
+        }
+        // Parked connections re-check: one still held by another hold parks again.
         this.#resume();
       },
     };
     this.#holds.add(hold);
+    if (only === undefined) this.#globalHolds++;
+    else for (const t of only) this.#targetHolds.set(t, (this.#targetHolds.get(t) ?? 0) + 1);
     return hold;
   }
 
@@ -191,8 +231,12 @@ export class Dispatcher {
     for (const conn of parked) conn.pump();
   }
 
-  /** Resolve true once no handler is in flight, or false after `timeoutMs`. */
-  whenIdle(timeoutMs: number): Promise<boolean> {
+  /**
+   * Resolve true once no handler is in flight, or false after `timeoutMs`. With `targets` (issue 12), only the
+   * handlers running on those targets count; the caller holds them suspended, so no new one starts meanwhile.
+   */
+  whenIdle(timeoutMs: number, targets?: Iterable<DispatchTarget>): Promise<boolean> {
+    if (targets !== undefined) return this.#whenTargetsIdle(timeoutMs, new Set(targets));
     if (this.#inflight === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter = () => {
@@ -205,6 +249,40 @@ export class Dispatcher {
       }, timeoutMs);
       this.#idleWaiters.push(waiter);
     });
+  }
+
+  #whenTargetsIdle(timeoutMs: number, targets: ReadonlySet<DispatchTarget>): Promise<boolean> {
+    let running = 0;
+    for (const conn of this.connections.values()) {
+      const on = conn.runningOn;
+      if (on !== undefined && targets.has(on)) running++;
+    }
+    if (running === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: TargetWaiter = {
+        targets,
+        running,
+        done: () => {
+          clearTimeout(timer);
+          this.#dropWaiter(waiter);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#dropWaiter(waiter);
+        resolve(false);
+      }, timeoutMs);
+      (this.#targetWaiters ??= []).push(waiter);
+    });
+  }
+
+  #dropWaiter(w: TargetWaiter): void {
+    const list = this.#targetWaiters?.filter((x) => x !== w);
+    this.#targetWaiters = list !== undefined && list.length > 0 ? list : undefined;
+  }
+
+  #targetSettled(target: DispatchTarget): void {
+    for (const w of [...this.#targetWaiters!]) if (w.targets.has(target) && --w.running === 0) w.done();
   }
 
   /** @internal Called by a connection (or a link, issue 15) that queued an event while suspended. */
@@ -248,8 +326,9 @@ export class Dispatcher {
     if (!watching) this.stopSweep();
   };
 
-  /** @internal A handler settled. */
-  leave(): void {
+  /** @internal A handler settled; `target`: the one it ran on (a connection's; a link's is not waited for by target). */
+  leave(target?: DispatchTarget): void {
+    if (this.#targetWaiters !== undefined && target !== undefined) this.#targetSettled(target);
     if (--this.#inflight === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];

@@ -104,7 +104,7 @@ export interface ReloadOptions {
   /**
    * issue 12: how the new version takes traffic: `'migrate'` (default: every connection moves, with its state),
    * `'pin'` / `{ pin: true, maxAge }` (open connections finish on the old version), or `{ canary: 0.1, … }`.
-   * Inline isolation only for pin and canary (HOTLINE_E_POLICY in worker mode).
+   * Both isolations (in worker mode each live version is its own thread).
    */
   policy?: ReloadPolicy;
 }

@@ -56,6 +56,8 @@ export interface VersionRuntime extends DispatchTarget {
   readonly name: string;
   readonly version: string;
   readonly retired: boolean;
+  /** Worker mode: why the version stopped (hung, crashed, out of memory); its events wait in it for handOver(). */
+  readonly failure?: HotlineError | undefined;
   /**
    * The global state as the host knows it: the live object inline, the last checkpoint in worker mode. Assignable
    * inline only (a process upgrade's import goes through migrate()).
@@ -70,6 +72,16 @@ export interface VersionRuntime extends DispatchTarget {
    * `migrateConnection` for each opened connection. The connections' states are the caller's to commit.
    */
   migrate(from: PreviousVersion, connections: Iterable<Connection>, hookTimeout: number): Promise<MigratedState>;
+  /**
+   * issue 12: `migrateConnection` for connections moving here from another live version (a pinned one retired, a
+   * canary promoted or rolled back) while this one serves with its own global state. Their `conn.state` is the
+   * host's copy, brought up to date by the other version's exportState(). The states are the caller's to commit;
+   * a throw (HOTLINE_E_MIGRATE_CONNECTION) changes nothing. A worker also starts mirroring them here: the caller
+   * calls forgetConnections() if it does not commit.
+   */
+  adoptConnections(from: PreviousVersion, connections: Iterable<Connection>, hookTimeout: number): Promise<Array<[Connection, unknown]>>;
+  /** issue 12: an adoption that was not committed: stop mirroring those connections (worker). */
+  forgetConnections?(connections: Iterable<Connection>): void;
   /** The state to hand the next version (structured-cloned out of a worker: HOTLINE_E_STATE_CLONE if it cannot). */
   exportState(): Promise<ExportedState>;
   /** The version now serves: start what it runs by itself (a worker's checkpoints). */

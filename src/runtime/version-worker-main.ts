@@ -21,7 +21,7 @@ import type { CloseInfo, Conn, MessageData, PluginContext, PluginDefinition, Tra
 import * as pluginApi from '../plugin/public-api.js';
 import { defaultExportOf, validatePlugin } from '../plugin/validate.js';
 import {
-  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, type CallMessage, EV_CLOSE, EV_MESSAGE, EV_OPEN,
+  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, type CallMessage, EV_ATTACH, EV_CLOSE, EV_MESSAGE, EV_OPEN,
   EVENT_STRIDE, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, type WorkerBoot, type WorkerReply, wireError,
 } from './worker-protocol.js';
 
@@ -189,11 +189,19 @@ function start(): void {
     },
     version: def.version,
     connections,
-    broadcast(data, filter) {
+    broadcast(data, filter, options) {
+      const all = options?.allVersions === true;
+      if (all && filter) {
+        // The other versions' connections, and their conn.state, live in other threads: a filter cannot run on them
+        // here, synchronously. Refused by name rather than filtering this version's own connections only.
+        throw new HotlineError('HOTLINE_E_BROADCAST_WORKER', `${boot.label}: ctx.broadcast(data, filter, { allVersions: true }) cannot run in worker isolation; broadcast without a filter, or per version`);
+      }
       if (!filter) {
+        // The host fans it out (to its own connections, or with allVersions to every live version's): the count is
+        // this version's own open connections.
         let n = 0;
         for (const c of conns.values()) if (c.open) n++;
-        push(AC_BROADCAST, data, undefined);
+        push(AC_BROADCAST, data, all);
         return n;
       }
       let n = 0;
@@ -256,8 +264,19 @@ function onMessage(msg: unknown): void {
 
 function runEvents(ev: unknown[]): void {
   for (let i = 0; i + EVENT_STRIDE <= ev.length; i += EVENT_STRIDE) {
-    runEvent(ev[i] as number, ev[i + 1] as number, ev[i + 2] as string, ev[i + 3], ev[i + 4]);
+    if (ev[i] === EV_ATTACH) attach(ev[i + 2] as string, ev[i + 3] as [string, string], ev[i + 4]);
+    else runEvent(ev[i] as number, ev[i + 1] as number, ev[i + 2] as string, ev[i + 3], ev[i + 4]);
   }
+}
+
+/** A connection opened elsewhere (a restored session): a mirror with its state, no handler runs. */
+function attach(id: string, [transport, remoteAddress]: [string, string], state: unknown): void {
+  let c = conns.get(id);
+  if (!c) {
+    c = new ConnMirror(id, transport as TransportKind, remoteAddress);
+    conns.set(id, c);
+  }
+  c.init(state);
 }
 
 function runEvent(op: number, seq: number, id: string, a: unknown, b: unknown): void {
@@ -330,6 +349,11 @@ async function perform(call: CallMessage): Promise<unknown> {
       return undefined;
     case 'migrate':
       return migrate(call.arg as MigrateArg);
+    case 'adopt':
+      return adopt(call.arg as MigrateArg);
+    case 'forget':
+      for (const id of call.arg as string[]) conns.delete(id);
+      return undefined;
     case 'export':
       return { version: def.version, state, connStates: [...conns.values()].map((c) => [c.id, c.state]) };
     case 'stop':
@@ -340,6 +364,40 @@ async function perform(call: CallMessage): Promise<unknown> {
       abort.abort(new HotlineError('HOTLINE_E_SWAP_CLOSED', `${def.name}@${def.version} was disposed`));
       return undefined;
   }
+}
+
+/**
+ * issue 12: connections moving here from another live version, which this one serves beside: mirrors for them and
+ * `migrateConnection` for each, the global state untouched. A throw removes the mirrors it added: nothing changed.
+ */
+function adopt(arg: MigrateArg): Array<[string, unknown]> {
+  const added: string[] = [];
+  const out: Array<[string, unknown]> = [];
+  try {
+    for (const [id, transport, remoteAddress, cs] of arg.conns) {
+      let c = conns.get(id);
+      if (!c) {
+        c = new ConnMirror(id, transport as TransportKind, remoteAddress);
+        conns.set(id, c);
+        added.push(id);
+      }
+      let next = cs;
+      if (def.migrateConnection) {
+        try {
+          next = def.migrateConnection(cs, arg.from);
+        } catch (err) {
+          module?.stack.mapError(err);
+          throw new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', `migrateConnection() threw for connection ${id}: ${messageOf(err)}`, { cause: err });
+        }
+      }
+      c.init(next);
+      out.push([id, next]);
+    }
+  } catch (err) {
+    for (const id of added) conns.delete(id);
+    throw err;
+  }
+  return out;
 }
 
 async function migrate(arg: MigrateArg): Promise<Array<[string, unknown]>> {

@@ -22,6 +22,8 @@ import { ERROR_CODES, type ErrorCode, HotlineError } from '../errors.js';
 export const EV_OPEN = 1;
 export const EV_MESSAGE = 2;
 export const EV_CLOSE = 3;
+/** A connection that arrives opened (a restored session), no handler: a: [transport, remoteAddress], b: its state. */
+export const EV_ATTACH = 4;
 export const EVENT_STRIDE = 5;
 
 /** Worker → host actions, stride ACTION_STRIDE: [op, a, b]. */
@@ -35,7 +37,7 @@ export const AC_DONE = 3;
 export const AC_FAIL = 4;
 /** a: connId, b: the new conn.state (an assignment in the worker) */
 export const AC_STATE = 5;
-/** a: data (a broadcast without a filter: fanned out by the host, encoded once) */
+/** a: data, b: true to reach every live version's connections (a broadcast without a filter: fanned out by the host) */
 export const AC_BROADCAST = 6;
 /** a: WireError (a tracked timer, a microtask, a forbidden call: counted against the version) */
 export const AC_ERROR = 7;
@@ -57,7 +59,8 @@ export interface WireError {
   stack?: string;
 }
 
-export type CallOp = 'init' | 'check' | 'migrate' | 'export' | 'dispose' | 'stop';
+/** issue 12: `adopt` takes connections moving in from another live version (a MigrateArg), `forget` drops mirrors (ids). */
+export type CallOp = 'init' | 'check' | 'migrate' | 'adopt' | 'forget' | 'export' | 'dispose' | 'stop';
 
 /** Host → worker call. */
 export interface CallMessage {
@@ -67,7 +70,7 @@ export interface CallMessage {
   arg?: unknown;
 }
 
-/** `migrate`'s argument: the previous version and the opened connections with their states. */
+/** `migrate`'s and `adopt`'s argument: the previous version and the opened connections with their states. */
 export interface MigrateArg {
   from: { version: string; state: unknown };
   /** [id, transport, remoteAddress, state] */

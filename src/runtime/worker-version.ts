@@ -21,11 +21,12 @@ import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import type { Connection } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
+import { LatencySample } from '../connection/latency-sample.js';
 import { type ErrorCode, HotlineError, isHotlineError, messageOf } from '../errors.js';
 import type { CloseInfo, MessageData, PreviousVersion } from '../plugin/contract.js';
 import type { ExportedState, MigratedState, RuntimeHooks, VersionRuntime, VersionStats } from './version-runtime.js';
 import {
-  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_CLOSE, EV_MESSAGE,
+  AC_BROADCAST, AC_CLOSE, AC_DONE, AC_ERROR, AC_FAIL, AC_HUNG, AC_LOG, AC_SEND, AC_STATE, ACTION_STRIDE, type CallOp, EV_ATTACH, EV_CLOSE, EV_MESSAGE,
   EV_OPEN, fromWire, isWireError, isWorkerReply, type MigrateArg, SAB_HEARTBEAT, SAB_RUNNING, SAB_WORDS, type WorkerBoot,
   type WorkerReply,
 } from './worker-protocol.js';
@@ -76,6 +77,14 @@ interface Call {
   reject: (e: unknown) => void;
 }
 
+/** What an `export` call must answer: checked before the host takes any of it (every byte from the worker is). */
+function isExport(out: unknown): out is ExportedState {
+  if (typeof out !== 'object' || out === null) return false;
+  const o = out as ExportedState;
+  if (typeof o.version !== 'string') return false;
+  return o.connStates === undefined || (Array.isArray(o.connStates) && o.connStates.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string'));
+}
+
 const LOG_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 export class WorkerVersion implements VersionRuntime {
@@ -84,7 +93,11 @@ export class WorkerVersion implements VersionRuntime {
   readonly bundle: Bundle;
   readonly stats: VersionStats;
   readonly log: Logger;
+  /** issue 12: sampled handler latency (dispatch to done, the round trip through the worker included), for status. */
+  readonly latency = new LatencySample();
   #phase: Phase = 'loading';
+  /** The thread has exited (terminated or died): what a test of a retired version's release looks at. */
+  #exited = false;
   #worker: WorkerLike;
   #port: MessagePort;
   #sab: Int32Array;
@@ -198,6 +211,17 @@ export class WorkerVersion implements VersionRuntime {
     return this.#post(EV_OPEN, conn, conn.transport, conn.remoteAddress);
   }
 
+  /** A restored session's connection (dispatcher.ts): mirrored in the worker before any event of it. */
+  attach(conn: Connection): void {
+    // Failed: the restore's migrate mirrors every opened connection of the version, this one too.
+    if (this.#phase !== 'ready' && this.#phase !== 'serving') return;
+    this.#outbox.push(EV_ATTACH, 0, conn.id, [conn.transport, conn.remoteAddress], conn.state);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
   message(conn: Connection, data: MessageData): unknown {
     this.stats.messages++;
     return this.#post(EV_MESSAGE, conn, data, undefined);
@@ -252,7 +276,8 @@ export class WorkerVersion implements VersionRuntime {
       switch (op) {
         case AC_SEND: {
           const conn = typeof x === 'string' ? conns.get(x) : undefined;
-          if (conn && (typeof y === 'string' || y instanceof Uint8Array)) conn.send(y);
+          // issue 12: only this version's own connections: one that moved to another live version is not its any more.
+          if (conn && conn.runtime === this && (typeof y === 'string' || y instanceof Uint8Array)) conn.send(y);
           break;
         }
         case AC_DONE: {
@@ -271,12 +296,12 @@ export class WorkerVersion implements VersionRuntime {
         }
         case AC_STATE: {
           const conn = typeof x === 'string' ? conns.get(x) : undefined;
-          if (conn) conn.state = y;
+          if (conn && conn.runtime === this) conn.state = y;
           break;
         }
         case AC_CLOSE: {
           const conn = typeof x === 'string' ? conns.get(x) : undefined;
-          if (conn && Array.isArray(y)) {
+          if (conn && conn.runtime === this && Array.isArray(y)) {
             try {
               conn.close(y[0] as number, y[1] as string);
             } catch (err) {
@@ -286,7 +311,8 @@ export class WorkerVersion implements VersionRuntime {
           break;
         }
         case AC_BROADCAST:
-          if (typeof x === 'string' || x instanceof Uint8Array) for (const conn of conns.values()) if (conn.isOpen) conn.send(x);
+          // issue 12: scoped to this version's connections unless the plugin asked for every version's (`y`).
+          if (typeof x === 'string' || x instanceof Uint8Array) for (const conn of conns.values()) if (conn.isOpen && (y === true || conn.runtime === this)) conn.send(x);
           break;
         case AC_ERROR:
           this.handlerError(fromWire(isWireError(x) ? x : { message: 'an error' }));
@@ -420,13 +446,52 @@ export class WorkerVersion implements VersionRuntime {
     }
   }
 
+  /** issue 12: connections moving in from another live version (version-runtime.ts), through the worker's `adopt`. */
+  async adoptConnections(from: PreviousVersion, connections: Iterable<Connection>, hookTimeout: number): Promise<Array<[Connection, unknown]>> {
+    const list: Connection[] = [];
+    const conns: MigrateArg['conns'] = [];
+    for (const c of connections) {
+      if (!c.opened) continue;
+      list.push(c);
+      conns.push([c.id, c.transport, c.remoteAddress, c.state]);
+    }
+    if (list.length === 0) return [];
+    const arg: MigrateArg = { from: { version: from.version, state: from.state }, conns };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', `${this.label}: migrateConnection() did not finish for ${list.length} connection(s) within ${hookTimeout} ms`)), hookTimeout);
+    });
+    try {
+      const out = await Promise.race([this.#call('adopt', arg), timeout]);
+      if (!Array.isArray(out)) throw new HotlineError('HOTLINE_E_WORKER_PROTOCOL', `${this.label}: a malformed adopt result`);
+      const byId = new Map(out as Array<[string, unknown]>);
+      return list.map((c) => [c, byId.get(c.id)]);
+    } catch (err) {
+      // A late answer must not leave mirrors behind for connections that stay where they are.
+      this.forgetConnections(list);
+      if (isHotlineError(err)) throw err;
+      throw new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', `${this.label}: migrateConnection() failed: ${messageOf(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  forgetConnections(connections: Iterable<Connection>): void {
+    const ids = [...connections].map((c) => c.id);
+    if (ids.length > 0 && (this.#phase === 'ready' || this.#phase === 'serving')) void this.#call('forget', ids).catch(() => undefined);
+  }
+
   /** Serving: the live state, cloned out of the worker. Failed: the last checkpoint (or a rejection if none). */
   async exportState(): Promise<ExportedState> {
     if (this.#phase === 'failed' || this.#phase === 'retired') {
       if (this.#checkpoint) return this.#checkpoint;
       throw this.failure ?? new HotlineError('HOTLINE_E_SWAP_CLOSED', `${this.label} is retired and has no checkpoint`);
     }
-    const out = (await this.#call('export')) as ExportedState;
+    const out = await this.#call('export');
+    if (!isExport(out)) {
+      this.#protocolError('a malformed export');
+      throw this.failure ?? new HotlineError('HOTLINE_E_WORKER_PROTOCOL', `${this.label}: a malformed export`);
+    }
     this.#keepCheckpoint(out);
     return out;
   }
@@ -436,7 +501,7 @@ export class WorkerVersion implements VersionRuntime {
     const conns = this.#d.connections;
     for (const [id, cs] of out.connStates ?? []) {
       const conn = conns.get(id);
-      if (conn) conn.state = cs;
+      if (conn && conn.runtime === this) conn.state = cs;
     }
   }
 
@@ -464,7 +529,9 @@ export class WorkerVersion implements VersionRuntime {
     this.#call('export').then(
       (out) => {
         this.#checkpointing = false;
-        if (this.#phase === 'serving') this.#keepCheckpoint(out as ExportedState);
+        if (this.#phase !== 'serving') return;
+        if (isExport(out)) this.#keepCheckpoint(out);
+        else this.#protocolError('a malformed checkpoint');
       },
       (err: unknown) => {
         this.#checkpointing = false;
@@ -515,7 +582,13 @@ export class WorkerVersion implements VersionRuntime {
     else this.#fail('HOTLINE_E_VERSION_CRASHED', `its worker died of an uncaught exception: ${messageOf(err)}`);
   };
 
+  /** The version's thread has exited (terminated at retire, or dead). */
+  get threadExited(): boolean {
+    return this.#exited;
+  }
+
   #onExit = (code: number): void => {
+    this.#exited = true;
     if (this.#terminating) return;
     if (this.#phase === 'loading') {
       this.#ready?.reject(new HotlineError('HOTLINE_E_PLUGIN_EVAL', `the plugin's worker exited with code ${code} while loading`));

@@ -23,7 +23,8 @@ export interface CanaryDeps {
 
 export class Canary {
   readonly version: VersionRuntime;
-  readonly stable: VersionRuntime;
+  /** The version new connections get when not the canary's share: replaced only by a restore (replaceStable). */
+  stable: VersionRuntime;
   readonly policy: CanaryPolicy;
   readonly startedAt = Date.now();
   #stableAt: { messages: number; errors: number };
@@ -46,17 +47,31 @@ export class Canary {
   /** The router the dispatcher uses while the canary runs. Shared and bound: one closure per canary. */
   readonly route: Router = (link: Link): DispatchTarget => {
     const match = this.policy.match;
-    if (match && link.handshake) {
+    if (match) {
+      // A TCP connection and a session have no upgrade request here: the predicate sees their remote address.
+      const h = link.handshake ?? { transport: link.transport, remoteAddress: link.remoteAddress, headers: {}, url: '' };
       try {
-        return match(link.handshake) ? this.version : this.stable;
+        return match(h) ? this.version : this.stable;
       } catch {
         // A throwing predicate must not refuse the connection: it goes to the version known to work.
         return this.stable;
       }
     }
-    if (match) return this.stable;
     return this.#deps.random() < this.policy.share ? this.version : this.stable;
   };
+
+  /**
+   * issue 12, worker mode: the stable version failed and a restore replaced it. Its counters start at 0; the span
+   * since the canary started goes on from what the failed one had counted.
+   */
+  replaceStable(next: VersionRuntime): void {
+    const old = this.stable.stats;
+    this.#stableAt = {
+      messages: next.stats.messages - (old.messages - this.#stableAt.messages),
+      errors: next.stats.errors - (old.errors - this.#stableAt.errors),
+    };
+    this.stable = next;
+  }
 
   /** Error rates since the canary started. */
   rates(): { canary: number; stable: number } {

@@ -200,11 +200,6 @@ export class Swapper {
    * build whose hash is the running version's swaps nothing: the record's outcome is `unchanged`.
    */
   reload(trigger: SwapTrigger, ifChanged = false, policy: Policy = MIGRATE): Promise<SwapRecord> {
-    if (policy.kind !== 'migrate' && this.#options.isolation === 'worker') {
-      // A worker-mode version owns its connections' authoritative state and its own fan-out; two of them side by side
-      // would need both to agree on who holds each connection. Not built: refused before anything runs.
-      return Promise.reject(new HotlineError('HOTLINE_E_POLICY', `a ${policy.kind} reload needs isolation 'inline'; worker mode runs one version at a time`));
-    }
     if (this.#canary) return Promise.reject(new HotlineError('HOTLINE_E_CANARY_ACTIVE', `a canary (${this.#canary.version.label}) is running: promote or roll it back first`));
     return this.#request('build', trigger, ifChanged, policy);
   }
@@ -376,7 +371,7 @@ export class Swapper {
         const from = await this.#hook(prev, () => prev.exportState(), 'HOTLINE_E_MIGRATE', 'HOTLINE_E_MIGRATE', 'the export of its state');
         ({ connStates } = await this.#migrate(next, from, pinned.length === 0 ? d.connections.values() : this.#connectionsOf(prev)));
         // issue 12: a plain reload with pinned versions alive moves their connections too, each from its own version.
-        for (const l of pinned) connStates.push(...this.#migrateConnections(next, l));
+        for (const l of pinned) connStates.push(...(await this.#adoptInto(next, l)));
       } else if (job.trigger === 'start' && this.#options.restore) {
         ({ connStates } = await this.#restoreCheckpoint(next));
       }
@@ -385,7 +380,7 @@ export class Swapper {
       enter('switching');
       for (const [conn, cs] of connStates) conn.state = cs;
       d.target = next;
-      this.#moveAll(next);
+      this.#moveAll(next, connStates);
       this.#current = next;
       for (const l of pinned) this.#unpin(l);
       next.serving();
@@ -486,6 +481,11 @@ export class Swapper {
   async #dispose(v: VersionRuntime): Promise<void> {
     if (this.#disposing.has(v)) return;
     this.#disposing.add(v);
+    if (v.failure !== undefined) {
+      // A failed worker version's thread is gone already: there is no dispose to run, only the retire.
+      v.retire();
+      return;
+    }
     v.stopTimers();
     try {
       await this.#hook(v, () => v.dispose(), 'HOTLINE_E_HANDLER', 'HOTLINE_E_HANDLER', 'dispose()');
@@ -509,7 +509,17 @@ export class Swapper {
    */
   #onFailure(v: VersionRuntime, err: HotlineError): void {
     this.#events.versionFailed(v.stats, err);
-    if (this.#closed || v !== this.#current) return;
+    if (this.#closed) return;
+    if (this.#canary?.version === v) {
+      // issue 12: a canary that hangs, crashes or runs out of memory has failed its trial: rolled back at once (ahead
+      // of the queue, as a restore), its connections down to stable with its last checkpoint and its held events.
+      const job: Job = { kind: 'rollback', trigger: 'canary', ifChanged: false, waiters: [], version: v, failure: err };
+      job.waiters.push({ resolve: () => undefined, reject: (e) => this.#log.error({ err: e }, `canary ${v.label}: rollback after its failure failed`) });
+      this.#queue.unshift(job);
+      this.#running ??= this.#runQueue();
+      return;
+    }
+    if (this.#roleOf(v) === undefined) return;
     // A restored version that fails again soon is a crash loop: back off (as the supervisor does), and from the third
     // failure in a row prefer the previous build (see #restore).
     const now = performance.now();
@@ -517,7 +527,7 @@ export class Swapper {
     const delay = this.#restoreStreak >= 2 ? Math.min(RESTORE_BACKOFF_MS * 2 ** (this.#restoreStreak - 2), RESTORE_BACKOFF_MAX_MS) : 0;
     const job: Job = { kind: 'restore', trigger: 'restore', ifChanged: false, waiters: [], failed: v, failure: err, attempt: 1 };
     const enqueue = () => {
-      if (this.#closed || v !== this.#current) return;
+      if (this.#closed || this.#roleOf(v) === undefined) return;
       this.#queue.unshift(job);
       this.#running ??= this.#runQueue();
     };
@@ -564,7 +574,8 @@ export class Swapper {
     }
     try {
       if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
-      if (failed !== this.#current) {
+      const role = this.#roleOf(failed);
+      if (role === undefined) {
         // A swap that ran meanwhile replaced it (and took over its events).
         record.outcome = 'unchanged';
         record.to = this.#current?.label;
@@ -573,7 +584,10 @@ export class Swapper {
       }
       const onProbation = this.#previous !== undefined && this.#probation?.watching(failed.stats.seq) === true;
       const looping = this.#previous !== undefined && this.#restoreStreak >= RESTORE_LOOP_STREAK;
-      const candidates = onProbation || looping ? [this.#previous!, failed.bundle] : [failed.bundle, ...(this.#previous ? [this.#previous] : [])];
+      // issue 12: a pinned version is restored from its own build only (its clients speak its protocol); the previous
+      // build is the default version's fallback.
+      const candidates =
+        role === 'pinned' ? [failed.bundle] : onProbation || looping ? [this.#previous!, failed.bundle] : [failed.bundle, ...(this.#previous ? [this.#previous] : [])];
       const checkpoint = await failed.exportState().catch(() => undefined);
       let lastErr: unknown;
       for (const bundle of candidates) {
@@ -586,17 +600,26 @@ export class Swapper {
           enter('preparing');
           await this.#prepare(next);
           enter('migrating');
-          const connStates = checkpoint ? (await this.#migrate(next, checkpoint)).connStates : [];
+          // Only the failed version's connections: the other live versions' stay where they are (issue 12).
+          const connStates = checkpoint ? (await this.#migrate(next, checkpoint, this.#connectionsOf(failed))).connStates : [];
           enter('switching');
           for (const [conn, cs] of connStates) conn.state = cs;
-          d.target = next;
-          this.#moveAll(next);
-          this.#current = next;
+          if (role === 'pinned') {
+            this.#repin(failed, next);
+          } else {
+            d.target = next;
+            this.#current = next;
+            if (this.#canary?.stable === failed) this.#canary.replaceStable(next);
+          }
+          const known = new Set(connStates.map(([conn]) => conn));
+          for (const conn of this.#connectionsOf(failed)) this.#move(conn, next, known);
           next.serving();
           failed.handOver?.(next);
           failed.retire();
-          if (bundle !== failed.bundle) this.#previous = failed.bundle;
-          this.#probation?.stop();
+          if (role === 'default') {
+            if (bundle !== failed.bundle) this.#previous = failed.bundle;
+            this.#probation?.stop();
+          }
           this.#pushStats(next.stats);
           record.outcome = 'restored';
           this.#lastRestoreAt = performance.now();
@@ -624,7 +647,14 @@ export class Swapper {
 
   #retryRestore(job: Job, err: unknown): void {
     const attempt = job.attempt ?? 1;
-    if (this.#closed || job.failed !== this.#current) return;
+    const role = this.#closed ? undefined : this.#roleOf(job.failed!);
+    if (role === undefined) return;
+    if (role === 'pinned') {
+      // Its own build would not come back: its connections migrate to the current version, as at its max age.
+      this.#log.error({ err }, `${job.failed!.label}: the pinned version could not be restored; its connections migrate to ${this.#current?.label}`);
+      this.#request('max-age', 'max-age', false, undefined, job.failed).catch((e: unknown) => this.#log.error({ err: e }, `${job.failed!.label}: migrating its connections failed`));
+      return;
+    }
     if (attempt >= RESTORE_ATTEMPTS) {
       // Nothing could be restored: the failed version lets go of its events (their connections move on, unanswered).
       this.#log.error({ err }, `${job.failed!.label}: no version could be restored after ${attempt} attempts; its held events are dropped`);
@@ -632,7 +662,7 @@ export class Swapper {
       return;
     }
     const timer = setTimeout(() => {
-      if (this.#closed || job.failed !== this.#current) return;
+      if (this.#closed || this.#roleOf(job.failed!) === undefined) return;
       this.#queue.unshift({ ...job, waiters: [], attempt: attempt + 1 });
       this.#running ??= this.#runQueue();
     }, RESTORE_RETRY_MS);
@@ -659,9 +689,11 @@ export class Swapper {
     // rollback
     if (canary) {
       const error =
-        job.trigger === 'canary'
-          ? new HotlineError('HOTLINE_E_CANARY', `${canary.version.label} went over its error budget: ${formatRates(canary)}; rolled back to ${canary.stable.label}`)
-          : undefined;
+        job.trigger !== 'canary'
+          ? undefined
+          : job.failure
+            ? new HotlineError('HOTLINE_E_CANARY', `${canary.version.label} failed (${job.failure.code}: ${job.failure.message}); rolled back to ${canary.stable.label}`, { cause: job.failure })
+            : new HotlineError('HOTLINE_E_CANARY', `${canary.version.label} went over its error budget: ${formatRates(canary)}; rolled back to ${canary.stable.label}`);
       return { into: canary.stable, from: [canary.version], outcome: 'rolled-back', ...(error && { error }) };
     }
     const newest = pinned.at(-1);
@@ -700,20 +732,22 @@ export class Swapper {
       this.#events.phase(phase, job.trigger);
     };
     let suspension: SuspendHold | undefined;
+    /** The adopted states, committed at the switch; forgotten by `into` if the fold aborts. */
+    const states: Array<[Connection, unknown]> = [];
     const hold = await this.#options.lock.acquire('swap', this.#options.settleTimeout);
     try {
       if (this.#closed) throw new HotlineError('HOTLINE_E_SWAP_CLOSED');
       enter('suspending');
-      suspension = d.suspend('fold');
-      if (!(await d.whenIdle(this.#options.settleTimeout))) {
-        throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `${d.inflight} handler(s) still running after settleTimeout (${this.#options.settleTimeout} ms)`);
+      // Only the versions whose connections move are held: `into` keeps serving its own meanwhile. A failed (worker)
+      // version runs nothing: its events wait in it and are handed over at the switch.
+      suspension = d.suspend('fold', from);
+      if (!(await d.whenIdle(this.#options.settleTimeout, from.filter((v) => v.failure === undefined)))) {
+        throw new HotlineError('HOTLINE_E_SWAP_TIMEOUT', `handler(s) of ${record.from} still running after settleTimeout (${this.#options.settleTimeout} ms)`);
       }
       enter('migrating');
-      const moving: Connection[] = [];
-      const states: Array<[Connection, unknown]> = [];
       for (const v of from) {
-        moving.push(...this.#connectionsOf(v));
-        states.push(...this.#migrateConnections(into, v));
+        const s = await this.#adoptInto(into, v);
+        states.push(...s);
       }
       enter('switching');
       const canary = this.#canary;
@@ -727,7 +761,12 @@ export class Swapper {
       this.#unpin(into);
       for (const v of from) this.#unpin(v);
       for (const [conn, cs] of states) conn.state = cs;
-      for (const conn of moving) d.move(conn, into);
+      // Every connection still on them moves, adopted or not: one accepted while the adoption was awaited (worker
+      // mode) is suspended before its open event, and opens on `into`.
+      const known = new Set(states.map(([conn]) => conn));
+      for (const v of from) for (const conn of this.#connectionsOf(v)) this.#move(conn, into, known);
+      // A failed version's held events go on in `into`, in order, after the adoption that made their mirrors.
+      for (const v of from) if (v.failure !== undefined) v.handOver?.(into);
       if (plan.previous) this.#previous = plan.previous;
       suspension.release();
       enter('disposing');
@@ -739,6 +778,7 @@ export class Swapper {
       this.#events.swapped(record, into.stats);
       return record;
     } catch (err) {
+      into.forgetConnections?.(states.map(([conn]) => conn));
       suspension?.release();
       const coded = isHotlineError(err) ? err : new HotlineError('HOTLINE_E_MIGRATE_CONNECTION', messageOf(err), { cause: err });
       record.error = coded.toJSON();
@@ -756,30 +796,72 @@ export class Swapper {
     return out;
   }
 
-  /** `migrateConnection` into `into` for the connections of live version `v` (inline only: pin and canary are). */
-  #migrateConnections(into: VersionRuntime, v: VersionRuntime): Array<[Connection, unknown]> {
-    if (!(into instanceof Version)) throw new HotlineError('HOTLINE_E_POLICY', 'connections move between live versions in inline mode only');
-    return into.migrateConnections({ version: v.version, state: v.state }, this.#connectionsOf(v));
+  /**
+   * `migrateConnection` into `into` for the connections of live version `v`, from `v`'s state as it is now: exported
+   * first, which in worker mode also brings the host's copy of each `conn.state` up to date (the authoritative one
+   * is in `v`'s thread). A failed worker version gives its last checkpoint, or, with none, the host's copies.
+   */
+  async #adoptInto(into: VersionRuntime, v: VersionRuntime): Promise<Array<[Connection, unknown]>> {
+    let from: PreviousVersion;
+    try {
+      from = await this.#hook(v, () => v.exportState(), 'HOTLINE_E_MIGRATE', 'HOTLINE_E_MIGRATE', 'the export of its state');
+    } catch (err) {
+      if (v.failure === undefined) throw err;
+      from = { version: v.version, state: v.state };
+    }
+    return into.adoptConnections({ version: from.version, state: from.state }, this.#connectionsOf(v), this.#options.hookTimeout);
   }
 
   /** Every connection now runs on `v` (a plain swap's switch). */
-  #moveAll(v: VersionRuntime): void {
+  #moveAll(v: VersionRuntime, migrated: Array<[Connection, unknown]>): void {
     const d = this.#dispatcher;
-    for (const conn of d.connections.values()) d.move(conn, v);
+    const known = new Set(migrated.map(([conn]) => conn));
+    for (const conn of d.connections.values()) this.#move(conn, v, known);
+  }
+
+  /**
+   * Move `conn` to `to`. One that is opened but was not migrated (`known`) is attached there with its state: a
+   * session restored from the store while the migration was awaited (worker mode) has no mirror in `to` otherwise.
+   * Not opened: its open event, queued behind the suspension, runs on `to`.
+   */
+  #move(conn: Connection, to: VersionRuntime, known: ReadonlySet<Connection>): void {
+    if (conn.runtime === to) return;
+    this.#dispatcher.move(conn, to);
+    if (conn.opened && !known.has(conn)) to.attach?.(conn);
   }
 
   #pin(v: VersionRuntime, maxAge: number | undefined): void {
-    let timer: NodeJS.Timeout | undefined;
-    if (maxAge !== undefined) {
-      timer = setTimeout(() => {
-        this.#request('max-age', 'max-age', false, undefined, v).catch((err: unknown) => {
-          if (!isHotlineError(err, 'HOTLINE_E_NOTHING_TO_PROMOTE')) this.#log.error({ err }, `${v.label}: retiring at its max age failed`);
-        });
-      }, maxAge);
-      timer.unref();
-    }
-    this.#pinned.set(v, { since: Date.now(), maxAge, timer });
+    this.#pinned.set(v, { since: Date.now(), maxAge, timer: this.#maxAgeTimer(v, maxAge) });
     this.#log.info(`${v.label} pinned: ${this.#dispatcher.countOf(v)} connection(s) stay on it${maxAge !== undefined ? ` for at most ${maxAge} ms` : ''}`);
+  }
+
+  #maxAgeTimer(v: VersionRuntime, delay: number | undefined): NodeJS.Timeout | undefined {
+    if (delay === undefined) return undefined;
+    const timer = setTimeout(() => {
+      this.#request('max-age', 'max-age', false, undefined, v).catch((err: unknown) => {
+        if (!isHotlineError(err, 'HOTLINE_E_NOTHING_TO_PROMOTE')) this.#log.error({ err }, `${v.label}: retiring at its max age failed`);
+      });
+    }, Math.max(0, delay));
+    timer.unref();
+    return timer;
+  }
+
+  /** A restore replaced pinned version `failed` by `next`: same place among the pinned, same age and max age. */
+  #repin(failed: VersionRuntime, next: VersionRuntime): void {
+    const entries = [...this.#pinned].map(([v, p]): [VersionRuntime, typeof p] => {
+      if (v !== failed) return [v, p];
+      clearTimeout(p.timer);
+      const left = p.maxAge === undefined ? undefined : p.maxAge - (Date.now() - p.since);
+      return [next, { since: p.since, maxAge: p.maxAge, timer: this.#maxAgeTimer(next, left) }];
+    });
+    this.#pinned = new Map(entries);
+  }
+
+  /** The role of a live version, or undefined once it is not live (replaced, retired). */
+  #roleOf(v: VersionRuntime): 'default' | 'canary' | 'pinned' | undefined {
+    if (v === this.#current) return 'default';
+    if (this.#canary?.version === v) return 'canary';
+    return this.#pinned.has(v) ? 'pinned' : undefined;
   }
 
   #unpin(v: VersionRuntime): void {

@@ -118,8 +118,12 @@ export class Version implements VersionRuntime, LinkTarget {
   }
 
   /** issue 12: `migrateConnection` for connections moving here from another live version (migrate-state.ts). */
-  migrateConnections(from: PreviousVersion, connections: Iterable<Connection>): Array<[Connection, unknown]> {
-    return migrateConnectionStates(this, from, connections);
+  adoptConnections(from: PreviousVersion, connections: Iterable<Connection>): Promise<Array<[Connection, unknown]>> {
+    try {
+      return Promise.resolve(migrateConnectionStates(this, from, connections));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   exportState(): Promise<ExportedState> {

@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from '../connection/connection.js';
 import type { Link } from '../connection/link.js';
-import type { HandoffSource } from '../connection/link.js';
+import type { Handshake, HandoffSource } from '../connection/link.js';
+import type { IncomingMessage } from 'node:http';
 import { HotlineError } from '../errors.js';
 import type { FrameEncoder, PreparedMessage } from '../rooms/prepared-message.js';
 import { serverFrame, writeServerFrame } from '../internals/ws-internals.js';
@@ -31,6 +32,11 @@ const WS_FRAMES: FrameEncoder = { encode: serverFrame };
 class WsLink implements Link {
   readonly transport = 'ws' as const;
   readonly remoteAddress: string;
+  /**
+   * issue 12: the upgrade request, for a canary's `match`. Set only while the connection is accepted (the router
+   * reads it once, synchronously) and dropped after, so no connection keeps its request headers.
+   */
+  handshake: Handshake | undefined;
   #ws: WebSocket;
   #guard: WsGuard;
 
@@ -268,13 +274,15 @@ export class WsTransport implements Transport {
       const guard = new WsGuard(ws, this.#guardDeps);
       // A session client (src/session): its frames carry seqs and acks, so the session layer owns the socket.
       if (this.#host.sessions && ws.protocol === SESSION_PROTOCOL) return this.#host.sessions.attach(ws, req.socket.remoteAddress ?? '');
-      this.#wire(ws, req.socket.remoteAddress ?? '', guard, (link) => this.#host.accept(link));
+      this.#wire(ws, req.socket.remoteAddress ?? '', guard, (link) => this.#host.accept(link), req);
     });
   }
 
-  #wire(ws: WebSocket, remoteAddress: string, guard: WsGuard, makeConn: (link: Link) => Connection): Connection {
+  #wire(ws: WebSocket, remoteAddress: string, guard: WsGuard, makeConn: (link: Link) => Connection, req?: IncomingMessage): Connection {
     const link = new WsLink(ws, remoteAddress, guard);
+    if (req) link.handshake = { transport: 'ws', remoteAddress, headers: req.headers, url: req.url ?? '' };
     const conn = makeConn(link);
+    link.handshake = undefined;
     guard.conn = conn;
     (ws as WsWithConn)[kConn] = conn;
     ws.on('message', wsOnMessage);

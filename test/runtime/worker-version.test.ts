@@ -13,7 +13,7 @@ import { Dispatcher } from '../../src/connection/dispatcher.js';
 import type { Link } from '../../src/connection/link.js';
 import type { HotlineError } from '../../src/errors.js';
 import type { RuntimeHooks } from '../../src/runtime/version-runtime.js';
-import { AC_DONE, AC_SEND, EV_MESSAGE, EVENT_STRIDE, SAB_RUNNING, type WorkerBoot } from '../../src/runtime/worker-protocol.js';
+import { AC_DONE, AC_SEND, EV_ATTACH, EV_MESSAGE, EVENT_STRIDE, SAB_RUNNING, type WorkerBoot } from '../../src/runtime/worker-protocol.js';
 import { type SpawnWorker, WorkerVersion } from '../../src/runtime/worker-version.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
@@ -60,6 +60,13 @@ function link(sent: string[], closes: Array<[number, string]>): Link {
   };
 }
 
+/** The handler events of a batch: the connections made with `resume` are attached first (EV_ATTACH, no handler). */
+function handlerEvents(batch: unknown[]): unknown[] {
+  const out: unknown[] = [];
+  for (let i = 0; i < batch.length; i += EVENT_STRIDE) if (batch[i] !== EV_ATTACH) out.push(...batch.slice(i, i + EVENT_STRIDE));
+  return out;
+}
+
 async function setup() {
   const threads: FakeThread[] = [];
   const failures: HotlineError[] = [];
@@ -82,7 +89,10 @@ test('events of one turn leave in one postMessage; the actions of a batch are ap
   await until(() => s.threads[0]!.batches.length > 0, 'a batch');
   // The checkpoint call is an object message; the three events are one array.
   assert.equal(s.threads[0]!.batches.length, 1);
-  const batch = s.threads[0]!.batches[0]!;
+  const all = s.threads[0]!.batches[0]!;
+  // Each connection made with `resume` (a restored session) is mirrored first, with its state, before its events.
+  assert.deepEqual([0, 1, 2].map((i) => [all[i * EVENT_STRIDE], all[i * EVENT_STRIDE + 2]]), [[EV_ATTACH, 'c0'], [EV_ATTACH, 'c1'], [EV_ATTACH, 'c2']]);
+  const batch = handlerEvents(all);
   assert.equal(batch.length, 3 * EVENT_STRIDE);
   assert.deepEqual([batch[0], batch[2], batch[3]], [EV_MESSAGE, 'c0', 'hi']);
   const seqs = [0, 1, 2].map((i) => batch[i * EVENT_STRIDE + 1] as number);
@@ -111,7 +121,7 @@ test('strikes: the event running at two failures is dropped with HOTLINE_E_POISO
   poison.receive('bad');
   other.receive('fine');
   await until(() => s.threads[0]!.batches.length === 1, 'the batch');
-  let batch = s.threads[0]!.batches[0]!;
+  let batch = handlerEvents(s.threads[0]!.batches[0]!);
   // The thread dies in the handler of `bad`: its seq is in the RUNNING word.
   Atomics.store(s.threads[0]!.sab, SAB_RUNNING, batch[1] as number);
   const fail1 = s.failures.length;
@@ -144,3 +154,36 @@ test('strikes: the event running at two failures is dropped with HOTLINE_E_POISO
   third.retire();
 });
 
+
+test('adopt: a malformed answer from the worker rejects with HOTLINE_E_WORKER_PROTOCOL and the mirrors it may have made are forgotten', async () => {
+  const s = await setup();
+  const conn = new Connection(link([], []), s.d, { id: 'm', resume: { state: { seen: 1 } } });
+  const calls: Array<{ op: string; arg: unknown }> = [];
+  s.threads[0]!.port.on('message', (m: { t?: string; id?: number; op?: string; arg?: unknown }) => {
+    if (m.t !== 'call') return;
+    calls.push({ op: m.op!, arg: m.arg });
+    if (m.op === 'adopt') s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true, value: 'not a list' });
+    else if (m.op === 'export') s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true, value: { version: '1', state: {}, connStates: [] } });
+    else s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true });
+  });
+  await assert.rejects(s.v.adoptConnections({ version: 'x', state: {} }, [conn], 5_000), (err: { code?: string }) => err.code === 'HOTLINE_E_WORKER_PROTOCOL');
+  await until(() => calls.some((c) => c.op === 'forget'), 'the forget call');
+  const adopt = calls.find((c) => c.op === 'adopt')!.arg as { from: unknown; conns: unknown[] };
+  assert.deepEqual(adopt.conns, [['m', 'ws', '127.0.0.1', { seen: 1 }]], 'the connection with the state the host holds');
+  assert.deepEqual(calls.find((c) => c.op === 'forget')!.arg, ['m']);
+  s.v.retire();
+});
+
+test('a malformed checkpoint export from the worker fails the version with HOTLINE_E_WORKER_PROTOCOL (nothing of it is taken)', async () => {
+  const s = await setup();
+  const conn = new Connection(link([], []), s.d, { id: 'k', resume: { state: { seen: 1 } } });
+  s.threads[0]!.port.on('message', (m: { t?: string; id?: number; op?: string }) => {
+    if (m.t === 'call' && m.op === 'export') s.threads[0]!.port.postMessage({ t: 'result', id: m.id, ok: true, value: { version: '1', state: {}, connStates: [['k', { seen: 99 }], 42] } });
+  });
+  // serving() in setup() asked for the first checkpoint before this listener: ask for the next one.
+  await s.v.exportState().catch(() => undefined);
+  await until(() => s.failures.length === 1, 'the failure');
+  assert.equal(s.failures[0]!.code, 'HOTLINE_E_WORKER_PROTOCOL');
+  assert.deepEqual(conn.state, { seen: 1 }, 'the host copy is untouched');
+  s.v.retire();
+});

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConnectionExporter } from '../../src/handoff/connection-export.js';
-import { createHost, type Host, isHotlineError } from '../../src/index.js';
+import { createHost, type Handshake, type Host, isHotlineError } from '../../src/index.js';
 import { type WsClient, until, wsClient } from '../helpers/clients.js';
 import { collectUntil } from '../helpers/heap.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
@@ -165,7 +165,35 @@ test('canary: a healthy v2 is promoted after its window; every connection then r
   }
 });
 
-test('policies are validated with a code; pin and canary are refused in worker mode', async () => {
+test('canary by predicate: the upgrade request picks the canary (url, headers); a throwing predicate sends to stable', async () => {
+  const { p, host } = await start(plugin('v1'));
+  try {
+    p.write(plugin('v2'));
+    await host.reload('reload', {
+      policy: {
+        canary: 1,
+        window: 600_000,
+        match: (h: Handshake) => {
+          if (h.headers['x-boom'] !== undefined) throw new Error('predicate bug');
+          return h.url.includes('beta=1') || h.headers['x-canary'] === 'yes';
+        },
+      },
+    });
+    const url = host.addresses()[0]!.url;
+    const byQuery = await wsClient(`${url}/?beta=1`);
+    const byHeader = await wsClient(url, { headers: { 'x-canary': 'yes' } });
+    const plain = await wsClient(url);
+    const boom = await wsClient(url, { headers: { 'x-boom': '1', 'x-canary': 'yes' } });
+    await stream([byQuery, byHeader, plain, boom], 1, 1);
+    assert.deepEqual([byQuery, byHeader, plain, boom].map((c) => c.inbox.messages[0]), ['v2:1|1', 'v2:1|1', 'v1:1|1', 'v1:1|1']);
+    for (const c of [byQuery, byHeader, plain, boom]) c.ws.close();
+  } finally {
+    await host.close();
+    p.remove();
+  }
+});
+
+test('policies are validated with a code', async () => {
   const { p, host } = await start(plugin('v1'));
   try {
     for (const bad of [{ canary: 0 }, { canary: 2 }, { pin: true, maxAge: -1 }, { canary: 0.1, extra: 1 }, 'sideways']) {
@@ -175,14 +203,6 @@ test('policies are validated with a code; pin and canary are refused in worker m
   } finally {
     await host.close();
     p.remove();
-  }
-  const q = pluginDir(plugin('w1'));
-  const worker = await createHost({ plugin: q.entry, listen: [{ transport: 'ws' }], logger: quietLogger, isolation: 'worker' });
-  try {
-    await assert.rejects(worker.reload('reload', { policy: 'pin' }), (e: { code?: string }) => e.code === 'HOTLINE_E_POLICY');
-  } finally {
-    await worker.close();
-    q.remove();
   }
 });
 

@@ -28,7 +28,16 @@ function rig() {
   const connect = (_spec: unknown, events: LinkSocketEvents): LinkSocket => {
     const s = { events, written: [] as unknown[] };
     sockets.push(s);
-    return { write: (d) => (s.written.push(d), 1), buffered: 0, pause() {}, resume() {}, close: () => events.ended('closed', 'HOTLINE_E_LINK_CLOSED') };
+    return {
+      write: (d) => (s.written.push(d), 1),
+      buffered: 0,
+      pause() {},
+      resume() {},
+      close: () => events.ended('closed', 'HOTLINE_E_LINK_CLOSED'),
+      handoff: () => undefined,
+      detach() {},
+      consume() {},
+    };
   };
   const link = new HostLink(linkSpec('up', { url: 'tcp://127.0.0.1:1', backoff: { initialDelay: 1, maxDelay: 2 } }), gate, {
     connect,

@@ -31,11 +31,11 @@ const swaps = 10;
 const upgradeAfter = new Set([3, 7]);
 const perTick = 2;
 /**
- * The supervised run's feed: one line per 10 ms tick. In one process the feed's timer shares the relay's event loop
+ * The supervised run's feed: one line per 25 ms tick. In one process the feed's timer shares the relay's event loop
  * and slows with it; against a worker process it does not, and 2 lines per ms to 1,000 clients (2 M frames/s) kept
  * the worker's loop so busy that its builds took 16 s and the watchdog killed it.
  */
-const supervisedTick = { lines: 1, everyMs: 10 };
+const supervisedTick = { lines: 1, everyMs: 25 };
 
 function linkPlugin(tag: string, url: string): string {
   return `

@@ -104,6 +104,8 @@ export const ERROR_CODES = {
   HOTLINE_E_LINK_FRAME: 'the upstream sent a frame the link refuses (over maxPayload, malformed); the link was closed and reconnects',
   HOTLINE_E_LINK_CONNECT: 'a link could not connect to its upstream (refused, timed out, TLS or WebSocket handshake failed); it retries with backoff',
   HOTLINE_E_LINK_WORKER: 'links run in inline mode only: ctx.link() was called by a worker-mode version',
+  HOTLINE_E_LINK_NOT_MOVED: "a process upgrade could not carry the link's socket (tls://, wss://, or it did not quiesce in time); the new process reconnected it",
+  HOTLINE_E_LINK_ADOPT: 'a link handed over by a process upgrade was refused (malformed, over its bounds, its socket missing, named twice); the upgrade aborted',
   // issue 13 (sessions on NATS JetStream KV, src/cluster/).
   HOTLINE_E_CLUSTER_UNAVAILABLE: 'NATS is unreachable: at start (atStart: fail, or the wait timed out), or a store operation that needs it now',
   HOTLINE_E_SESSION_CONFLICT: 'another node took this session over (compare-and-set on its record failed); this copy was closed',

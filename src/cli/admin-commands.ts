@@ -111,7 +111,7 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
   lines.push(`connections ${s.connections}; messages in ${s.messages.in}, out ${s.messages.out}`);
   // issue 15: one line per outbound link.
   for (const l of s.links ?? []) {
-    lines.push(`link        ${l.name} ${l.url}: ${l.phase}, ${l.reconnects} reconnects, in ${l.bytesIn} B / ${l.messagesIn} msgs, out ${l.bytesOut} B / ${l.messagesOut} msgs, queued ${l.queued}${l.framingErrors ? `, ${l.framingErrors} refused frames` : ''}`);
+    lines.push(`link        ${l.name} ${l.url}: ${l.phase}, ${l.reconnects} reconnects, in ${l.bytesIn} B / ${l.messagesIn} msgs, out ${l.bytesOut} B / ${l.messagesOut} msgs, queued ${l.queued}${l.framingErrors ? `, ${l.framingErrors} refused frames` : ''}${l.upgradesMoved ? `, moved by ${l.upgradesMoved} upgrades` : ''}`);
   }
   const ck = s.checkpoint;
   if (ck) {

@@ -65,5 +65,7 @@ function bar(p: UpgradeProgress): string {
 
 export function formatSummary(s: UpgradeSummary): string {
   const head = s.outcome === 'committed' ? `upgraded: worker ${s.fromPid} -> ${s.toPid}` : `upgrade aborted: worker ${s.fromPid} keeps serving`;
-  return `${head}; moved ${s.moved}, sent away ${s.sentAway}, failed ${s.failed}, ${s.durationMs} ms`;
+  // issue 15: the outbound links, when the plugin holds any.
+  const links = s.links ? `; links moved ${s.links.moved}, reconnecting ${s.links.reconnecting}` : '';
+  return `${head}; moved ${s.moved}, sent away ${s.sentAway}, failed ${s.failed}, ${s.durationMs} ms${links}`;
 }

@@ -13,7 +13,9 @@ import type { HostHandoffPort } from '../host/host.js';
 import type { OperationHold } from '../lock/operation-lock.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
-import type { ConnTransfer, StateTransfer } from './protocol.js';
+import { type LinkClaimant, linksOf } from '../links/link-table.js';
+import { adoptLink } from './link-adopt.js';
+import type { ConnTransfer, LinkTransfer, StateTransfer } from './protocol.js';
 import { feedReceiver, rebuildWs } from './ws-frames.js';
 
 export class ConnectionAdopter {
@@ -71,6 +73,11 @@ export class ConnectionAdopter {
     this.#adopted.push(conn);
   }
 
+  /** issue 15: one outbound link (link-adopt.ts); the plugin claims it by name and options, or it closes at commit. */
+  adoptLink(msg: LinkTransfer, handle: unknown): void {
+    adoptLink(linksOf(this.#port.dispatcher), msg, handle);
+  }
+
   /** Take the old worker's global state: `migrate` runs as for a swap, then `migrateConnection` per connection. */
   async importState(msg: StateTransfer): Promise<void> {
     const v = this.#port.current();
@@ -89,6 +96,8 @@ export class ConnectionAdopter {
     // The same migration as a swap's (swap/migrate-state.ts), with the same hookTimeout; committed only if it all
     // succeeds, so a refusal leaves this worker's state as init() made it (the upgrade aborts anyway).
     const { connStates } = await v.migrate({ version: msg.version, state: msg.state }, this.#adopted, this.#port.hookTimeout);
+    // issue 15: the adopted links this version claimed (in init or migrate) take their state through migrateLink.
+    linksOf(this.#port.dispatcher).migrateAdopted(v as unknown as LinkClaimant, { version: msg.version, state: msg.state });
     for (const [conn, cs] of connStates) conn.state = cs;
   }
 
@@ -97,6 +106,8 @@ export class ConnectionAdopter {
     await this.#port.startListening();
     for (const s of this.#sockets) s.resume();
     this.#sockets = [];
+    // issue 15: links adopted and not claimed close; the others read, or connect (before dispatch resumes).
+    linksOf(this.#port.dispatcher).commit();
     this.#suspension.release();
     this.#hold.release();
   }

@@ -17,7 +17,9 @@ import type { HandoffSource } from '../connection/link.js';
 import { rawHandle, startReading, stopReading } from '../internals/node-internals.js';
 import { socketOf } from '../internals/ws-internals.js';
 import type { OperationHold } from '../lock/operation-lock.js';
-import type { ConnTransfer, StateTransfer } from './protocol.js';
+import { linksOf } from '../links/link-table.js';
+import { LinkExporter } from './link-export.js';
+import type { ConnTransfer, LinkTransfer, StateTransfer } from './protocol.js';
 import { captureWs } from './ws-frames.js';
 import { WsTransport } from '../transport/ws-transport.js';
 
@@ -31,8 +33,13 @@ const HANDSHAKE_BOUND_MS = 1000;
 type Capture = { transfer: ConnTransfer; handle: object } | { retry: string } | { never: string };
 
 export interface ExportSink {
-  /** Send one transfer, with the socket handle for a connection. */
-  send(msg: ConnTransfer | StateTransfer, handle?: object): void;
+  /** Send one transfer, with the socket handle for a connection (and a link that moves with its socket). */
+  send(msg: ConnTransfer | LinkTransfer | StateTransfer, handle?: object): void;
+  /**
+   * issue 15: whether the new worker takes links (it said so through the handle lane). Absent or false: the links stay
+   * here and close at release; the new worker's plugin opens them again.
+   */
+  takesLinks?(): Promise<boolean>;
 }
 
 /** One moved connection, kept paused until release or abort. */
@@ -51,6 +58,8 @@ export class ConnectionExporter {
   /** The host's operation lock, held from export() to release() or resume(): no swap runs while connections move. */
   #hold: OperationHold | undefined;
   #suspension: SuspendHold | undefined;
+  /** issue 15: the links sent, once the new worker said it takes them. */
+  #links: LinkExporter | undefined;
 
   constructor(port: HostHandoffPort) {
     this.#port = port;
@@ -66,7 +75,10 @@ export class ConnectionExporter {
    * handlers to settle. Before, the swap wait was a fixed 10 s whose timeout was ignored (the export went on beside
    * the swap) and came on top of settleTimeout, so the supervisor's ack timeout fired first.
    */
-  async export(sink: ExportSink, settleTimeout: number): Promise<{ moved: number; sentAway: number; stateBytes: number }> {
+  async export(
+    sink: ExportSink,
+    settleTimeout: number,
+  ): Promise<{ moved: number; sentAway: number; stateBytes: number; links?: { moved: number; reconnecting: number } }> {
     const port = this.#port;
     const d = port.dispatcher;
     const deadline = Date.now() + settleTimeout;
@@ -107,13 +119,20 @@ export class ConnectionExporter {
     await this.#exportRound(sink, seen, count);
     // A client that sent half an upgrade request and went quiet must not hold the upgrade: it is sent away.
     for (const t of ws) for (const socket of t.stalledHandshakes()) this.#stalled.push({ transport: t, socket });
+    // issue 15: the links, after the connections and before the global state (whose import runs migrateLink).
+    let links: { moved: number; reconnecting: number } | undefined;
+    const table = linksOf(d);
+    if (table.size > 0 && (await sink.takesLinks?.())) {
+      this.#links = new LinkExporter(table);
+      links = await this.#links.export((m, h) => sink.send(m, h));
+    }
     if (v && exported) {
       // Serialised here for the same reason as a connection's state (trySend): a failure must surface now.
       this.#stateBytes += v8.serialize(exported.state).byteLength;
       const totals = { in: d.messagesIn - requeued, out: d.messagesOut, dropped: d.messagesDropped };
       sink.send({ t: 'state', plugin: v.name, version: v.version, state: exported.state, totals });
     }
-    return { moved: this.#moved.length, sentAway: this.#sentAway.length + this.#stalled.length, stateBytes: this.#stateBytes };
+    return { moved: this.#moved.length, sentAway: this.#sentAway.length + this.#stalled.length, stateBytes: this.#stateBytes, ...(links && { links }) };
   }
 
   /** The upgrade committed: forget the moved connections without closing them (the new worker owns them now). */
@@ -130,6 +149,8 @@ export class ConnectionExporter {
       socket.destroy();
     }
     this.#moved = [];
+    this.#links?.release();
+    this.#links = undefined;
     // What could not move is told to come back: a WebSocket gets 1012, a TCP stream an end (DESIGN.md §7).
     for (const conn of this.#sentAway) conn.close(CLOSE_SERVICE_RESTART, 'service restart: reconnect');
     this.#sentAway = [];
@@ -142,6 +163,8 @@ export class ConnectionExporter {
   resume(): void {
     for (const { source } of this.#moved) resumeSource(source);
     this.#moved = [];
+    this.#links?.resume();
+    this.#links = undefined;
     this.#sentAway = [];
     this.#stalled = [];
     this.#letGo();

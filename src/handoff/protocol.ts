@@ -3,6 +3,7 @@
  * Buffers and plugin state travel as structured clones). Socket handles ride along as the `sendHandle` of a message.
  *
  * supervisor → worker: listener (+handle), start, req, export, conn (+handle), state, commit, abort, release, shutdown
+ * old worker → new worker, through the handle lane (handle-lane.ts): conn (+handle), link (+handle when it moves), state
  * worker → supervisor: beat, ready, serving, fatal, res, conn (+handle), state, exported, ack, nack, committed
  */
 import type { Bundle } from '../build/bundler.js';
@@ -77,6 +78,35 @@ export interface ConnTransfer {
   rooms?: string[];
 }
 
+/**
+ * issue 15: one outbound link on its way from the old worker to the new one, through the handle lane only, once the
+ * new worker said it reads links (`links: 1` in its hello, transfer-codec.ts). Checked field by field on arrival
+ * (link-transfer.ts) against the bounds of the link's own options.
+ */
+export interface LinkTransfer {
+  t: 'link';
+  name: string;
+  /** The link's normalised options (LinkSpec.key, src/links/link-options.ts): the new version claims it by them. */
+  key: string;
+  /** `stream` (tcp://) or `ws` (ws://): the raw TCP socket travels as the message's handle. Absent: state only. */
+  wire?: 'stream' | 'ws';
+  /** Why only the state moved (tls, not open, not quiescent in time): the new worker reconnects it. */
+  reason?: string;
+  /** Bytes read of the next frame and not yet a message: the framing's partial frame, or a ws Receiver's, as wire bytes. */
+  head: Uint8Array;
+  /** link.state of the version that served it, and that version. */
+  state: unknown;
+  version: string;
+  counters: Record<string, number>;
+  attempt: number;
+  everOpened: boolean;
+  open: boolean;
+  /** Sends queued and not yet written, in order. */
+  sends: MessageData[];
+  /** Events not yet dispatched, in order (LinkEvent, src/links/link.ts). */
+  events: unknown[];
+}
+
 /** The plugin's global state, from the old worker's current version. */
 export interface StateTransfer {
   t: 'state';
@@ -105,6 +135,7 @@ export type ToWorker =
   | { t: 'req'; id: number; cmd: 'reload' | 'rollback' | 'status' | 'metrics' | 'promote'; trigger?: 'signal'; force?: boolean; policy?: ReloadPolicy }
   | { t: 'export'; settleTimeout: number }
   | ConnTransfer
+  | LinkTransfer
   | StateTransfer
   | { t: 'commit' }
   | { t: 'abort' }
@@ -124,8 +155,11 @@ export type FromWorker =
   | { t: 'res'; id: number; ok: false; error: WireError }
   | ConnTransfer
   | StateTransfer
-  /** `laneItems`: transfers sent through the handle lane instead of through the supervisor (absent: none). */
-  | { t: 'exported'; moved: number; sentAway: number; stateBytes: number; laneItems?: number }
+  /**
+   * `laneItems`: transfers sent through the handle lane instead of through the supervisor (absent: none).
+   * `links` (issue 15): links handed over with their socket, and with their state only (the new worker reconnects them).
+   */
+  | { t: 'exported'; moved: number; sentAway: number; stateBytes: number; laneItems?: number; links?: { moved: number; reconnecting: number } }
   /** Running counts: `n` connections adopted, `items` transfers taken (connections and the global state). */
   | { t: 'ack'; n: number; items: number }
   | { t: 'nack'; error: WireError }

@@ -23,6 +23,10 @@
  * u8 length and its UTF-8 bytes (a room name is at most 255 bytes, src/rooms/room-name.ts). Negotiated as the id was:
  * `rooms: 1` in the hello. A receiver checks the count and every name against the bounds a join enforces, so a
  * transfer cannot put a connection in more rooms, or rooms of longer names, than the plugin API could.
+ *
+ * Outbound links (issue 15) travel as `link` transfers, v8's serialisation, only to a receiver that said `links: 1`
+ * in its hello: an older one would refuse the unknown transfer and abort the upgrade, so to it links are not sent
+ * (its plugin opens them again). Each is checked field by field against its own options' bounds (link-transfer.ts).
  */
 import v8 from 'node:v8';
 import { HotlineError, isHotlineError, messageOf } from '../errors.js';
@@ -30,7 +34,8 @@ import type { MessageData } from '../plugin/contract.js';
 import type { FramingKind } from '../framing/framing.js';
 import { MAX_ROOMS_PER_CONNECTION, roomNameProblem } from '../rooms/room-name.js';
 import { type LaneCodec, V8_CODEC } from './handle-lane.js';
-import type { ConnTransfer, StateTransfer } from './protocol.js';
+import { checkLinkTransfer } from './link-transfer.js';
+import type { ConnTransfer, LinkTransfer, StateTransfer } from './protocol.js';
 
 /** The receiver's word that it reads compact connection bodies. */
 export interface LaneHello {
@@ -40,12 +45,14 @@ export interface LaneHello {
   ids?: 1;
   /** Reads tag 3 (a connection with its id and rooms). Absent from older builds. */
   rooms?: 1;
+  /** Reads `link` transfers (issue 15). Absent from older builds. */
+  links?: 1;
 }
 
 /** What a receiver of this build says through the lane. */
-export const LANE_HELLO: LaneHello = { t: 'codec', compact: 1, ids: 1, rooms: 1 };
+export const LANE_HELLO: LaneHello = { t: 'codec', compact: 1, ids: 1, rooms: 1, links: 1 };
 
-export type LaneMessage = ConnTransfer | StateTransfer | LaneHello;
+export type LaneMessage = ConnTransfer | LinkTransfer | StateTransfer | LaneHello;
 
 const TAG_CONN = 1;
 const TAG_CONN_ID = 2;
@@ -62,12 +69,18 @@ export class TransferCodec implements LaneCodec<LaneMessage> {
   ids = false;
   /** Set once the other end said it reads connection rooms (tag 3). */
   rooms = false;
+  /** Set once the other end said it reads `link` transfers (issue 15). */
+  links = false;
+  /** Set once the other end's hello arrived (whatever it said). */
+  heardHello = false;
 
   /** The other end's hello: what it reads. */
   heard(hello: LaneHello): void {
     this.compact = true;
     this.ids = hello.ids === 1;
     this.rooms = hello.rooms === 1;
+    this.links = hello.links === 1;
+    this.heardHello = true;
   }
 
   /** Throws at once when the plugin's data cannot be cloned, as v8.serialize does. */
@@ -235,6 +248,9 @@ function checkShape(msg: unknown): asserts msg is LaneMessage {
       if (m.id !== undefined && typeof m.id !== 'string') throw malformed('conn.id must be a string');
       if (!Array.isArray(m.messages) || !m.messages.every(isMessage)) throw malformed('conn.messages must be strings and byte arrays');
       if (m.rooms !== undefined) checkRooms(m.rooms);
+      return;
+    case 'link':
+      checkLinkTransfer(m);
       return;
     case 'state':
       if (typeof m.plugin !== 'string' || typeof m.version !== 'string') throw malformed('state.plugin and state.version must be strings');

@@ -60,6 +60,8 @@ export interface UpgradeSummary {
   /** Step times (see UpgradeTimings) and the serialised size of all plugin state moved. */
   timings: UpgradeTimings;
   stateBytes: number;
+  /** issue 15: outbound links handed over with their socket, and with their state only (reconnected by the new worker). */
+  links?: { moved: number; reconnecting: number };
   error?: { code: string; message: string };
 }
 
@@ -90,6 +92,7 @@ export class Upgrade {
   #forwarded = 0;
   #acks = 0;
   #stateBytes = 0;
+  #links: UpgradeSummary['links'];
   #timings: UpgradeTimings = {};
   /** Forwards to the new worker, keeping Node's handle queue short (handle-pipeline.ts). */
   #out: HandlePipeline<ToWorker> | undefined;
@@ -197,6 +200,7 @@ export class Upgrade {
         this.#exported = true;
         this.#sentAway = msg.sentAway;
         this.#stateBytes = msg.stateBytes;
+        this.#links = msg.links;
         this.#forwarded += msg.laneItems ?? 0;
         this.progress.sent = Math.max(this.progress.sent, msg.moved);
         this.progress.total = msg.moved;
@@ -269,6 +273,7 @@ export class Upgrade {
       durationMs: this.#clock.now() - this.#startedAt,
       timings: this.#timings,
       stateBytes: this.#stateBytes,
+      ...(this.#links && { links: this.#links }),
     });
   }
 

@@ -14,7 +14,8 @@
  *   any phase ─shutdown─► leaving
  *
  * `HOTLINE_FAULT` (read once at start) injects upgrade failures for tests: `ready-timeout` never reports ready,
- * `refuse-ack` refuses the first connection handed to it, `stall:N` stops acknowledging after N connections.
+ * `refuse-ack` refuses the first connection handed to it, `stall:N` stops acknowledging after N connections,
+ * `refuse-link` refuses the first link handed to it (issue 15).
  */
 import { closeSync } from 'node:fs';
 import type http from 'node:http';
@@ -35,7 +36,7 @@ import { ConnectionExporter } from './connection-export.js';
 import { HandleLane, LANE_FD } from './handle-lane.js';
 import { HandlePipeline } from './handle-pipeline.js';
 import { type BoundAddress, checkListenerHandle } from './listeners.js';
-import type { ConnTransfer, FromWorker, ListenerSpec, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
+import type { ConnTransfer, FromWorker, LinkTransfer, ListenerSpec, StateTransfer, ToWorker, WireError, WorkerConfig } from './protocol.js';
 import { LeasedSessionStore } from './session-lease.js';
 import { LANE_HELLO, type LaneMessage, TransferCodec } from './transfer-codec.js';
 import { heartbeatInterval } from './watchdog.js';
@@ -64,7 +65,10 @@ interface Handler<M> {
 }
 
 /** Messages whose refusal the supervisor must hear about as a nack, or it would wait for an ack that never comes. */
-const NACKED: ReadonlySet<ToWorker['t']> = new Set(['export', 'conn', 'state', 'commit']);
+const NACKED: ReadonlySet<ToWorker['t']> = new Set(['export', 'conn', 'link', 'state', 'commit']);
+
+/** How long an export waits for the new worker's hello (what it reads) before it sends links as if it said none. */
+const HELLO_WAIT_MS = 1000;
 
 const ALL_PHASES: readonly WorkerPhase[] = ['waiting', 'starting', 'adopting', 'committing', 'serving', 'exporting', 'resuming', 'leaving'];
 
@@ -104,6 +108,8 @@ export class HostWorker {
   #fallbackLog: Logger | undefined;
   /** Old worker: where connections go (the new worker's lane). New worker: where they come from. */
   #lane: HandleLane<LaneMessage> | undefined;
+  /** Old worker: what the new worker said it reads (its hello through the lane). */
+  #laneCodec: TransferCodec | undefined;
   // The old worker's side of an upgrade.
   #exporter: ConnectionExporter | undefined;
   #exporting: Promise<void> = Promise.resolve();
@@ -131,6 +137,7 @@ export class HostWorker {
     lane: { phases: ['serving'], run: (_m, h) => this.#onLane(h) },
     export: { phases: ['serving'], run: (m) => this.#onExport(m) },
     conn: { phases: ['adopting'], run: (m, h) => this.#onConn(m, h) },
+    link: { phases: ['adopting'], run: (m, h) => this.#onLink(m, h) },
     state: { phases: ['adopting'], run: (m) => this.#onState(m) },
     commit: { phases: ['adopting'], run: () => this.#onCommit() },
     abort: { phases: ['exporting'], run: () => this.#onAbort() },
@@ -238,6 +245,7 @@ export class HostWorker {
       const codec = new TransferCodec();
       const lane = new HandleLane<LaneMessage>(HandleLane.fdOf(handle), handle as object, codec);
       this.#lane = lane;
+      this.#laneCodec = codec;
       // A new worker of this build or later says it reads compact connection bodies; an older one says nothing.
       lane.read((m) => {
         if (m.t === 'codec') codec.heard(m);
@@ -255,16 +263,41 @@ export class HostWorker {
     this.#exporter = exporter;
     let laneItems = 0;
     const sink = {
-      send: (m: ConnTransfer | StateTransfer, h?: object) => {
-        if (!this.#lane) return this.#send(m, h);
+      send: (m: ConnTransfer | LinkTransfer | StateTransfer, h?: object) => {
+        if (!this.#lane) return this.#send(m as ConnTransfer | StateTransfer, h);
         this.#lane.send(m, h);
         laneItems++;
       },
+      // issue 15: links travel through the lane only, to a new worker that said it reads them.
+      takesLinks: () => this.#takesLinks(),
     };
     this.#exporting = exporter.export(sink, msg.settleTimeout).then(
       (counts) => this.#send({ t: 'exported', ...counts, laneItems }),
       (err: unknown) => this.#send({ t: 'nack', error: wire(err) }),
     );
+  }
+
+  /** The new worker's hello names what it reads; it comes through the lane soon after the lane itself (bounded wait). */
+  async #takesLinks(): Promise<boolean> {
+    const codec = this.#laneCodec;
+    if (!this.#lane || !codec) return false;
+    const until = Date.now() + HELLO_WAIT_MS;
+    while (!codec.heardHello && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
+    return codec.links && this.#lane !== undefined;
+  }
+
+  #onLink(msg: LinkTransfer, handle: unknown): void {
+    if (this.#stalled) return;
+    try {
+      if (this.#fault === 'refuse-link') {
+        discardHandle(handle);
+        throw new HotlineError('HOTLINE_E_LINK_ADOPT', 'HOTLINE_FAULT=refuse-link: refusing the first link');
+      }
+      this.#adopter!.adoptLink(msg, handle);
+      this.#ack();
+    } catch (err) {
+      this.#send({ t: 'nack', error: wire(err) });
+    }
   }
 
   #onConn(msg: ConnTransfer, handle: unknown): void {
@@ -423,7 +456,7 @@ export class HostWorker {
     // Through the same phase check as the supervisor's messages; a connection is taken synchronously, since one
     // lane read carries one of them.
     lane.read((m, handle) => {
-      if (m.t === 'conn' || m.t === 'state') this.#dispatch(m, handle);
+      if (m.t === 'conn' || m.t === 'link' || m.t === 'state') this.#dispatch(m, handle);
     });
     // A malformed frame (HOTLINE_E_HANDOFF_FRAME) aborts the upgrade instead of escaping the read callback.
     lane.onError = (err) => this.#send({ t: 'nack', error: wire(err) });
@@ -450,6 +483,7 @@ export class HostWorker {
   #closeLane(): void {
     this.#lane?.close();
     this.#lane = undefined;
+    this.#laneCodec = undefined;
   }
 
   async #closeAll(): Promise<void> {

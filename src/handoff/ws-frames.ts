@@ -20,6 +20,7 @@ import {
   type ReceiverState,
   closeFrameExchanged,
   extensionCount,
+  isClientWs,
   protocolOf,
   receiverState,
   receiverWrite,
@@ -50,15 +51,18 @@ export function captureWs(ws: WebSocket): WsCapture | CaptureRefusal {
   if (r.state > GET_DATA || r.queued > 0) return { retry: 'receiver busy' };
   if (socket.readableLength > 0) return { retry: 'socket buffer' };
   if (ws.bufferedAmount > 0) return { retry: 'writes pending' };
-  return { socket, head: receiverBytes(r), protocol: protocolOf(ws) };
+  return { socket, head: receiverBytes(r, isClientWs(ws)), protocol: protocolOf(ws) };
 }
 
-/** The wire bytes equivalent to what the Receiver has consumed but not yet delivered, plus what it buffers. */
-export function receiverBytes(r: ReceiverState): Buffer {
+/**
+ * The wire bytes equivalent to what the Receiver has consumed but not yet delivered, plus what it buffers. A client's
+ * Receiver (an outbound link, issue 15) refuses masked frames, so its fragments are replayed unmasked.
+ */
+export function receiverBytes(r: ReceiverState, client = false): Buffer {
   const parts: Buffer[] = [];
   if (r.fragmented !== 0) {
     // The fragments already received of an open message: one non-final frame of the message's opcode.
-    parts.push(frame(false, r.fragmented, Buffer.concat(r.fragments)));
+    parts.push(frame(false, r.fragmented, Buffer.concat(r.fragments), !client));
   }
   if (r.state !== GET_INFO) {
     // Inside a fragmented message, a data frame in progress is a continuation (opcode 0); control frames keep theirs.
@@ -94,9 +98,11 @@ function header(b0: number, maskBit: number, len: number): Buffer {
   return h;
 }
 
-/** A client-to-server frame masked with the zero key: the payload bytes stay as they are. */
-function frame(fin: boolean, opcode: number, payload: Buffer): Buffer {
-  return Buffer.concat([header((fin ? 0x80 : 0) | opcode, 0x80, payload.length), Buffer.alloc(4), payload]);
+/** A client-to-server frame masked with the zero key (the payload bytes stay as they are), or an unmasked one. */
+function frame(fin: boolean, opcode: number, payload: Buffer, masked = true): Buffer {
+  const b0 = (fin ? 0x80 : 0) | opcode;
+  if (!masked) return Buffer.concat([header(b0, 0, payload.length), payload]);
+  return Buffer.concat([header(b0, 0x80, payload.length), Buffer.alloc(4), payload]);
 }
 
 /**

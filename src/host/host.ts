@@ -241,7 +241,9 @@ export class Host extends EventEmitter<HostEvents> {
       targetEmptied: (t) => this.#swapper.targetEmptied(t),
     });
     // issue 15: the links' table, created here so their log lines go to the host's logger.
-    linksOf(this.#dispatcher, { ...defaultLinkDeps, log: (level, msg, fields) => this.log[level](fields ?? {}, msg) });
+    const links = linksOf(this.#dispatcher, { ...defaultLinkDeps, log: (level, msg, fields) => this.log[level](fields ?? {}, msg) });
+    // A worker started for an upgrade: the links its plugin claims wait for the old worker's (src/handoff/link-adopt.ts).
+    if (this.#deferListen) links.defer();
     if (this.#options.sessions) {
       this.#sessions = new SessionManager({
         dispatcher: this.#dispatcher,

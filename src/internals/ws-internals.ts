@@ -59,6 +59,10 @@ interface WsInternals {
   _closeFrameSent: boolean;
   _extensions: Record<string, unknown>;
   _protocol: string;
+  /** Set by the constructor: true for `new WebSocket(null, …)`, false for a client. Decides masking both ways. */
+  _isServer: boolean;
+  /** A client's URL (`ws.url`); set by initAsClient only. */
+  _url?: string;
   setSocket(s: net.Socket, head: Buffer, o: Record<string, unknown>): void;
 }
 
@@ -81,7 +85,7 @@ export const RECEIVER_FIELDS = [
 ] as const;
 
 /** The WebSocket fields read or written, for checkInternals(): own properties of `new WebSocket(null, …)`. */
-export const WEBSOCKET_FIELDS = ['_receiver', '_sender', '_socket', '_closeFrameReceived', '_closeFrameSent', '_extensions', '_protocol'] as const;
+export const WEBSOCKET_FIELDS = ['_receiver', '_sender', '_socket', '_closeFrameReceived', '_closeFrameSent', '_extensions', '_protocol', '_isServer'] as const;
 
 /** The Sender fields read, for checkInternals(): own properties of a fresh `new Sender()`. */
 export const SENDER_FIELDS = ['_state', '_queue', '_firstFragment'] as const;
@@ -191,6 +195,28 @@ export function serverWsOn(socket: net.Socket, head: Buffer, protocol: string, o
     skipUTF8Validation: options.skipUTF8Validation,
   });
   return ws;
+}
+
+/**
+ * A client-side WebSocket on a socket whose handshake another process completed (issue 15: an outbound link moved by
+ * a process upgrade). ws has no such path: it is `new WebSocket(null, …)` turned client before `setSocket`, so the
+ * Sender masks what it sends and the Receiver expects unmasked frames, as after ws' own client handshake
+ * (initAsClient: autoPong on, no extension, since links never offer permessage-deflate). The socket must be paused:
+ * setSocket only adds listeners, so nothing is read before the caller resumes it.
+ */
+export function clientWsOn(socket: net.Socket, url: string, options: { maxPayload: number }): WebSocket {
+  const Ctor = WebSocket as unknown as new (address: null, protocols: undefined, options: Record<string, unknown>) => WebSocket;
+  const ws = new Ctor(null, undefined, { autoPong: true });
+  const w = internals(ws);
+  w._isServer = false;
+  w._url = url;
+  w.setSocket(socket, Buffer.alloc(0), { allowSynchronousEvents: true, maxPayload: options.maxPayload, skipUTF8Validation: false });
+  return ws;
+}
+
+/** True for a WebSocket that masks what it sends (a client). */
+export function isClientWs(ws: WebSocket): boolean {
+  return !internals(ws)._isServer;
 }
 
 /** Parse bytes as if they had just been read from the socket (ws' socketOnData, without touching the socket). */

@@ -2,7 +2,7 @@
  * A link's options, checked and normalised once (issue 15). Two calls of `ctx.link(name, …)` name the same link only
  * if their normalised options are equal (`key`): a swap keeps a link by asking for it again the same way.
  */
-import { HotlineError } from '../errors.js';
+import { HotlineError, messageOf } from '../errors.js';
 import type { LinkOptions } from '../plugin/contract.js';
 
 export type LinkScheme = 'tcp' | 'tls' | 'ws' | 'wss';
@@ -97,4 +97,45 @@ export function linkSpec(name: unknown, options: unknown): LinkSpec {
   };
   if (spec.maxDelay < spec.initialDelay) fail(name, 'backoff.maxDelay must be at least backoff.initialDelay');
   return { ...spec, key: JSON.stringify(spec) };
+}
+
+/** Bound on a key from another process (options with CA certificates run to a few KB). */
+const MAX_KEY_CHARS = 1024 * 1024;
+
+/**
+ * The spec whose key is `key`, from a process upgrade's transfer (src/handoff/link-transfer.ts): read back through
+ * linkSpec, so a key from another process is held to every check a plugin's options are, and must come out the same.
+ * Throws HOTLINE_E_LINK_ADOPT.
+ */
+export function specOfKey(name: unknown, key: unknown): LinkSpec {
+  const refuse = (why: string, cause?: unknown): never => {
+    throw new HotlineError('HOTLINE_E_LINK_ADOPT', `link "${String(name).slice(0, 100)}": ${why}`, cause === undefined ? undefined : { cause });
+  };
+  if (typeof key !== 'string' || key.length > MAX_KEY_CHARS) return refuse('its options are not a string of at most 1 MiB');
+  let s: Record<string, unknown>;
+  try {
+    s = JSON.parse(key) as Record<string, unknown>;
+  } catch (err) {
+    return refuse('its options are not JSON', err);
+  }
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) return refuse('its options are not an object');
+  const stream = s.scheme === 'tcp' || s.scheme === 'tls';
+  let spec: LinkSpec;
+  try {
+    spec = linkSpec(name, {
+      url: s.url,
+      ...(stream && { framing: s.framing }),
+      maxPayload: s.maxPayload,
+      maxQueuedSends: s.maxQueuedSends,
+      maxQueuedBytes: s.maxQueuedBytes,
+      backoff: { initialDelay: s.initialDelay, maxDelay: s.maxDelay },
+      connectTimeout: s.connectTimeout,
+      ...(s.ca !== undefined && { ca: s.ca }),
+      ...(s.servername !== undefined && { servername: s.servername }),
+    });
+  } catch (err) {
+    return refuse(messageOf(err), err);
+  }
+  if (spec.key !== key) refuse('its options do not read back as they were sent');
+  return spec;
 }

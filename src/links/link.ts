@@ -8,13 +8,20 @@
  *   connecting ─opened─► open ─ended─► backoff ─timer─► connecting ─…
  *        └────ended─────────────────────────┘
  *   any ─close()─► closed (for good: no reconnect, sends refused)
+ *
+ * A process upgrade (issue 15, src/handoff/link-export.ts and link-adopt.ts) moves a link between two HostLinks in
+ * two processes. The old one is frozen (no reconnect timer, no connect attempt) while the move runs, then either lets
+ * go of its socket (release) or carries on (abort: thaw). The new one is created deferred: it does not connect, and
+ * what the plugin sends is only queued, until the upgrade commits (start). Before that it may adopt the old one's
+ * socket, counters, queued sends and undispatched events: nothing is read from nor written to the socket before
+ * the commit, so an abort leaves the old process with a link nobody else touched.
  */
 import { backoffDelay } from '../client/backoff.js';
 import { type ErrorCode, HotlineError } from '../errors.js';
 import type { LinkCloseInfo, LinkPhase, LinkStatus, MessageData } from '../plugin/contract.js';
 import { type LinkClaim, LinkHandle } from './link-handle.js';
 import type { LinkSpec } from './link-options.js';
-import type { LinkConnector, LinkSocket, LinkSocketEvents } from './link-socket.js';
+import type { LinkConnector, LinkSocket, LinkSocketEvents, LinkSocketSource } from './link-socket.js';
 
 /** What handles a link's events: a loaded version (src/swap/version.ts) that claimed it. */
 export interface LinkTarget {
@@ -48,6 +55,38 @@ export interface LinkDeps {
   log(level: 'info' | 'warn', msg: string, fields?: object): void;
 }
 
+/** @internal What a process upgrade carries of a link besides its socket (see the file comment). */
+export interface LinkSnapshot {
+  /** link.state of the version serving it (the current target's claim, else the newest), and that version. */
+  state: unknown;
+  version: string;
+  counters: LinkCounters;
+  /** The backoff exponent (failed attempts since the last open). */
+  attempt: number;
+  everOpened: boolean;
+  /** It was open in the old process (false: connecting or backing off). */
+  open: boolean;
+  /** Sends queued, not yet written, in order. */
+  sends: MessageData[];
+  /** Events not yet dispatched, in order. */
+  events: LinkEvent[];
+}
+
+export interface LinkCounters {
+  reconnects: number;
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  framingErrors: number;
+  dropped: number;
+  handlersAbandoned: number;
+  /** issue 15: process upgrades that carried this link with its socket (no reconnect). */
+  upgradesMoved: number;
+  /** issue 15: process upgrades that could not carry its socket (tls://, wss://, not quiescent): it reconnected. */
+  upgradesReconnected: number;
+}
+
 /** @internal See the file comment. */
 export class HostLink {
   readonly spec: LinkSpec;
@@ -73,13 +112,31 @@ export class HostLink {
   #ticket = 0;
   #hangTimer: NodeJS.Timeout | undefined;
   #claims = new Map<object, LinkClaim>();
-  readonly counters = { reconnects: 0, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, framingErrors: 0, dropped: 0, handlersAbandoned: 0 };
+  readonly counters: LinkCounters = {
+    reconnects: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    framingErrors: 0,
+    dropped: 0,
+    handlersAbandoned: 0,
+    upgradesMoved: 0,
+    upgradesReconnected: 0,
+  };
+  /** New process of an upgrade, until the commit: no connect, no write (see the file comment). */
+  #deferred: boolean;
+  /** Old process of an upgrade, while the move runs: no reconnect timer, no connect attempt. */
+  #frozen = false;
+  /** What the old process carried, once adopted: the state a version claiming it starts from. */
+  #carried: { state: unknown; version: string } | undefined;
 
-  constructor(spec: LinkSpec, gate: LinkGate, deps: LinkDeps) {
+  constructor(spec: LinkSpec, gate: LinkGate, deps: LinkDeps, deferred = false) {
     this.spec = spec;
     this.#gate = gate;
     this.#deps = deps;
-    this.#connect();
+    this.#deferred = deferred;
+    if (!deferred) this.#connect();
   }
 
   get name(): string {
@@ -88,6 +145,16 @@ export class HostLink {
 
   get phase(): LinkPhase {
     return this.#phase;
+  }
+
+  /** Waiting for an upgrade's commit (see the file comment). */
+  get deferred(): boolean {
+    return this.#deferred;
+  }
+
+  /** Adopted from the old process of an upgrade: what it carried (the state a claim starts from). */
+  get carried(): { state: unknown; version: string } | undefined {
+    return this.#carried;
   }
 
   /** Messages waiting for their handler. */
@@ -109,6 +176,8 @@ export class HostLink {
       queued: this.#sendQueue.length,
       queuedBytes: this.#sendQueueBytes,
       framingErrors: c.framingErrors,
+      upgradesMoved: c.upgradesMoved,
+      upgradesReconnected: c.upgradesReconnected,
     };
   }
 
@@ -153,7 +222,7 @@ export class HostLink {
     }
     const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     const socket = this.#socket;
-    if (this.#phase === 'open' && socket && (this.#hello || this.#sendQueue.length === 0)) {
+    if (this.#phase === 'open' && socket && !this.#deferred && (this.#hello || this.#sendQueue.length === 0)) {
       // The kernel buffer is bounded too: an upstream that stops reading must not grow the host's memory.
       if (socket.buffered + bytes > this.spec.maxQueuedBytes) this.#full('the upstream is not reading');
       this.#write(socket, data);
@@ -181,7 +250,7 @@ export class HostLink {
   #flush(): void {
     this.#hello = false;
     const socket = this.#socket;
-    if (this.#phase !== 'open' || !socket) return;
+    if (this.#phase !== 'open' || !socket || this.#deferred) return;
     const queue = this.#sendQueue;
     this.#sendQueue = [];
     this.#sendQueueBytes = 0;
@@ -192,13 +261,19 @@ export class HostLink {
 
   #connect(): void {
     this.#phase = 'connecting';
+    this.#attach((events) => this.#deps.connect(this.spec, events));
+  }
+
+  /** Make a socket whose events reach this link while it is the link's socket, and make it the link's socket. */
+  #attach(make: (events: LinkSocketEvents) => LinkSocket): LinkSocket {
     const events: LinkSocketEvents = {
       opened: () => this.#opened(socket),
       message: (data, bytes) => this.#message(socket, data, bytes),
       ended: (reason, code) => this.#ended(socket, reason, code),
     };
-    const socket = this.#deps.connect(this.spec, events);
+    const socket = make(events);
     this.#socket = socket;
+    return socket;
   }
 
   #opened(socket: LinkSocket): void {
@@ -236,13 +311,136 @@ export class HostLink {
     }
     this.#phase = 'backoff';
     this.#hello = false;
-    const delay = backoffDelay(++this.#attempt, { initialDelay: this.spec.initialDelay, maxDelay: this.spec.maxDelay, factor: 2 }, this.#deps.random);
+    ++this.#attempt;
+    // Frozen for an upgrade's move: the timer waits for thaw() (an abort); at release the link is let go.
+    if (!this.#frozen) this.#backoff();
+    if (wasOpen) this.#enqueue({ kind: 'close', info: { reason, ...(code && { code }), willReconnect: true } });
+  }
+
+  #backoff(): void {
+    const delay = backoffDelay(this.#attempt, { initialDelay: this.spec.initialDelay, maxDelay: this.spec.maxDelay, factor: 2 }, this.#deps.random);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#phase === 'backoff') this.#connect();
     }, delay);
     this.#timer.unref();
-    if (wasOpen) this.#enqueue({ kind: 'close', info: { reason, ...(code && { code }), willReconnect: true } });
+  }
+
+  // ── a process upgrade (see the file comment) ──
+
+  /** Old process: the open socket's movable part (plain TCP under tcp:// or ws://), undefined when there is none. */
+  handoffSource(): LinkSocketSource | undefined {
+    return this.#phase === 'open' ? this.#socket?.handoff() : undefined;
+  }
+
+  /**
+   * Old process, dispatch suspended and idle: stop reconnecting (a connect attempt under way is abandoned, and made
+   * again at thaw) and return what the new process needs. The socket, if open, is the caller's to pause.
+   */
+  freeze(): LinkSnapshot {
+    this.#frozen = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // Nothing more is read here: what arrives after this snapshot must reach the new process instead.
+    if (this.#phase === 'open') this.#socket?.pause();
+    if (this.#phase === 'connecting' && this.#socket) {
+      const attempt = this.#socket;
+      // Its ended() is ignored: it is no longer the link's socket.
+      this.#socket = undefined;
+      attempt.close();
+    }
+    const from = this.currentClaim();
+    return {
+      state: from?.claim.state,
+      version: String((from?.owner as { version?: unknown } | undefined)?.version ?? ''),
+      counters: { ...this.counters },
+      attempt: this.#attempt,
+      everOpened: this.#everOpened,
+      open: this.#phase === 'open',
+      sends: this.#sendQueue.map((s) => s.data),
+      events: this.#events.slice(this.#head),
+    };
+  }
+
+  /** Old process, the upgrade aborted: carry on where freeze() stopped. The socket's reading is the caller's. */
+  thaw(): void {
+    if (!this.#frozen) return;
+    this.#frozen = false;
+    if (this.#phase === 'open' && !this.#paused) this.#socket?.resume();
+    if (this.#phase === 'backoff' && this.#timer === undefined) this.#backoff();
+    else if (this.#phase === 'connecting' && !this.#socket) this.#connect();
+    this.pump();
+  }
+
+  /**
+   * Old process, the upgrade committed: the link lives on in the new process. A socket that moved is let go of (no
+   * FIN: the new process holds it); one that could not move (TLS) is closed, the new process reconnects. No event.
+   */
+  letGo(socketMoved: boolean): void {
+    const socket = this.#socket;
+    this.#socket = undefined;
+    this.#phase = 'closed';
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#sendQueue = [];
+    this.#sendQueueBytes = 0;
+    this.#events = [];
+    this.#head = 0;
+    this.#claims.clear();
+    if (socketMoved) socket?.detach();
+    else socket?.close();
+  }
+
+  /**
+   * New process, before the commit: take what the old process carried, with its socket when it moved (`make` builds
+   * the LinkSocket on it; `head` is what the old process had read of a frame). Without one (`reason` says why), the
+   * link connects at the commit, and if it was open its plugin hears a close first, as after any lost connection.
+   */
+  adopt(snap: LinkSnapshot, wire: { make: (events: LinkSocketEvents) => LinkSocket; head: Buffer } | { reason: string }): void {
+    Object.assign(this.counters, snap.counters);
+    this.#attempt = snap.attempt;
+    this.#everOpened = snap.everOpened;
+    this.#carried = { state: snap.state, version: snap.version };
+    // A version of this process that claimed it already (in init) starts from the carried state too.
+    for (const claim of this.#claims.values()) claim.state = snap.state;
+    const queued = this.#sendQueue;
+    this.#sendQueue = [];
+    this.#sendQueueBytes = 0;
+    // The old process's sends were made first.
+    for (const data of snap.sends) this.#queueSend(data);
+    for (const item of queued) this.#queueSend(item.data);
+    this.#events.push(...snap.events);
+    if ('make' in wire) {
+      this.counters.upgradesMoved++;
+      const socket = this.#attach(wire.make);
+      this.#phase = 'open';
+      // An open or reconnect event still to run: its hooks' sends go first, then the queue (as after a connect).
+      this.#hello = snap.events.some((e) => e.kind === 'open' || e.kind === 'reconnect');
+      if (wire.head.length > 0) socket.consume(wire.head);
+    } else if (snap.open) {
+      this.counters.upgradesReconnected++;
+      const reason = `a process upgrade could not move this connection (${wire.reason}); reconnecting`;
+      this.#events.push({ kind: 'close', info: { reason, code: 'HOTLINE_E_LINK_NOT_MOVED', willReconnect: true } });
+    }
+    if (this.pendingEvents >= this.#gate.limits.maxQueuedMessages) this.#paused = true;
+    this.pump();
+  }
+
+  #queueSend(data: MessageData): void {
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    this.#sendQueue.push({ data, bytes });
+    this.#sendQueueBytes += bytes;
+  }
+
+  /** New process, the upgrade committed: read from the adopted socket, or connect. Idempotent. */
+  start(): void {
+    if (!this.#deferred) return;
+    this.#deferred = false;
+    if (this.#phase === 'closed') return;
+    const socket = this.#socket;
+    if (!socket) return this.#connect();
+    if (!this.#paused) socket.resume();
+    if (!this.#hello) this.#flush();
   }
 
   /** Close for good: no reconnect; queued sends are dropped; a last onLinkClose if it was open. Idempotent. */

@@ -150,6 +150,10 @@ export interface LinkStatus {
   queuedBytes: number;
   /** Upstream frames refused by the framing (oversized or malformed): each closed and reconnected the link. */
   framingErrors: number;
+  /** Process upgrades that handed this link's socket to the new process (no reconnect). */
+  upgradesMoved: number;
+  /** Process upgrades that could not (tls://, wss://): the new process reconnected it, counted in `reconnects` too. */
+  upgradesReconnected: number;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { Inbox } from '../helpers/clients.js';
 
@@ -19,8 +20,10 @@ export interface Upstream {
   readonly received: Inbox;
   /** Send to every connected peer. */
   send(msg: string): void;
-  /** Send raw bytes to every connected TCP peer (hostile frames). */
+  /** Send raw bytes to every connected peer's socket, under any WebSocket framing (hostile or partial frames). */
   sendRaw(bytes: Buffer): void;
+  /** WebSocket only: one fragment of a text message (`fin` false leaves the message open). */
+  sendFragment(text: string, fin: boolean): void;
   /** Stream `0, 1, 2, …` in small batches until stopStreaming(); resolves the count sent. */
   startStreaming(): void;
   stopStreaming(): number;
@@ -37,9 +40,10 @@ function lengthFrame(s: string): Buffer {
   return Buffer.concat([head, body]);
 }
 
-export async function startUpstream(kind: UpstreamKind): Promise<Upstream> {
+/** `tls`: serve TLS with this key and certificate (tls:// for lines and length; wss:// for ws). */
+export async function startUpstream(kind: UpstreamKind, tlsOptions?: { key: Buffer; cert: Buffer }): Promise<Upstream> {
   const received = new Inbox();
-  const peers = new Set<{ write(s: string): void; raw(b: Buffer): void; destroy(): void }>();
+  const peers = new Set<{ write(s: string): void; raw(b: Buffer): void; fragment(s: string, fin: boolean): void; destroy(): void }>();
   let accepted = 0;
   let port = 0;
   let server: net.Server | http.Server;
@@ -68,28 +72,36 @@ export async function startUpstream(kind: UpstreamKind): Promise<Upstream> {
     const peer = {
       write: (s: string) => socket.write(kind === 'lines' ? s + '\n' : lengthFrame(s)),
       raw: (b: Buffer) => socket.write(b),
+      fragment: () => {
+        throw new Error('fragments are for WebSocket upstreams');
+      },
       destroy: () => socket.destroy(),
     };
     peers.add(peer);
     socket.on('close', () => peers.delete(peer));
   };
-  const onWs = (ws: WebSocket) => {
+  const onWs = (ws: WebSocket, req: http.IncomingMessage) => {
     accepted++;
     ws.on('message', (d) => received.push(String(d)));
     ws.on('error', () => undefined);
-    const peer = { write: (s: string) => ws.send(s), raw: (b: Buffer) => ws.send(b), destroy: () => ws.terminate() };
+    const peer = {
+      write: (s: string) => ws.send(s),
+      raw: (b: Buffer) => req.socket.write(b),
+      fragment: (s: string, fin: boolean) => ws.send(s, { fin }),
+      destroy: () => ws.terminate(),
+    };
     peers.add(peer);
     ws.on('close', () => peers.delete(peer));
   };
 
   const listen = async () => {
     if (kind === 'ws') {
-      const web = http.createServer();
+      const web = tlsOptions ? (await import('node:https')).createServer(tlsOptions) : http.createServer();
       server = web;
-      wss = new WebSocketServer({ server: web });
+      wss = new WebSocketServer({ server: web, perMessageDeflate: false });
       wss.on('connection', onWs);
     } else {
-      server = net.createServer(onTcp);
+      server = tlsOptions ? tls.createServer(tlsOptions, onTcp) : net.createServer(onTcp);
     }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -105,7 +117,7 @@ export async function startUpstream(kind: UpstreamKind): Promise<Upstream> {
     for (let i = 0; i < 5; i++) for (const p of peers) p.write(String(seq++));
     timer = setTimeout(tick, 2);
   };
-  const scheme = kind === 'ws' ? 'ws' : 'tcp';
+  const scheme = kind === 'ws' ? (tlsOptions ? 'wss' : 'ws') : tlsOptions ? 'tls' : 'tcp';
   return {
     kind,
     get port() {
@@ -123,6 +135,9 @@ export async function startUpstream(kind: UpstreamKind): Promise<Upstream> {
     },
     sendRaw: (b) => {
       for (const p of peers) p.raw(b);
+    },
+    sendFragment: (text, fin) => {
+      for (const p of peers) p.fragment(text, fin);
     },
     startStreaming: () => {
       timer ??= setTimeout(tick, 0);

@@ -1,0 +1,135 @@
+/**
+ * Rooms across nodes (issue 13): a real nats-server of the test's own and three forked node processes. A room spread
+ * over the three nodes: every member receives every message once, in per-origin order, counted by sequence number;
+ * subscriptions follow local membership; hostile messages on a room subject are refused by reason and counted.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { encodeEnvelope, roomSubject } from '../../src/cluster/room-envelope.js';
+import type { HostStatus } from '../../src/index.js';
+import { TestNatsServer } from '../helpers/nats-server.js';
+import { pluginDir } from '../helpers/plugin-dir.js';
+import { until } from '../helpers/until.js';
+import { Member, RoomNode, busPlugin } from './room-fixtures.js';
+
+const cluster = (s: HostStatus) => s.cluster!;
+
+/** Until every node is subscribed to `n` rooms, each confirmed by the server. */
+async function subscribed(nodes: RoomNode[], n: number[]): Promise<void> {
+  await until(async () => {
+    const st = await Promise.all(nodes.map((x) => x.status()));
+    return st.every((s, i) => cluster(s).subscriptions === n[i] && cluster(s).unconfirmedSubscriptions === 0);
+  }, `subscriptions ${n.join('/')}`, 15_000);
+}
+
+test('a room over 3 nodes: every member gets every message of every origin once, in order; subscriptions follow local members', { timeout: 120_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(busPlugin('v1'));
+  const nodes: RoomNode[] = [];
+  const members: Member[] = [];
+  try {
+    for (const name of ['A', 'B', 'C']) nodes.push(await RoomNode.start(p.entry, nats.url, name));
+    const byNode = await Promise.all(nodes.map(async (n) => Promise.all([0, 1, 2].map(() => Member.connect(n.url)))));
+    members.push(...byNode.flat());
+    for (const m of members) await m.ask('join:lobby');
+    await subscribed(nodes, [1, 1, 1]);
+
+    // Publishers on each node, at once: 3 origins × 1,200 messages, in bursts of 100.
+    const N = 1_200;
+    const origins = ['A', 'B', 'C'];
+    await Promise.all(origins.map(async (o, i) => {
+      for (let k = 0; k < N; k += 100) await byNode[i]![0]!.ask(`burst:lobby:${o}:${k}:100`);
+    }));
+    await until(() => members.every((m) => origins.every((o) => m.count(o) >= N)), 'every message at every member', 30_000);
+    for (const [i, m] of members.entries()) {
+      assert.deepEqual(m.errors, [], `member ${i}: no duplicate, no reordering`);
+      assert.deepEqual([...m.missed], [], `member ${i}: nothing missed`);
+      for (const o of origins) assert.equal(m.count(o), N, `member ${i}: ${N} from ${o}, once each`);
+    }
+    const st = await Promise.all(nodes.map((n) => n.status()));
+    for (const [i, s] of st.entries()) {
+      const c = cluster(s);
+      assert.equal(c.state, 'up');
+      assert.equal(c.published, N, `node ${origins[i]} published each of its messages once`);
+      assert.equal(c.received, 2 * N, `node ${origins[i]} received the other two origins' messages once each`);
+      assert.equal(c.delivered, 3 * 2 * N, 'and delivered each to its 3 members');
+      assert.deepEqual([c.gaps, c.missed, c.duplicates, c.dropped], [0, 0, 0, 0]);
+      assert.deepEqual(c.origins.map((x) => [x.origin.split('~')[0], x.received, x.missed]).sort(), origins.filter((o) => o !== origins[i]).map((o) => [o, N, 0]));
+      assert.deepEqual(s.rooms.largest, [{ room: 'lobby', members: 3 }]);
+    }
+
+    // Subscriptions follow membership: `side` has a member on A only; C joins it, then leaves it again.
+    const [a0, b0, c0] = [byNode[0]![1]!, byNode[1]![0]!, byNode[2]![1]!];
+    await a0.ask('join:side');
+    await subscribed(nodes, [2, 1, 1]);
+    await c0.ask('join:side');
+    await subscribed(nodes, [2, 1, 2]);
+    // B has no member in `side`, and publishes to it all the same.
+    await b0.ask('burst:side:BS:0:10');
+    await until(() => a0.count('BS') === 10 && c0.count('BS') === 10, 'side on A and C');
+    const cBefore = cluster(await nodes[2]!.status()).received;
+    await c0.ask('leave:side');
+    await subscribed(nodes, [2, 1, 1]);
+    await b0.ask('burst:side:BS:10:10');
+    // B's next lobby message reaches C after the side ones would have (FIFO from one origin): C is quiet on side.
+    await b0.ask(`burst:lobby:B:${N}:1`);
+    await until(() => a0.count('BS') === 20 && c0.count('B') === N + 1, 'side on A, lobby on C');
+    assert.equal(c0.count('BS'), 10, 'C left side: no more of its messages');
+    assert.equal(cluster(await nodes[2]!.status()).received, cBefore + 1, 'C received only the lobby message: it unsubscribed from side');
+    assert.equal(cluster(await nodes[1]!.status()).subscriptions, 1, 'B never subscribed to side');
+  } finally {
+    for (const m of members) m.close();
+    for (const n of nodes) await n.kill();
+    p.remove();
+    await nats.stop();
+  }
+});
+
+test('hostile messages on a room subject: refused by reason and counted, never delivered, the node serves on', { timeout: 60_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(busPlugin('v1'));
+  const node = await RoomNode.start(p.entry, nats.url, 'A', 'buffer', 1024);
+  const m = await Member.connect(node.url);
+  const nc = await natsConnect({ servers: nats.url });
+  try {
+    await m.ask('join:lobby');
+    await subscribed([node], [1]);
+    const subject = roomSubject('hl.roomtest', 'lobby');
+    const good = encodeEnvelope('X~000000000001', 7, 1, 'X:0');
+    const bad: Array<[string, Uint8Array]> = [
+      ['empty', new Uint8Array(0)],
+      ['short', Buffer.from([0x48, 1, 0])],
+      ['magic', Buffer.concat([Buffer.from([0x00]), good.subarray(1)])],
+      ['version', Buffer.concat([Buffer.from([0x48, 9]), good.subarray(2)])],
+      ['flags', Buffer.concat([Buffer.from([0x48, 1, 0x80]), good.subarray(3)])],
+      ['origin length 0', Buffer.concat([Buffer.from([0x48, 1, 0, 0]), good.subarray(4)])],
+      ['origin length past the end', Buffer.concat([good.subarray(0, 3), Buffer.from([64]), good.subarray(4, 10)])],
+      ['origin characters', encodeEnvelope('X\n', 7, 1, 'x')],
+      ['seq 0', encodeEnvelope('X~1', 7, 0, 'x')],
+      ['seq not an integer', encodeEnvelope('X~1', 7, 1.5, 'x')],
+      ['seq NaN', encodeEnvelope('X~1', 7, NaN, 'x')],
+    ];
+    for (const [, b] of bad) nc.publish(subject, b);
+    // Over the node's payload bound (limits.maxPayload 1024), well under the server's.
+    nc.publish(subject, encodeEnvelope('X~000000000001', 7, 1, 'y'.repeat(2_000)));
+    nc.publish(subject, good);
+    nc.publish(subject, good); // a replay: a duplicate
+    nc.publish(subject, encodeEnvelope('X~000000000001', 7, 5, 'X:4')); // a gap of 3
+    await nc.flush();
+    await until(() => m.count('X') === 2, 'the two well-formed messages');
+    await until(async () => cluster(await node.status()).duplicates === 1, 'the duplicate counted');
+    const c = cluster(await node.status());
+    assert.deepEqual(c.refused, { 'too-large': 1, malformed: bad.length }, 'each malformed message refused and counted');
+    assert.deepEqual([c.received, c.duplicates, c.gaps, c.missed], [2, 1, 1, 3]);
+    assert.deepEqual(m.errors, [], 'the replay was not delivered');
+    await m.ask('burst:lobby:A:0:3');
+    assert.equal(m.count('A'), 3, 'the node serves on');
+  } finally {
+    await nc.close();
+    m.close();
+    await node.kill();
+    p.remove();
+    await nats.stop();
+  }
+});

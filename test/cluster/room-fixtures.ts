@@ -1,0 +1,147 @@
+/**
+ * What the cross-node room tests share: a plugin driven by its clients, forked node processes, and a member that
+ * checks what it receives per origin by sequence number.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { HostStatus } from '../../src/index.js';
+import { type WsClient, wsClient } from '../helpers/clients.js';
+import { until } from '../helpers/until.js';
+
+/**
+ * Clients drive it:
+ *   join:<room>, leave:<room>            reply `ok:join` / `ok:leave`
+ *   burst:<room>:<origin>:<from>:<n>     ctx.to(room).send(`<origin>:<k>`) for k = from .. from+n-1, then reply `ok:burst`
+ * Every room message is `<origin>:<k>`; replies start with `ok:`.
+ */
+export const busPlugin = (tag: string): string => `
+import { definePlugin } from 'hotline';
+export default definePlugin({
+  name: 'bus', version: '${tag}', api: 1,
+  onMessage(conn, data, ctx) {
+    const [cmd, room = '', origin = '', from = '0', n = '0'] = String(data).split(':');
+    if (cmd === 'join') { conn.join(room); conn.send('ok:join'); }
+    else if (cmd === 'leave') { conn.leave(room); conn.send('ok:leave'); }
+    else if (cmd === 'burst') {
+      const f = Number(from);
+      for (let k = f; k < f + Number(n); k++) ctx.to(room).send(origin + ':' + k);
+      conn.send('ok:burst');
+    }
+  },
+});
+`;
+
+const NODE_SCRIPT = fileURLToPath(new URL('./room-node-process.ts', import.meta.url));
+
+/** One forked node: its port, and its status and reload over IPC. */
+export class RoomNode {
+  readonly child: ChildProcess;
+  readonly port: number;
+  #next = 0;
+
+  private constructor(child: ChildProcess, port: number) {
+    this.child = child;
+    this.port = port;
+  }
+
+  static start(plugin: string, nats: string, node: string, whileDown: 'buffer' | 'drop' = 'buffer', maxPayload?: number): Promise<RoomNode> {
+    const child = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT, plugin, nats, node, whileDown, ...(maxPayload ? [String(maxPayload)] : [])], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const m = /ready (\d+)/.exec(out);
+        if (m) resolve(new RoomNode(child, Number(m[1])));
+      });
+      child.once('exit', (code) => reject(new Error(`node ${node} exited with ${code} before ready: ${out}`)));
+    });
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  #ask<T>(cmd: string, timeoutMs = 10_000): Promise<T> {
+    const id = ++this.#next;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => (this.child.off('message', on), reject(new Error(`node did not answer ${cmd}`))), timeoutMs);
+      const on = (m: { id: number } & T) => {
+        if (m.id !== id) return;
+        clearTimeout(timer);
+        this.child.off('message', on);
+        resolve(m);
+      };
+      this.child.on('message', on);
+      this.child.send({ id, cmd });
+    });
+  }
+
+  async status(): Promise<HostStatus> {
+    return (await this.#ask<{ status: HostStatus }>('status')).status;
+  }
+
+  async reload(): Promise<{ record?: { outcome: string }; error?: string }> {
+    return this.#ask('reload', 30_000);
+  }
+
+  kill(): Promise<void> {
+    const c = this.child;
+    if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  }
+}
+
+/**
+ * A room member that reads `<origin>:<k>` messages and checks them per origin: each k must be the last one plus one
+ * (FIFO, none twice). `expectGaps` allows holes (then only increasing order and no duplicate are errors).
+ */
+export class Member {
+  readonly client: WsClient;
+  readonly last = new Map<string, number>();
+  readonly counts = new Map<string, number>();
+  readonly errors: string[] = [];
+  readonly missed = new Map<string, number>();
+  replies = 0;
+
+  private constructor(client: WsClient) {
+    this.client = client;
+    client.ws.on('message', (raw) => this.#take(String(raw)));
+  }
+
+  static async connect(url: string): Promise<Member> {
+    return new Member(await wsClient(url));
+  }
+
+  #take(m: string): void {
+    if (m.startsWith('ok:')) {
+      this.replies++;
+      return;
+    }
+    const i = m.lastIndexOf(':');
+    const origin = m.slice(0, i);
+    const k = Number(m.slice(i + 1));
+    const last = this.last.get(origin) ?? -1;
+    if (k <= last) this.errors.push(`${origin}: ${k} after ${last} (duplicate or reordered)`);
+    else if (k > last + 1) this.missed.set(origin, (this.missed.get(origin) ?? 0) + (k - last - 1));
+    this.last.set(origin, Math.max(k, last));
+    this.counts.set(origin, (this.counts.get(origin) ?? 0) + 1);
+  }
+
+  /** Send a command and wait for its `ok:` reply. */
+  async ask(cmd: string, timeoutMs = 10_000): Promise<void> {
+    const want = this.replies + 1;
+    this.client.send(cmd);
+    await until(() => this.replies >= want, `reply to ${cmd}`, timeoutMs);
+  }
+
+  count(origin: string): number {
+    return this.counts.get(origin) ?? 0;
+  }
+
+  close(): void {
+    this.client.ws.close();
+  }
+}

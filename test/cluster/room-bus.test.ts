@@ -11,7 +11,7 @@ import type { HostStatus } from '../../src/index.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { until } from '../helpers/until.js';
-import { Member, RoomNode, busPlugin } from './room-fixtures.js';
+import { Member, Pump, RoomNode, busPlugin } from './room-fixtures.js';
 
 const cluster = (s: HostStatus) => s.cluster!;
 
@@ -129,6 +129,46 @@ test('hostile messages on a room subject: refused by reason and counted, never d
     await nc.close();
     m.close();
     await node.kill();
+    p.remove();
+    await nats.stop();
+  }
+});
+
+test('a plugin swap on one node while the room carries traffic from all three: membership intact, 0 lost, 0 duplicated', { timeout: 120_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(busPlugin('v1'));
+  const nodes: RoomNode[] = [];
+  const members: Member[] = [];
+  const pumps: Pump[] = [];
+  try {
+    for (const name of ['A', 'B', 'C']) nodes.push(await RoomNode.start(p.entry, nats.url, name));
+    const byNode = await Promise.all(nodes.map(async (n) => Promise.all([0, 1].map(() => Member.connect(n.url)))));
+    members.push(...byNode.flat());
+    for (const m of members) await m.ask('join:lobby');
+    await subscribed(nodes, [1, 1, 1]);
+    const origins = ['A', 'B', 'C'];
+    pumps.push(...origins.map((o, i) => new Pump(byNode[i]![0]!, 'lobby', o)));
+    await until(() => members.every((m) => origins.every((o) => m.count(o) >= 100)), 'traffic before the swap', 30_000);
+    p.write(busPlugin('v2'));
+    const r = await nodes[1]!.reload();
+    assert.equal(r.record?.outcome, 'switched', `B swapped (${r.error ?? ''})`);
+    const floor = members.map((m) => origins.map((o) => m.count(o) + 100));
+    await until(() => members.every((m, i) => origins.every((o, j) => m.count(o) >= floor[i]![j]!)), 'traffic after the swap', 30_000);
+    for (const pump of pumps) await pump.stop();
+    await until(() => members.every((m) => origins.every((o, j) => m.last.get(o) === pumps[j]!.sent - 1)), 'the last message of every origin everywhere', 30_000);
+    for (const [i, m] of members.entries()) {
+      assert.deepEqual(m.errors, [], `member ${i}: no duplicate, no reordering`);
+      assert.deepEqual([...m.missed], [], `member ${i}: nothing lost`);
+      for (const [j, o] of origins.entries()) assert.equal(m.count(o), pumps[j]!.sent, `member ${i}: every message of ${o}`);
+    }
+    const b = await nodes[1]!.status();
+    assert.equal(b.plugin?.version, 'v2');
+    assert.deepEqual(b.rooms.largest, [{ room: 'lobby', members: 2 }], 'the swap kept the membership');
+    assert.deepEqual([b.cluster!.gaps, b.cluster!.duplicates, b.cluster!.dropped], [0, 0, 0]);
+  } finally {
+    for (const pump of pumps) await pump.stop().catch(() => undefined);
+    for (const m of members) m.close();
+    for (const n of nodes) await n.kill();
     p.remove();
     await nats.stop();
   }

@@ -145,3 +145,30 @@ export class Member {
     this.client.ws.close();
   }
 }
+
+/** A member that publishes `<origin>:<k>` to a room without pause, `batch` per command, until stopped. */
+export class Pump {
+  sent = 0;
+  #stopped = false;
+  #error: unknown;
+  readonly #done: Promise<void>;
+
+  constructor(m: Member, room: string, origin: string, batch = 20) {
+    this.#done = (async () => {
+      // Bounded: a test stops it long before.
+      for (let i = 0; i < 100_000 && !this.#stopped; i++) {
+        await m.ask(`burst:${room}:${origin}:${this.sent}:${batch}`, 20_000);
+        this.sent += batch;
+      }
+    })().catch((err: unknown) => {
+      this.#error = err;
+    });
+  }
+
+  /** Stop after the command in flight; rethrows if a command went unanswered. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#done;
+    if (this.#error) throw this.#error;
+  }
+}

@@ -324,6 +324,7 @@ export class Host extends EventEmitter<HostEvents> {
       currentVersion: () => this.#swapper.current?.version,
       sessions: () => this.#sessions && { live: this.#sessions.size, detached: this.#sessions.detachedCount, evicted: this.#sessions.evicted },
       sessionStore: () => this.#sessionStoreStatus(),
+      cluster: () => this.#bus?.status(),
     });
     this.#metrics = m;
     if (this.#options.httpAdmin) this.#events = new EventStream();

@@ -123,6 +123,11 @@ test('hostile messages on a room subject: refused by reason and counted, never d
     assert.deepEqual(c.refused, { 'too-large': 1, malformed: bad.length }, 'each malformed message refused and counted');
     assert.deepEqual([c.received, c.duplicates, c.gaps, c.missed], [2, 1, 1, 3]);
     assert.deepEqual(m.errors, [], 'the replay was not delivered');
+    const metrics = await node.metrics();
+    assert.match(metrics, new RegExp(`hotline_cluster_refused_messages_total\\{reason="malformed"\\} ${bad.length}\\b`));
+    assert.match(metrics, /hotline_cluster_duplicate_messages_total 1\b/);
+    assert.match(metrics, /hotline_cluster_missed_messages_total 3\b/);
+    assert.match(metrics, /hotline_cluster_up 1\b/);
     await m.ask('burst:lobby:A:0:3');
     assert.equal(m.count('A'), 3, 'the node serves on');
   } finally {

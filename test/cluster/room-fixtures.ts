@@ -80,6 +80,10 @@ export class RoomNode {
     return (await this.#ask<{ status: HostStatus }>('status')).status;
   }
 
+  async metrics(): Promise<string> {
+    return (await this.#ask<{ text: string }>('metrics')).text;
+  }
+
   async reload(): Promise<{ record?: { outcome: string }; error?: string }> {
     return this.#ask('reload', 30_000);
   }

@@ -29,7 +29,8 @@ import type { MessageData } from '../plugin/contract.js';
 import { PreparedMessage } from '../rooms/prepared-message.js';
 import type { RoomRelay } from '../rooms/room-registry.js';
 import type { NatsLink, NatsLinkOptions, NatsLinkState } from './nats-connection.js';
-import { CLUSTER_NAME_PATTERN, decodeEnvelope, encodeEnvelope, isOrigin, isProblem, originOf, roomSubject } from './room-envelope.js';
+import { isConnectionId } from '../connection/conn-id.js';
+import { CLUSTER_NAME_PATTERN, type Envelope, decodeEnvelope, directSubject, encodeEnvelope, isOrigin, isProblem, originOf, roomSubject } from './room-envelope.js';
 
 /** `cluster` in createHost: the NATS servers, and how room messages cross nodes. */
 export interface ClusterOptions extends Partial<Pick<NatsLinkOptions, 'atStart' | 'waitTimeout' | 'connectTimeout'>> {
@@ -70,6 +71,8 @@ export interface RoomBusSettings {
 /** What the bus does to this node: deliver to its members, and log. */
 export interface RoomBusDeps {
   deliverHere(room: string, msg: PreparedMessage): number;
+  /** A direct message from another node: true when the connection is open here and took it. */
+  deliverTo(id: string, data: MessageData): boolean;
   log(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void;
 }
 
@@ -117,6 +120,11 @@ export interface RoomBusStatus {
   missed: number;
   /** Messages seen twice (or out of order) from one origin: not delivered. */
   duplicates: number;
+  /**
+   * Direct messages (ctx.toConnection of a connection on another node): sent from here, received here (every node
+   * receives every one), and delivered here (the connection was open on this node).
+   */
+  direct: { sent: number; received: number; delivered: number };
   /** Inbound messages refused, by reason (HOTLINE_E_CLUSTER_MESSAGE). */
   refused: { 'too-large': number; malformed: number };
   origins: OriginCounts[];
@@ -189,6 +197,12 @@ export class RoomBus implements RoomRelay {
   #missed = 0;
   #duplicates = 0;
   #refused = { 'too-large': 0, malformed: 0 };
+  #directSent = 0;
+  #directReceived = 0;
+  #directDelivered = 0;
+  readonly #directCounter: SendCounter;
+  /** The subscription to the direct subject, made at start: a node may hold connections before it has a room. */
+  #direct: RoomSubscription | undefined;
 
   constructor(link: NatsLink, settings: RoomBusSettings, deps: RoomBusDeps) {
     this.#link = link;
@@ -198,6 +212,8 @@ export class RoomBus implements RoomRelay {
     this.origin = originOf(settings.node, randomBytes(6).toString('hex'));
     if (!isOrigin(this.origin)) throw new HotlineError('HOTLINE_E_CONFIG', `cluster.node ${JSON.stringify(settings.node)} makes no valid origin`);
     this.#offState = link.onState((state) => this.#linkChanged(state));
+    this.#directCounter = { subject: directSubject(this.#prefix), stream: this.#nextStream++, seq: 0 };
+    this.#direct = this.#subscribeTo(this.#directCounter.subject, undefined);
   }
 
   get phase(): Phase {
@@ -215,17 +231,35 @@ export class RoomBus implements RoomRelay {
   publish(room: string, data: MessageData): void {
     if (this.#phase !== 'open') return;
     const c = this.#counter(room);
-    const bytes = encodeEnvelope(this.origin, c.stream, ++c.seq, data);
+    this.#out(c.subject, encodeEnvelope(this.origin, c.stream, ++c.seq, data));
+  }
+
+  /**
+   * `ctx.toConnection(id).send(data)` for a connection not open on this node: published on the direct subject, which
+   * every node receives, and delivered by the node that has it, if one does. False for a string that is no
+   * connection id (nothing is published).
+   */
+  publishDirect(id: string, data: MessageData): boolean {
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError(`a message must be a string or a Uint8Array, got ${typeof data}`);
+    if (this.#phase !== 'open' || !isConnectionId(id)) return false;
+    const c = this.#directCounter;
+    this.#directSent++;
+    this.#out(c.subject, encodeEnvelope(this.origin, c.stream, ++c.seq, data, id));
+    return true;
+  }
+
+  /** Publish now, buffer, or drop and count: one envelope on its way out, its seq already spent. */
+  #out(subject: string, bytes: Buffer): void {
     if (this.#link.state === 'up' && this.#resumeTimer === undefined) {
       // Whatever is still buffered goes first: per-origin FIFO holds across an outage.
       if (this.#bufferHead !== this.#buffer.length) this.#flushBuffer();
       if (this.#bufferHead === this.#buffer.length) {
-        this.#send(c.subject, bytes);
+        this.#send(subject, bytes);
         return;
       }
     }
     if (this.#link.state !== 'closed' && this.#s.whileDown === 'buffer' && this.#buffer.length - this.#bufferHead < this.#s.maxBuffered && this.#bufferedBytes + bytes.byteLength <= this.#s.maxBufferedBytes) {
-      this.#buffer.push({ subject: c.subject, bytes });
+      this.#buffer.push({ subject, bytes });
       this.#bufferedBytes += bytes.byteLength;
       this.#bufferedTotal++;
       return;
@@ -258,6 +292,7 @@ export class RoomBus implements RoomRelay {
       gaps: this.#gaps,
       missed: this.#missed,
       duplicates: this.#duplicates,
+      direct: { sent: this.#directSent, received: this.#directReceived, delivered: this.#directDelivered },
       refused: { ...this.#refused },
       origins: [...this.#originStats.values()].map((o) => ({ ...o })),
     };
@@ -275,6 +310,8 @@ export class RoomBus implements RoomRelay {
     this.#resumeTimer = undefined;
     for (const s of this.#subs.values()) this.#unsubscribeQuietly(s.sub);
     this.#subs.clear();
+    if (this.#direct) this.#unsubscribeQuietly(this.#direct.sub);
+    this.#direct = undefined;
     this.#unconfirmed.clear();
     // Still waiting out resumeDelay: NATS is up, so the buffer goes now rather than being dropped.
     if (this.#link.state === 'up') this.#flushBuffer();
@@ -358,19 +395,23 @@ export class RoomBus implements RoomRelay {
 
   #subscribe(room: string): void {
     if (this.#subs.has(room)) return;
-    let sub: Subscription;
+    const entry = this.#subscribeTo(roomSubject(this.#prefix, room), room);
+    if (entry) this.#subs.set(room, entry);
+  }
+
+  /** Subscribe to a room's subject, or to the direct subject (`room` undefined). */
+  #subscribeTo(subject: string, room: string | undefined): RoomSubscription | undefined {
     const entry = { origins: new Map(), confirmed: false } as RoomSubscription;
     try {
       // A callback, not an async iterator: delivered in the client's read loop, in order, with no queue of its own.
-      sub = this.#link.nc.subscribe(roomSubject(this.#prefix, room), { callback: (err, msg) => this.#inbound(room, entry, err, msg) });
+      entry.sub = this.#link.nc.subscribe(subject, { callback: (err, msg) => this.#inbound(room, entry, err, msg) });
     } catch (err) {
-      this.#warn('HOTLINE_E_CLUSTER_UNAVAILABLE', `cannot subscribe to room ${JSON.stringify(room.slice(0, 64))}: ${messageOf(err)}`);
-      return;
+      this.#warn('HOTLINE_E_CLUSTER_UNAVAILABLE', `cannot subscribe to ${room === undefined ? 'direct messages' : `room ${JSON.stringify(room.slice(0, 64))}`}: ${messageOf(err)}`);
+      return undefined;
     }
-    entry.sub = sub;
-    this.#subs.set(room, entry);
     this.#unconfirmed.add(entry);
     this.#confirm();
+    return entry;
   }
 
   /**
@@ -412,13 +453,21 @@ export class RoomBus implements RoomRelay {
     }
   }
 
-  #inbound(room: string, entry: RoomSubscription, err: Error | null, msg: Msg): void {
+  /** A message on a room's subject, or on the direct subject (`room` undefined). */
+  #inbound(room: string | undefined, entry: RoomSubscription, err: Error | null, msg: Msg): void {
     // An unsubscribed room's last messages may still be in the client's read buffer.
-    if (err || this.#subs.get(room) !== entry) return;
+    if (err || (room === undefined ? this.#direct !== entry : this.#subs.get(room) !== entry)) return;
+    const where = room === undefined ? 'the direct subject' : `room ${JSON.stringify(room.slice(0, 64))}`;
     const e = decodeEnvelope(msg.data, this.#s.maxPayload);
     if (isProblem(e)) {
       this.#refused[e.reason]++;
-      this.#warn('HOTLINE_E_CLUSTER_MESSAGE', `refused a message on room ${JSON.stringify(room.slice(0, 64))}: ${e.reason}, ${e.detail}`);
+      this.#warn('HOTLINE_E_CLUSTER_MESSAGE', `refused a message on ${where}: ${e.reason}, ${e.detail}`);
+      return;
+    }
+    // A direct message belongs on the direct subject, a room message on its room's: anything else is forged.
+    if ((e.target === undefined) !== (room !== undefined)) {
+      this.#refused.malformed++;
+      this.#warn('HOTLINE_E_CLUSTER_MESSAGE', `refused a message on ${where}: ${room === undefined ? 'a room message' : 'a direct message'} on the wrong subject`);
       return;
     }
     // noEcho keeps this node's own messages away; one claiming its origin anyway was already delivered here.
@@ -445,9 +494,17 @@ export class RoomBus implements RoomRelay {
       }
       last.seq = e.seq;
     }
-    this.#received++;
     stats.received++;
-    this.#delivered += this.#deps.deliverHere(room, new PreparedMessage(e.data));
+    if (room === undefined) this.#deliverDirect(e);
+    else {
+      this.#received++;
+      this.#delivered += this.#deps.deliverHere(room, new PreparedMessage(e.data));
+    }
+  }
+
+  #deliverDirect(e: Envelope): void {
+    this.#directReceived++;
+    if (this.#deps.deliverTo(e.target!, e.data)) this.#directDelivered++;
   }
 
   #statsOf(origin: string): OriginCounts {

@@ -415,6 +415,7 @@ export class Host extends EventEmitter<HostEvents> {
     const rooms = this.#dispatcher.rooms;
     this.#bus = new RoomBus(link, c.bus, {
       deliverHere: (room, msg) => rooms.deliverHere(room, msg),
+      deliverTo: (id, data) => this.#dispatcher.connections.get(id)?.send(data) === true,
       log: (level, msg, fields) => this.log[level](fields, msg),
     });
     rooms.relayTo(this.#bus);

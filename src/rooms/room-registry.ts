@@ -26,6 +26,8 @@ export interface RoomRelay {
   roomChanged(room: string, here: boolean): void;
   /** `ctx.to(room).send(data)` ran on this node: carry `data` to the members on the other nodes. */
   publish(room: string, data: MessageData): void;
+  /** `ctx.toConnection(id)` of a connection not open on this node: to the node that has it. False: not sent. */
+  publishDirect(id: string, data: MessageData): boolean;
 }
 // --- end cluster relay ---
 
@@ -51,6 +53,14 @@ export class RoomRegistry<M extends RoomMember> {
   relayTo(relay: RoomRelay | undefined): void {
     this.#relay = relay;
     if (relay) for (const room of this.#rooms.keys()) relay.roomChanged(room, true);
+  }
+
+  /**
+   * Send `data` to connection `id` on another node, through the relay: false when there is no cluster (or `id` is no
+   * connection id). The node that has it delivers it.
+   */
+  sendElsewhere(id: string, data: MessageData): boolean {
+    return this.#relay?.publishDirect(id, data) ?? false;
   }
 
   /** The rooms with members here and how many each has, the largest first, at most `limit` of them. */

@@ -78,6 +78,22 @@ test('a room over 3 nodes: every member gets every message of every origin once,
     assert.equal(c0.count('BS'), 10, 'C left side: no more of its messages');
     assert.equal(cluster(await nodes[2]!.status()).received, cBefore + 1, 'C received only the lobby message: it unsubscribed from side');
     assert.equal(cluster(await nodes[1]!.status()).subscriptions, 1, 'B never subscribed to side');
+
+    // Direct delivery to a connection on another node: 0 from toConnection (not queued here), delivered by C alone.
+    const target = byNode[2]![2]!;
+    const id = (await target.ask('id')).slice('ok:id:'.length);
+    for (let k = 0; k < 50; k++) assert.equal(await a0.ask(`direct:${id}:D:${k}`), 'ok:direct:0');
+    assert.equal(await a0.ask('direct:nowhere0-1:D:0'), 'ok:direct:0', 'an id no node has');
+    assert.equal(await a0.ask('direct:not an id:D:0'), 'ok:direct:0');
+    await until(() => target.count('D') === 50, 'the direct messages on C');
+    await until(async () => cluster(await nodes[1]!.status()).direct.received === 51, 'B saw them too');
+    assert.deepEqual(target.errors, []);
+    assert.deepEqual([...target.missed], []);
+    assert.ok(members.every((m) => m === target || m.count('D') === 0), 'only the target got them');
+    const [da, db, dc] = (await Promise.all(nodes.map((n) => n.status()))).map((s) => cluster(s).direct);
+    assert.deepEqual(da, { sent: 51, received: 0, delivered: 0 }, 'A sent 50 + 1 (the malformed id was not sent)');
+    assert.deepEqual(db, { sent: 0, received: 51, delivered: 0 });
+    assert.deepEqual(dc, { sent: 0, received: 51, delivered: 50 });
   } finally {
     for (const m of members) m.close();
     for (const n of nodes) await n.kill();
@@ -109,8 +125,13 @@ test('hostile messages on a room subject: refused by reason and counted, never d
       ['seq 0', encodeEnvelope('X~1', 7, 0, 'x')],
       ['seq not an integer', encodeEnvelope('X~1', 7, 1.5, 'x')],
       ['seq NaN', encodeEnvelope('X~1', 7, NaN, 'x')],
+      ['a direct message on a room subject', encodeEnvelope('X~1', 7, 1, 'x', 'abc-1')],
     ];
     for (const [, b] of bad) nc.publish(subject, b);
+    // On the direct subject: a room message, a direct one whose id is no connection id, one cut inside its id.
+    const direct = 'hl.roomtest.direct';
+    const badDirect = [encodeEnvelope('X~1', 7, 1, 'x'), encodeEnvelope('X~1', 7, 1, 'x', 'NOT AN ID'), encodeEnvelope('X~1', 7, 1, '', 'abc-1').subarray(0, 18)];
+    for (const b of badDirect) nc.publish(direct, b);
     // Over the node's payload bound (limits.maxPayload 1024), well under the server's.
     nc.publish(subject, encodeEnvelope('X~000000000001', 7, 1, 'y'.repeat(2_000)));
     nc.publish(subject, good);
@@ -120,11 +141,11 @@ test('hostile messages on a room subject: refused by reason and counted, never d
     await until(() => m.count('X') === 2, 'the two well-formed messages');
     await until(async () => cluster(await node.status()).duplicates === 1, 'the duplicate counted');
     const c = cluster(await node.status());
-    assert.deepEqual(c.refused, { 'too-large': 1, malformed: bad.length }, 'each malformed message refused and counted');
+    assert.deepEqual(c.refused, { 'too-large': 1, malformed: bad.length + badDirect.length }, 'each malformed message refused and counted');
     assert.deepEqual([c.received, c.duplicates, c.gaps, c.missed], [2, 1, 1, 3]);
     assert.deepEqual(m.errors, [], 'the replay was not delivered');
     const metrics = await node.metrics();
-    assert.match(metrics, new RegExp(`hotline_cluster_refused_messages_total\\{reason="malformed"\\} ${bad.length}\\b`));
+    assert.match(metrics, new RegExp(`hotline_cluster_refused_messages_total\\{reason="malformed"\\} ${bad.length + badDirect.length}\\b`));
     assert.match(metrics, /hotline_cluster_duplicate_messages_total 1\b/);
     assert.match(metrics, /hotline_cluster_missed_messages_total 3\b/);
     assert.match(metrics, /hotline_cluster_up 1\b/);

@@ -12,6 +12,8 @@ import { until } from '../helpers/until.js';
  * Clients drive it:
  *   join:<room>, leave:<room>            reply `ok:join` / `ok:leave`
  *   burst:<room>:<origin>:<from>:<n>     ctx.to(room).send(`<origin>:<k>`) for k = from .. from+n-1, then reply `ok:burst`
+ *   id                                   reply `ok:id:<conn.id>`
+ *   direct:<id>:<origin>:<k>             ctx.toConnection(id).send(`<origin>:<k>`), reply `ok:direct:<what send returned>`
  * Every room message is `<origin>:<k>`; replies start with `ok:`.
  */
 export const busPlugin = (tag: string): string => `
@@ -22,6 +24,8 @@ export default definePlugin({
     const [cmd, room = '', origin = '', from = '0', n = '0'] = String(data).split(':');
     if (cmd === 'join') { conn.join(room); conn.send('ok:join'); }
     else if (cmd === 'leave') { conn.leave(room); conn.send('ok:leave'); }
+    else if (cmd === 'id') conn.send('ok:id:' + conn.id);
+    else if (cmd === 'direct') conn.send('ok:direct:' + ctx.toConnection(room).send(origin + ':' + from));
     else if (cmd === 'burst') {
       const f = Number(from);
       for (let k = f; k < f + Number(n); k++) ctx.to(room).send(origin + ':' + k);
@@ -109,6 +113,7 @@ export class Member {
   readonly errors: string[] = [];
   readonly missed = new Map<string, number>();
   replies = 0;
+  lastReply = '';
 
   private constructor(client: WsClient) {
     this.client = client;
@@ -122,6 +127,7 @@ export class Member {
   #take(m: string): void {
     if (m.startsWith('ok:')) {
       this.replies++;
+      this.lastReply = m;
       return;
     }
     const i = m.lastIndexOf(':');
@@ -134,11 +140,12 @@ export class Member {
     this.counts.set(origin, (this.counts.get(origin) ?? 0) + 1);
   }
 
-  /** Send a command and wait for its `ok:` reply. */
-  async ask(cmd: string, timeoutMs = 10_000): Promise<void> {
+  /** Send a command and wait for its `ok:` reply, which it returns. */
+  async ask(cmd: string, timeoutMs = 10_000): Promise<string> {
     const want = this.replies + 1;
     this.client.send(cmd);
     await until(() => this.replies >= want, `reply to ${cmd}`, timeoutMs);
+    return this.lastReply;
   }
 
   count(origin: string): number {

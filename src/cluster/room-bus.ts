@@ -364,6 +364,9 @@ export class RoomBus implements RoomRelay {
     clearTimeout(this.#resumeTimer);
     this.#resumeTimer = undefined;
     if (state === 'up') {
+      // The client sent every subscription again on reconnecting: confirmed again once the server has them.
+      for (const e of this.#subs.values()) this.#unconfirmed.add(e);
+      if (this.#direct) this.#unconfirmed.add(this.#direct);
       this.#confirm();
       if (this.#bufferHead === this.#buffer.length || this.#s.resumeDelay === 0) this.#flushBuffer();
       else this.#resumeTimer = setTimeout(() => ((this.#resumeTimer = undefined), this.#flushBuffer()), this.#s.resumeDelay);

@@ -48,7 +48,7 @@ test('NATS killed and restarted mid-traffic: local delivery goes on, drops and b
     const cBefore = byNode[2]!.map((m) => origins.map((o) => m.count(o)));
 
     await nats.start();
-    await until(async () => (await statuses(nodes)).every((s) => cluster(s).state === 'up' && cluster(s).buffered === 0), 'up again, the buffer published', 20_000);
+    await until(async () => (await statuses(nodes)).every((s) => cluster(s).state === 'up' && cluster(s).buffered === 0 && cluster(s).unconfirmedSubscriptions === 0), 'up again, subscribed again, the buffer published', 20_000);
     await until(() => byNode[2]!.every((m, i) => origins.every((o, j) => m.count(o) >= cBefore[i]![j]! + 100)), 'cross-node delivery resumed on C', 30_000);
     for (const pump of pumps) await pump.stop();
     await until(() => members.every((m) => origins.every((o, j) => m.last.get(o) === pumps[j]!.sent - 1)), 'the last message of each origin everywhere', 30_000);

@@ -1,6 +1,7 @@
 /**
  * `hotline start --cluster` (issue 13): two supervised nodes on a NATS of the test's own share a room, and
- * `hotline status` shows the cluster bus and the rooms with their local member counts.
+ * `hotline status` shows the cluster bus and the rooms with their local member counts; `hotline upgrade` of one node
+ * carries its members, and its new worker subscribes to their room.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { pluginDir } from '../helpers/plugin-dir.js';
 import { until } from '../helpers/until.js';
 import { Member, busPlugin } from './room-fixtures.js';
 
-test('hotline start --cluster: two nodes share a room; hotline status shows the cluster and the rooms', { timeout: 90_000 }, async () => {
+test('hotline start --cluster: two nodes share a room; hotline status shows the cluster and the rooms; an upgrade of one keeps the room', { timeout: 90_000 }, async () => {
   const nats = await new TestNatsServer().start();
   const p = pluginDir(busPlugin('v1'));
   const procs: HotlineProcess[] = [];
@@ -41,6 +42,22 @@ test('hotline start --cluster: two nodes share a room; hotline status shows the 
     assert.match(human.stdout, /^cluster {5}default: NATS up \(nats:\/\/127\.0\.0\.1:\d+\), node \S+, 1 room subscriptions/m);
     assert.match(human.stdout, /received 20 \(delivered 40\), missed 0 in 0 gaps, duplicates 0, refused 0/);
     assert.match(human.stdout, /^rooms {7}1 with members here: lobby 2$/m);
+
+    // hotline upgrade of node B: its members' sockets move to a new worker, whose bus subscribes to their room.
+    const up = await runHotline(['upgrade', '--admin', admins[1]!, '--json'], p.dir, 60_000);
+    assert.equal(up.code, 0, up.stderr + up.stdout);
+    assert.equal((JSON.parse(up.stdout) as { outcome: string }).outcome, 'committed');
+    await until(async () => {
+      const s = await adminStatus<HostStatus>(admins[1]!, p.dir);
+      return s.cluster?.subscriptions === 1 && s.cluster.unconfirmedSubscriptions === 0 && s.rooms.largest[0]?.members === 2;
+    }, 'the new worker of B in the room, subscribed', 20_000);
+    await a!.ask('burst:lobby:A:20:20');
+    await b1!.ask('burst:lobby:B:0:10');
+    await until(() => b1!.count('A') === 40 && b2!.count('A') === 40 && a!.count('B') === 10, 'both ways after the upgrade');
+    for (const m of members) {
+      assert.deepEqual(m.errors, []);
+      assert.deepEqual([...m.missed], []);
+    }
   } finally {
     for (const m of members) m.close();
     for (const proc of procs) {

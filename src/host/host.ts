@@ -395,7 +395,8 @@ export class Host extends EventEmitter<HostEvents> {
           command: (cmd, options) => this.#adminCommand(cmd, options),
           metrics: () => this.metrics(),
           readiness: () => this.#readiness(),
-          dependencies: () => Promise.resolve(dependenciesOf(this.#sessionStoreStatus())),
+          // issue 13: and the cluster bus's NATS connection, when there is one.
+          dependencies: () => Promise.resolve({ ...dependenciesOf(this.#sessionStoreStatus()), ...(this.#bus && { cluster: this.#bus.status().state === 'up' }) }),
           events: this.#events ?? new EventStream(),
         });
         await this.#http.start();

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { HostStatus } from '../../src/index.js';
+import { type HostStatus, createHost } from '../../src/index.js';
+import { quietLogger } from '../helpers/quiet-logger.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { until } from '../helpers/until.js';
@@ -84,6 +85,28 @@ test('NATS killed and restarted mid-traffic: local delivery goes on, drops and b
     for (const pump of pumps) await pump.stop().catch(() => undefined);
     for (const m of members) m.close();
     for (const n of nodes) await n.kill();
+    p.remove();
+    await nats.stop();
+  }
+});
+
+test('a host with cluster: /readyz lists the bus as a dependency, degraded while NATS is down, and the status says so', { timeout: 60_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(busPlugin('v1'));
+  const host = await createHost({ plugin: p.entry, logger: quietLogger, cluster: { servers: nats.url, name: 'ready' }, httpAdmin: { listen: '127.0.0.1:0' } });
+  const a = host.httpAdminAddress!;
+  const readyz = async () => (await (await fetch(`http://${a.host}:${a.port}/readyz`)).json()) as { state: string; degraded?: string[]; dependencies: Record<string, boolean> };
+  try {
+    assert.deepEqual(await readyz(), { ready: true, state: 'ready', dependencies: { cluster: true } });
+    await nats.kill();
+    await until(async () => (await readyz()).state === 'degraded', 'degraded', 20_000);
+    assert.deepEqual((await readyz()).degraded, ['cluster']);
+    assert.equal(host.status().cluster?.state, 'degraded');
+    await nats.start();
+    await until(async () => (await readyz()).state === 'ready', 'ready again', 20_000);
+    assert.equal(host.status().cluster?.disconnects, 1);
+  } finally {
+    await host.close();
     p.remove();
     await nats.stop();
   }

@@ -40,7 +40,8 @@ export const BENCHES: BenchEntry[] = [
   { id: 'C1', file: 'c1-fanout.bench.ts', title: 'room fan-out on one node' },
   // issue 15: links
   { id: 'L1', file: 'l1-link-relay.bench.ts', title: 'link relay across swaps' },
-  // issue 13: sessions across nodes on NATS
+  // issue 13: rooms and sessions across nodes on NATS
+  { id: 'C2', file: 'c2-cross-node.bench.ts', title: 'rooms across 3 nodes' },
   { id: 'C3', file: 'c3-failover.bench.ts', title: 'failover: kill -9 of one of 3 nodes' },
   // issue 12: several live versions
   { id: 'V1', file: 'v1-routing.bench.ts', title: 'version routing' },

@@ -32,6 +32,7 @@ export { MemorySessionStore } from './session/memory-store.js';
 export { FileSessionStore } from './session/file-store.js';
 export { NatsSessionStore, type NatsSessionStoreOptions, type NatsSessionStoreStatus } from './cluster/nats-session-store.js';
 export { NatsLink, type NatsLinkOptions, type NatsLinkState, type NatsLinkStatus } from './cluster/nats-connection.js';
+export type { ClusterOptions, OriginCounts, RoomBusStatus } from './cluster/room-bus.js';
 export type { FileStoreOptions } from './session/file-store.js';
 export type { SessionChange, SessionRecord, SessionStore, StoredMessage, StoreOptions } from './session/store.js';
 export type { DrainOptions, SendAwayOptions, SessionOptions } from './session/options.js';

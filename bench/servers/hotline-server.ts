@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { createHost } from '../../src/index.js';
-import type { HostLimits, ReloadPolicy, WatchOptions } from '../../src/index.js';
+import type { ClusterOptions, HostLimits, ReloadPolicy, WatchOptions } from '../../src/index.js';
 
 export interface HotlineServerConfig {
   plugin: string;
@@ -25,6 +25,8 @@ export interface HotlineServerConfig {
   /** issue 14 (M1): keep Prometheus metrics, and render them every `scrapeEvery` ms as a scraper would. */
   metrics?: boolean;
   scrapeEvery?: number;
+  /** issue 13 (C2): a node of a cluster on NATS. */
+  cluster?: ClusterOptions;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
@@ -45,6 +47,7 @@ const host = await createHost({
   ...(config.isolation && { isolation: config.isolation }),
   ...(config.hangTimeout && { hangTimeout: config.hangTimeout }),
   metrics: config.metrics === true,
+  ...(config.cluster && { cluster: config.cluster }),
 });
 if (config.metrics && config.scrapeEvery) setInterval(() => void host.metrics(), config.scrapeEvery).unref();
 host.on('phase', (phase, trigger) => process.send?.({ type: 'phase', phase, trigger, at: wallNow() }));

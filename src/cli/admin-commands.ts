@@ -113,6 +113,20 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
   for (const l of s.links ?? []) {
     lines.push(`link        ${l.name} ${l.url}: ${l.phase}, ${l.reconnects} reconnects, in ${l.bytesIn} B / ${l.messagesIn} msgs, out ${l.bytesOut} B / ${l.messagesOut} msgs, queued ${l.queued}${l.framingErrors ? `, ${l.framingErrors} refused frames` : ''}${l.upgradesMoved ? `, moved by ${l.upgradesMoved} upgrades` : ''}`);
   }
+  // issue 13: the cluster bus, then the rooms with members here (the largest first).
+  const cl = s.cluster;
+  if (cl) {
+    const buffered = cl.whileDown === 'buffer' ? `, buffered ${cl.buffered} now (${cl.bufferedTotal} since start)` : '';
+    const refused = cl.refused['too-large'] + cl.refused.malformed;
+    lines.push(`cluster     ${cl.name}: NATS ${cl.state} (${cl.servers.join(', ')}), node ${cl.node}, ${cl.subscriptions} room subscriptions, ${cl.disconnects} disconnects`);
+    lines.push(`            published ${cl.published}${buffered}, dropped ${cl.dropped}, refused by NATS ${cl.refusedPublishes}; received ${cl.received} (delivered ${cl.delivered}), missed ${cl.missed} in ${cl.gaps} gaps, duplicates ${cl.duplicates}, refused ${refused}`);
+  }
+  if (s.rooms && s.rooms.count > 0) {
+    // A room name comes from clients: quoted unless plain printable ASCII, so it cannot write to the terminal.
+    const shown = s.rooms.largest.slice(0, 10).map((r) => `${/^[\x21-\x7e]{1,64}$/.test(r.room) ? r.room : JSON.stringify(r.room.slice(0, 64))} ${r.members}`);
+    const more = s.rooms.count > shown.length ? `, … ${s.rooms.count - shown.length} more` : '';
+    lines.push(`rooms       ${s.rooms.count} with members here: ${shown.join(', ')}${more}`);
+  }
   const ck = s.checkpoint;
   if (ck) {
     const last = ck.last ? `, last ${ck.last.bytes} bytes at ${new Date(ck.last.at).toISOString()} (${ck.last.trigger})` : '';

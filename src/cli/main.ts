@@ -43,7 +43,8 @@ const USAGE = `usage:
 --port 0 picks a free port. The admin socket defaults to .hotline/admin.sock. --state DIR checkpoints the plugin's
 global state there (every swap, every 5 s when changed, at shutdown) and restores it after a crash; --sessions
 turns it on in .hotline/state. --cluster nats://H:P[,…] keeps sessions in a NATS JetStream KV bucket shared by
-every node (a client whose node died resumes on another); NATS unreachable at start fails at once, or waits up to
+every node (a client whose node died resumes on another), and rooms span the nodes through NATS; NATS unreachable
+at start fails at once, or waits up to
 --cluster-wait MS.
 
 ${tuningHelp()}`;

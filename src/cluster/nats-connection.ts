@@ -31,6 +31,11 @@ export interface NatsLinkOptions {
   waitTimeout?: number;
   /** One connect attempt's timeout, in ms. Default 2 000. */
   connectTimeout?: number;
+  /**
+   * Do not receive this connection's own publishes on its own subscriptions. The cluster bus sets it: a node has
+   * already delivered its own room messages locally, and the echo would double its inbound traffic.
+   */
+  noEcho?: boolean;
 }
 
 /** What the link does to the world: the NATS client's connect (a fake in unit tests). */
@@ -90,6 +95,7 @@ export class NatsLink {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       timeout: o.connectTimeout ?? 2_000,
+      ...(o.noEcho === true && { noEcho: true }),
     };
     // Waiting is our own loop of single attempts rather than the client's waitOnFirstConnect: that one cannot be
     // cancelled before it connects, so a node that gave up would keep dialling forever.

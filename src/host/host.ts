@@ -41,6 +41,8 @@ import { HostMetrics, dependenciesOf } from '../ops/host-metrics.js';
 import { wireHostMetrics } from '../ops/host-wiring.js';
 import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
 import type { HttpAdminAddress } from '../ops/http-address.js';
+import { NatsLink } from '../cluster/nats-connection.js';
+import { RoomBus, type RoomBusStatus } from '../cluster/room-bus.js';
 
 /** The host's lifecycle. */
 export type HostState = 'starting' | 'running' | 'closing' | 'closed';
@@ -165,6 +167,10 @@ export interface HostStatus {
   checkpoint?: CheckpointStatus;
   /** issue 15: the outbound links the plugin holds (src/links/), when it holds any. */
   links?: LinkStatus[];
+  /** issue 13: rooms with members on this node (`count`), the largest 100 of them with their member counts. */
+  rooms: { count: number; largest: Array<{ room: string; members: number }> };
+  /** issue 13: with `cluster`: the cluster bus (NATS state, published, buffered, dropped, gaps, refused). */
+  cluster?: RoomBusStatus;
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -208,6 +214,8 @@ export class Host extends EventEmitter<HostEvents> {
   #metrics: HostMetrics | undefined;
   #http: HttpAdmin | undefined;
   #events: EventStream | undefined;
+  /** issue 13: room messages across nodes, with the `cluster` option (src/cluster/room-bus.ts). */
+  #bus: RoomBus | undefined;
 
   /** @internal Use createHost(). */
   constructor(options: HostOptions) {
@@ -318,6 +326,7 @@ export class Host extends EventEmitter<HostEvents> {
       currentVersion: () => this.#swapper.current?.version,
       sessions: () => this.#sessions && { live: this.#sessions.size, detached: this.#sessions.detachedCount, evicted: this.#sessions.evicted },
       sessionStore: () => this.#sessionStoreStatus(),
+      cluster: () => this.#bus?.status(),
     });
     this.#metrics = m;
     if (this.#options.httpAdmin) this.#events = new EventStream();
@@ -362,6 +371,7 @@ export class Host extends EventEmitter<HostEvents> {
     try {
       // Node and ws internals first (issue 10): an unknown version fails here, coded, before anything loads or listens.
       checkInternals();
+      await this.#startBus();
       await this.#swapper.reload('start');
       this.#checkpoints?.start();
       await this.#sessions?.start();
@@ -387,7 +397,8 @@ export class Host extends EventEmitter<HostEvents> {
           command: (cmd, options) => this.#adminCommand(cmd, options),
           metrics: () => this.metrics(),
           readiness: () => this.#readiness(),
-          dependencies: () => Promise.resolve(dependenciesOf(this.#sessionStoreStatus())),
+          // issue 13: and the cluster bus's NATS connection, when there is one.
+          dependencies: () => Promise.resolve({ ...dependenciesOf(this.#sessionStoreStatus()), ...(this.#bus && { cluster: this.#bus.status().state === 'up' }) }),
           events: this.#events ?? new EventStream(),
         });
         await this.#http.start();
@@ -397,6 +408,20 @@ export class Host extends EventEmitter<HostEvents> {
       await this.close();
       throw err;
     }
+  }
+
+  /** issue 13: connect to NATS (following cluster.atStart) and relay this node's rooms through the bus. */
+  async #startBus(): Promise<void> {
+    const c = this.#options.cluster;
+    if (!c) return;
+    const link = await NatsLink.open(c.link);
+    const rooms = this.#dispatcher.rooms;
+    this.#bus = new RoomBus(link, c.bus, {
+      deliverHere: (room, msg) => rooms.deliverHere(room, msg),
+      deliverTo: (id, data) => this.#dispatcher.connections.get(id)?.send(data) === true,
+      log: (level, msg, fields) => this.log[level](fields, msg),
+    });
+    rooms.relayTo(this.#bus);
   }
 
   /**
@@ -482,6 +507,8 @@ export class Host extends EventEmitter<HostEvents> {
       lock: this.#lock.state,
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),
       ...(linksOf(d).size > 0 && { links: linksOf(d).status() }),
+      rooms: { count: d.rooms.size, largest: d.rooms.largest(100) },
+      ...(this.#bus && { cluster: this.#bus.status() }),
     };
   }
 
@@ -524,6 +551,9 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#http?.close();
     this.#metrics?.close();
     await this.#sessions?.close();
+    // issue 13: after the last onClose (whose room messages it still publishes); unsubscribes, flushes, disconnects.
+    this.#dispatcher.rooms.relayTo(undefined);
+    await this.#bus?.close();
     this.#incomplete.close();
     this.#state = 'closed';
     hold.release();

@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import { HotlineError } from '../errors.js';
 import { NatsSessionStore } from '../cluster/nats-session-store.js';
+import type { NatsLinkOptions } from '../cluster/nats-connection.js';
+import { type ClusterOptions, type RoomBusSettings, resolveClusterSettings } from '../cluster/room-bus.js';
 import type { SessionStore } from '../session/store.js';
 import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
@@ -97,6 +99,13 @@ export interface HostOptions {
    */
   sessions?: boolean | SessionOptions;
   /**
+   * issue 13: a cluster on NATS. Rooms span nodes: `ctx.to(room).send()` reaches the members on every node of the
+   * same `name`, FIFO per origin node. NATS unreachable: local delivery goes on; cross-node messages are buffered
+   * (bounded) or dropped, by `whileDown`, and counted. Sessions across nodes are `sessions: { store: 'nats' }`
+   * (`hotline start --cluster` turns both on). Default off. See docs/cluster.md.
+   */
+  cluster?: ClusterOptions;
+  /**
    * Durable global state (issue 11): checkpoint the plugin's global state in this folder at every swap, every
    * `interval` ms when it changed (default 5 000) and at shutdown; a host started on the folder again (after a crash,
    * a kill -9, a watchdog restart) starts from the last checkpoint through the plugin's `migrate`. A folder path, or
@@ -159,6 +168,7 @@ export interface ResolvedOptions {
   httpAdmin: HttpAdminConfig | undefined;
   metrics: boolean;
   sessions: ResolvedSessionOptions | false;
+  cluster: { link: NatsLinkOptions; bus: RoomBusSettings } | false;
   state: ResolvedStateOptions | false;
   sendAway: Required<SendAwayOptions>;
   isolation: 'inline' | 'worker';
@@ -230,6 +240,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     }
   }
   const lim = o.limits ?? {};
+  const maxPayload = positive('limits.maxPayload', lim.maxPayload, DEFAULT_LIMITS.maxPayload);
   return {
     plugin: o.plugin,
     listen,
@@ -258,6 +269,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     httpAdmin: resolveHttpAdmin(o.httpAdmin),
     metrics: o.metrics === true || o.httpAdmin !== undefined,
     sessions: resolveSessionOptions(o.sessions, natsSessionStore),
+    cluster: resolveCluster(o.cluster, maxPayload),
     state: resolveStateOptions(o.state),
     sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),
     isolation: resolveIsolation(o.isolation),
@@ -281,6 +293,16 @@ function resolveWorkerLimits(w: WorkerLimits | undefined): ResolvedOptions['work
   if (w?.maxYoungGenerationSizeMb !== undefined) out.maxYoungGenerationSizeMb = positive('workerLimits.maxYoungGenerationSizeMb', w.maxYoungGenerationSizeMb, 0);
   if (w?.stackSizeMb !== undefined) out.stackSizeMb = positive('workerLimits.stackSizeMb', w.stackSizeMb, 0);
   return out;
+}
+
+function resolveCluster(c: ClusterOptions | undefined, maxPayload: number): ResolvedOptions['cluster'] {
+  if (c === undefined) return false;
+  if (typeof c !== 'object' || c === null || c.servers === undefined) throw new HotlineError('HOTLINE_E_CONFIG', "cluster needs servers, e.g. { servers: 'nats://127.0.0.1:4222' }");
+  const bus = resolveClusterSettings(c, maxPayload);
+  return {
+    link: { servers: c.servers, name: `hotline ${bus.node}`, atStart: c.atStart, waitTimeout: c.waitTimeout, connectTimeout: c.connectTimeout, noEcho: true },
+    bus,
+  };
 }
 
 /** `sessions: { store: 'nats', servers, … }`: records age out of the bucket at 3 × the session TTL (its max_age). */

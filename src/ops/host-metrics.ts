@@ -11,6 +11,7 @@
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { DispatchTarget, Dispatcher } from '../connection/dispatcher.js';
+import type { RoomBusStatus } from '../cluster/room-bus.js';
 import type { SessionStoreStatus } from '../session/store.js';
 import type { SwapRecord } from '../swap/history.js';
 import { HandlerHistogram } from './handler-histogram.js';
@@ -28,6 +29,8 @@ export interface MetricsFeed {
   sessions(): { live: number; detached: number; evicted: number } | undefined;
   /** The session store's own report, when it gives one (the NATS store: its link state, deferred writes, conflicts). */
   sessionStore(): SessionStoreStatus | undefined;
+  /** issue 13: the cluster bus's report, with the `cluster` option. */
+  cluster?(): RoomBusStatus | undefined;
 }
 
 /** Whether a store's dependency is reachable now, by the dependency's name: `{ nats: true }`. Empty for local stores. */
@@ -114,6 +117,31 @@ export class HostMetrics {
       const st = nats();
       return st ? [{ labels: {}, value: Number(st.conflicts) || 0 }] : [];
     });
+
+    // issue 13: the cluster bus (room messages across nodes), read from its counters at scrape time.
+    const bus = () => feed.cluster?.();
+    const busFamily = (name: string, help: string, type: 'gauge' | 'counter', read: (c: RoomBusStatus) => Sample[]) =>
+      registerFamily(this.registry, name, help, type, () => {
+        const c = bus();
+        return c ? read(c) : [];
+      });
+    busFamily('hotline_cluster_up', 'Whether NATS (the cluster bus) is reachable now: 1 up, 0 degraded or closed.', 'gauge', (c) => [{ labels: {}, value: c.state === 'up' ? 1 : 0 }]);
+    busFamily('hotline_cluster_room_subscriptions', 'Rooms this node is subscribed to on NATS (those with members here).', 'gauge', (c) => [{ labels: {}, value: c.subscriptions }]);
+    busFamily('hotline_cluster_messages_total', 'Room messages published to the other nodes, and received from them.', 'counter', (c) => [
+      { labels: { direction: 'published' }, value: c.published },
+      { labels: { direction: 'received' }, value: c.received },
+    ]);
+    busFamily('hotline_cluster_buffered_messages', 'Room messages held while NATS is unreachable (whileDown: buffer).', 'gauge', (c) => [{ labels: {}, value: c.buffered }]);
+    busFamily('hotline_cluster_dropped_messages_total', 'Room messages not published to the other nodes (HOTLINE_E_CLUSTER_DROPPED, HOTLINE_E_CLUSTER_PUBLISH).', 'counter', (c) => [
+      { labels: { code: 'HOTLINE_E_CLUSTER_DROPPED' }, value: c.dropped },
+      { labels: { code: 'HOTLINE_E_CLUSTER_PUBLISH' }, value: c.refusedPublishes },
+    ]);
+    busFamily('hotline_cluster_missed_messages_total', "Messages of other nodes missing in their sequence here (lost between nodes).", 'counter', (c) => [{ labels: {}, value: c.missed }]);
+    busFamily('hotline_cluster_duplicate_messages_total', 'Messages of other nodes seen twice or out of order here (not delivered).', 'counter', (c) => [{ labels: {}, value: c.duplicates }]);
+    busFamily('hotline_cluster_refused_messages_total', 'Inbound room messages refused (HOTLINE_E_CLUSTER_MESSAGE), by reason.', 'counter', (c) => [
+      { labels: { reason: 'too-large' }, value: c.refused['too-large'] },
+      { labels: { reason: 'malformed' }, value: c.refused.malformed },
+    ]);
 
     this.#handlerErrors = new Counter({ name: 'hotline_handler_errors_total', help: 'Plugin handler errors, by version and code.', labelNames: ['version', 'code'], registers });
     this.#swaps = new Counter({ name: 'hotline_swaps_total', help: 'Swap attempts, by outcome (switched, unchanged, aborted) and trigger.', labelNames: ['outcome', 'trigger'], registers });

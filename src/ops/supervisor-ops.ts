@@ -90,14 +90,17 @@ export class SupervisorOps {
   }
 
   /**
-   * The serving worker's dependencies, from its own metrics (hotline_nats_up): the worker holds the NATS connection,
+   * The serving worker's dependencies, from its own metrics (hotline_nats_up, hotline_cluster_up): the worker holds the NATS connection,
    * and the families are the one report of it that crosses the IPC channel. A worker that does not answer in time
    * reports none (readiness then says whether a worker is alive).
    */
   async #dependencies(): Promise<Record<string, boolean>> {
     const w = await this.#deps.workerFamilies().catch(() => undefined);
-    const nats = w && checkFamilies(w.families).find((f) => f.name === 'hotline_nats_up')?.values[0];
-    return nats ? { nats: nats.value === 1 } : {};
+    const families = w && checkFamilies(w.families);
+    const nats = families?.find((f) => f.name === 'hotline_nats_up')?.values[0];
+    // issue 13: the cluster bus's own NATS connection (rooms across nodes), when the worker has one.
+    const cluster = families?.find((f) => f.name === 'hotline_cluster_up')?.values[0];
+    return { ...(nats && { nats: nats.value === 1 }), ...(cluster && { cluster: cluster.value === 1 }) };
   }
 
   /** The latest families of worker `pid`, read outside a scrape (an upgrade's old worker, just before it leaves). */

@@ -86,7 +86,11 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
    * onMessage(conn, data, ctx) { ctx.to('lobby').send(data, { except: conn }); }
    */
   to(room: string): Recipients<ConnState>;
-  /** One connection by its `conn.id`: `ctx.toConnection(id).send(data)` returns 1, or 0 when it is not open here. */
+  /**
+   * One connection by its `conn.id`: `ctx.toConnection(id).send(data)` returns 1, or 0 when it is not open here. With
+   * a cluster (`cluster` in createHost), a message for a connection not open here is sent to the other nodes, and the
+   * node that has it delivers it (docs/cluster.md).
+   */
   toConnection(id: string): Recipients<ConnState>;
   /** The rooms `conn` is in, in the order it joined them (a copy). */
   rooms(conn: Conn<ConnState>): string[];

@@ -19,10 +19,23 @@ export interface RoomMember {
   sendPrepared(msg: PreparedMessage): boolean;
 }
 
+// --- cluster relay (issue 13, src/cluster/room-bus.ts): the only coupling between rooms and the cluster bus. ---
+/** What carries room messages to the other nodes. The rooms folder names it; the cluster folder implements it. */
+export interface RoomRelay {
+  /** `room` got its first member on this node (`here` true) or lost its last (false): subscribe or unsubscribe. */
+  roomChanged(room: string, here: boolean): void;
+  /** `ctx.to(room).send(data)` ran on this node: carry `data` to the members on the other nodes. */
+  publish(room: string, data: MessageData): void;
+  /** `ctx.toConnection(id)` of a connection not open on this node: to the node that has it. False: not sent. */
+  publishDirect(id: string, data: MessageData): boolean;
+}
+// --- end cluster relay ---
+
 export class RoomRegistry<M extends RoomMember> {
   readonly #rooms = new Map<string, Set<M>>();
   readonly #joined = new Map<M, Set<string>>();
   readonly #maxPerMember: number;
+  #relay: RoomRelay | undefined;
 
   constructor(maxPerMember = MAX_ROOMS_PER_CONNECTION) {
     this.#maxPerMember = maxPerMember;
@@ -31,6 +44,30 @@ export class RoomRegistry<M extends RoomMember> {
   /** Rooms with at least one member. */
   get size(): number {
     return this.#rooms.size;
+  }
+
+  /**
+   * Carry room messages across nodes through `relay` (the cluster bus), or stop (undefined). The rooms that already
+   * have members are announced to it at once: an upgrade's adoption may join before the bus is attached.
+   */
+  relayTo(relay: RoomRelay | undefined): void {
+    this.#relay = relay;
+    if (relay) for (const room of this.#rooms.keys()) relay.roomChanged(room, true);
+  }
+
+  /**
+   * Send `data` to connection `id` on another node, through the relay: false when there is no cluster (or `id` is no
+   * connection id). The node that has it delivers it.
+   */
+  sendElsewhere(id: string, data: MessageData): boolean {
+    return this.#relay?.publishDirect(id, data) ?? false;
+  }
+
+  /** The rooms with members here and how many each has, the largest first, at most `limit` of them. */
+  largest(limit: number): Array<{ room: string; members: number }> {
+    const all = [...this.#rooms].map(([room, m]) => ({ room, members: m.size }));
+    all.sort((a, b) => b.members - a.members || (a.room < b.room ? -1 : 1));
+    return all.slice(0, limit);
   }
 
   /**
@@ -47,7 +84,10 @@ export class RoomRegistry<M extends RoomMember> {
     if (!rooms) this.#joined.set(member, (rooms = new Set()));
     rooms.add(room);
     let members = this.#rooms.get(room);
-    if (!members) this.#rooms.set(room, (members = new Set()));
+    if (!members) {
+      this.#rooms.set(room, (members = new Set()));
+      this.#relay?.roomChanged(room, true);
+    }
     members.add(member);
     return true;
   }
@@ -98,8 +138,18 @@ export class RoomRegistry<M extends RoomMember> {
    */
   deliver(room: string, data: MessageData, except?: M): number {
     checkRoomName(room);
-    const members = this.#rooms.get(room);
     const msg = new PreparedMessage(data);
+    // With a cluster, every send is published, members here or not: the other nodes' members are not known here.
+    this.#relay?.publish(room, data);
+    return this.deliverHere(room, msg, except);
+  }
+
+  /**
+   * Send a prepared message to the members of `room` on this node only: what {@link deliver} does locally, and what
+   * the cluster bus does with a message from another node (which must not be published again).
+   */
+  deliverHere(room: string, msg: PreparedMessage, except?: M): number {
+    const members = this.#rooms.get(room);
     if (!members) return 0;
     let n = 0;
     // A member closed as a slow consumer by its own send stays in the set until its close is handled: sendPrepared
@@ -112,6 +162,9 @@ export class RoomRegistry<M extends RoomMember> {
     const members = this.#rooms.get(room);
     if (!members) return;
     members.delete(member);
-    if (members.size === 0) this.#rooms.delete(room);
+    if (members.size === 0) {
+      this.#rooms.delete(room);
+      this.#relay?.roomChanged(room, false);
+    }
   }
 }

@@ -294,7 +294,12 @@ function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginC
         send(data, options) {
           if (v.retired) return 0;
           const conn = d.connections.get(id);
-          if (!conn || (options?.except !== undefined && options.except.id === id)) return 0;
+          if (options?.except !== undefined && options.except.id === id) return 0;
+          // issue 13: not open here; with a cluster, the node that has it delivers it (0: not queued on this node).
+          if (!conn) {
+            d.rooms.sendElsewhere(id, data);
+            return 0;
+          }
           return conn.send(data) ? 1 : 0;
         },
       };

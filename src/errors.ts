@@ -108,6 +108,9 @@ export const ERROR_CODES = {
   HOTLINE_E_CLUSTER_UNAVAILABLE: 'NATS is unreachable: at start (atStart: fail, or the wait timed out), or a store operation that needs it now',
   HOTLINE_E_SESSION_CONFLICT: 'another node took this session over (compare-and-set on its record failed); this copy was closed',
   HOTLINE_E_SESSION_RECORD: 'a session record in the NATS bucket is malformed or oversized (written by something else); it was refused',
+  // issue 13 (presence across nodes, src/cluster/presence*.ts).
+  HOTLINE_E_PRESENCE_RECORD: 'a presence record in the NATS bucket is malformed, oversized or over the bounds (written by something else); it was refused and counted',
+  HOTLINE_E_PRESENCE_LIMIT: "this node's rooms and members are over the presence bounds (maxRooms, maxMembers, maxRecordBytes); its record was published incomplete",
   // issue 12: several versions alive at once.
   HOTLINE_E_POLICY: 'a reload policy (pin, canary) is malformed, or cannot run here (worker isolation)',
   HOTLINE_E_CANARY: 'the canary version went over its error budget and was rolled back; its connections moved to the stable version',

@@ -1,7 +1,10 @@
 export { createHost, Host } from './host/host.js';
 export type { HostEvents, HostState, HostStatus, LiveVersionStatus, ReloadOptions } from './host/host.js';
 export type { CanaryPolicy, Handshake, PinPolicy, ReloadPolicy } from './swap/reload-policy.js';
-export type { HostLimits, HostOptions } from './host/options.js';
+export type { ClusterOptions, HostLimits, HostOptions } from './host/options.js';
+export type { PresenceOptions } from './cluster/presence-options.js';
+export type { PresenceStatus } from './cluster/nats-presence.js';
+export type { PeerPhase, PeerStatus } from './cluster/presence-view.js';
 export { definePlugin, HOST_API } from './plugin/contract.js';
 export type {
   CloseInfo,
@@ -15,6 +18,7 @@ export type {
   MessageData,
   PluginContext,
   PluginDefinition,
+  PresenceChange,
   PreviousVersion,
   Recipients,
   TransportKind,

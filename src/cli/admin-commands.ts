@@ -1,6 +1,7 @@
 /**
  * `hotline reload`, `rollback`, `promote` and `status`: one request each over the admin socket.
  */
+import { formatPresence } from './presence-status.js';
 import { adminRequest } from '../admin/admin-client.js';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
@@ -113,6 +114,8 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
   for (const l of s.links ?? []) {
     lines.push(`link        ${l.name} ${l.url}: ${l.phase}, ${l.reconnects} reconnects, in ${l.bytesIn} B / ${l.messagesIn} msgs, out ${l.bytesOut} B / ${l.messagesOut} msgs, queued ${l.queued}${l.framingErrors ? `, ${l.framingErrors} refused frames` : ''}`);
   }
+  // issue 13: presence across nodes (src/cli/presence-status.ts).
+  if (s.presence) lines.push(...formatPresence(s.presence));
   const ck = s.checkpoint;
   if (ck) {
     const last = ck.last ? `, last ${ck.last.bytes} bytes at ${new Date(ck.last.at).toISOString()} (${ck.last.trigger})` : '';

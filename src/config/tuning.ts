@@ -273,12 +273,14 @@ export function parseTuning(flags: Record<string, string | boolean | undefined>,
  */
 export function tunedHostOptions(t: HostTuning | undefined, watch: boolean, store: SessionStore | undefined, stateDir?: string, cluster?: ClusterFlags): Partial<HostOptions> {
   const { watch: watchOptions, sessions, state, ...rest } = t ?? {};
-  // issue 13: `--cluster URL[,URL]` keeps sessions in the NATS bucket every node shares (instead of a file store).
+  // issue 13: `--cluster URL[,URL]` keeps sessions in the NATS bucket every node shares (instead of a file store),
   const nats = cluster && { store: 'nats' as const, servers: cluster.servers, ...(cluster.wait !== undefined && { atStart: 'wait' as const, waitTimeout: cluster.wait }) };
   return {
     ...rest,
     watch: watch ? (watchOptions ?? true) : false,
     ...(nats ? { sessions: { ...sessions, ...nats } } : store && { sessions: { ...sessions, store } }),
+    // issue 13: and its rooms span the nodes (the cluster bus).
+    ...(cluster && { cluster: { servers: cluster.servers, ...(cluster.wait !== undefined && { atStart: 'wait' as const, waitTimeout: cluster.wait }) } }),
     ...(stateDir && { state: { ...state, dir: stateDir } }),
   };
 }

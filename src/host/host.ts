@@ -41,6 +41,9 @@ import { HostMetrics, dependenciesOf } from '../ops/host-metrics.js';
 import { wireHostMetrics } from '../ops/host-wiring.js';
 import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
 import type { HttpAdminAddress } from '../ops/http-address.js';
+import { NatsLink } from '../cluster/nats-connection.js';
+import { HostPresence } from '../cluster/presence.js';
+import type { PresenceStatus } from '../cluster/nats-presence.js';
 
 /** The host's lifecycle. */
 export type HostState = 'starting' | 'running' | 'closing' | 'closed';
@@ -165,6 +168,8 @@ export interface HostStatus {
   checkpoint?: CheckpointStatus;
   /** issue 15: the outbound links the plugin holds (src/links/), when it holds any. */
   links?: LinkStatus[];
+  /** issue 13: with `cluster`: presence across nodes (its NATS state, the peers, the rooms with local and global counts). */
+  presence?: PresenceStatus & { events: { delivered: number; dropped: number; abandoned: number } };
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -208,6 +213,10 @@ export class Host extends EventEmitter<HostEvents> {
   #metrics: HostMetrics | undefined;
   #http: HttpAdmin | undefined;
   #events: EventStream | undefined;
+  /** issue 13: joins and leaves as onPresence events; with `cluster`, every node's members (src/cluster/presence.ts). */
+  #presence: HostPresence;
+  /** issue 13: the node's NATS connection, with `cluster`. */
+  #natsLink: NatsLink | undefined;
 
   /** @internal Use createHost(). */
   constructor(options: HostOptions) {
@@ -239,6 +248,12 @@ export class Host extends EventEmitter<HostEvents> {
         for (const w of this.#finishedWaiters) w();
       },
       targetEmptied: (t) => this.#swapper.targetEmptied(t),
+    });
+    this.#presence = new HostPresence(this.#options.cluster && this.#options.cluster.presence, {
+      rooms: this.#dispatcher.rooms,
+      gate: this.#dispatcher,
+      connections: () => this.#dispatcher.connections.size,
+      log: (level, msg, fields) => this.log[level](fields ?? {}, msg),
     });
     // issue 15: the links' table, created here so their log lines go to the host's logger.
     linksOf(this.#dispatcher, { ...defaultLinkDeps, log: (level, msg, fields) => this.log[level](fields ?? {}, msg) });
@@ -361,6 +376,7 @@ export class Host extends EventEmitter<HostEvents> {
       // Node and ws internals first (issue 10): an unknown version fails here, coded, before anything loads or listens.
       checkInternals();
       await this.#swapper.reload('start');
+      await this.#startCluster();
       this.#checkpoints?.start();
       await this.#sessions?.start();
       const host = this.#transportHost();
@@ -398,6 +414,17 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   /**
+   * issue 13: connect to NATS (following cluster.atStart) and start presence across nodes. After the first version
+   * loaded, so that it hears the other nodes' members as they arrive (onPresence), before any listener opens.
+   */
+  async #startCluster(): Promise<void> {
+    const c = this.#options.cluster;
+    if (!c) return;
+    this.#natsLink = await NatsLink.open(c.link);
+    await this.#presence.start(this.#natsLink);
+  }
+
+  /**
    * @internal The pieces a process upgrade (src/handoff) works with: it moves connections and the plugin's global
    * state between two hosts in two processes. Not part of the public API.
    */
@@ -414,6 +441,8 @@ export class Host extends EventEmitter<HostEvents> {
         // Called at an upgrade's release: the state is the new worker's from here on.
         this.#checkpoints?.handOver();
         this.#sessions?.beginSendAway();
+        // issue 13: the other nodes keep seeing the members moving to the new worker (ClusterPresence.freeze).
+        this.#presence.freeze();
       },
       startListening: async () => {
         if (!this.#deferListen) return;
@@ -460,6 +489,7 @@ export class Host extends EventEmitter<HostEvents> {
     const v = this.#swapper.current;
     const d = this.#dispatcher;
     const store = this.#sessionStoreStatus();
+    const presence = this.#presence.status();
     return {
       pid: process.pid,
       state: this.#state,
@@ -480,6 +510,7 @@ export class Host extends EventEmitter<HostEvents> {
       lock: this.#lock.state,
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),
       ...(linksOf(d).size > 0 && { links: linksOf(d).status() }),
+      ...(presence && { presence }),
     };
   }
 
@@ -522,6 +553,9 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#http?.close();
     this.#metrics?.close();
     await this.#sessions?.close();
+    // issue 13: after the last onClose; deletes this node's presence record, so its members leave everywhere at once.
+    await this.#presence.close();
+    await this.#natsLink?.close();
     this.#incomplete.close();
     this.#state = 'closed';
     hold.release();

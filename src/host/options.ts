@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import { HotlineError } from '../errors.js';
 import { NatsSessionStore } from '../cluster/nats-session-store.js';
+import type { NatsLinkOptions } from '../cluster/nats-connection.js';
+import type { PresenceOptions } from '../cluster/presence-options.js';
+import { type PresenceSettings, resolvePresenceSettings } from '../cluster/presence.js';
 import type { SessionStore } from '../session/store.js';
 import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
@@ -47,6 +50,24 @@ export interface HostLimits {
   maxConnectionsPerIp?: number;
   /** Handshakes one IP address may start per second (a token bucket of that size); more: WS 429, TCP closed. Default off. */
   handshakeRatePerIp?: number;
+}
+
+/**
+ * issue 13: a cluster on NATS (docs/cluster.md). Presence: every node publishes its rooms' members to a JetStream KV
+ * bucket and watches the others', so `ctx.members(room)` and `onPresence` cover every node.
+ */
+export interface ClusterOptions extends Partial<Pick<NatsLinkOptions, 'atStart' | 'waitTimeout' | 'connectTimeout'>> {
+  /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
+  servers: string | string[];
+  /** The cluster's name: nodes of one name share presence (bucket `hotline_presence_<name>`). Default `default`. */
+  name?: string;
+  /**
+   * This node's name. Keep it across restarts (e.g. the machine's name): a restarted node's new epoch then replaces
+   * its old entries at once. Default `<hostname>-<pid>`, whose old entries are expired instead.
+   */
+  node?: string;
+  /** Presence across nodes: its bucket, heartbeat, expiry and bounds; `false` turns it off. Default on. */
+  presence?: PresenceOptions | false;
 }
 
 export interface HostOptions {
@@ -96,6 +117,8 @@ export interface HostOptions {
    * Default off. See docs/client.md.
    */
   sessions?: boolean | SessionOptions;
+  /** issue 13: a cluster on NATS: see {@link ClusterOptions} and docs/cluster.md. Default off. */
+  cluster?: ClusterOptions;
   /**
    * Durable global state (issue 11): checkpoint the plugin's global state in this folder at every swap, every
    * `interval` ms when it changed (default 5 000) and at shutdown; a host started on the folder again (after a crash,
@@ -159,6 +182,7 @@ export interface ResolvedOptions {
   httpAdmin: HttpAdminConfig | undefined;
   metrics: boolean;
   sessions: ResolvedSessionOptions | false;
+  cluster: { link: NatsLinkOptions; presence: PresenceSettings | false } | false;
   state: ResolvedStateOptions | false;
   sendAway: Required<SendAwayOptions>;
   isolation: 'inline' | 'worker';
@@ -258,6 +282,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     httpAdmin: resolveHttpAdmin(o.httpAdmin),
     metrics: o.metrics === true || o.httpAdmin !== undefined,
     sessions: resolveSessionOptions(o.sessions, natsSessionStore),
+    cluster: resolveCluster(o.cluster),
     state: resolveStateOptions(o.state),
     sendAway: resolveSendAwayOptions(o.sendAway ?? o.drain),
     isolation: resolveIsolation(o.isolation),
@@ -281,6 +306,14 @@ function resolveWorkerLimits(w: WorkerLimits | undefined): ResolvedOptions['work
   if (w?.maxYoungGenerationSizeMb !== undefined) out.maxYoungGenerationSizeMb = positive('workerLimits.maxYoungGenerationSizeMb', w.maxYoungGenerationSizeMb, 0);
   if (w?.stackSizeMb !== undefined) out.stackSizeMb = positive('workerLimits.stackSizeMb', w.stackSizeMb, 0);
   return out;
+}
+
+function resolveCluster(c: ClusterOptions | undefined): ResolvedOptions['cluster'] {
+  if (c === undefined) return false;
+  if (typeof c !== 'object' || c === null || c.servers === undefined) throw new HotlineError('HOTLINE_E_CONFIG', "cluster needs servers, e.g. { servers: 'nats://127.0.0.1:4222' }");
+  const presence = resolvePresenceSettings(c);
+  const node = presence ? presence.node : (c.node ?? 'hotline');
+  return { link: { servers: c.servers, name: `hotline ${node}`, atStart: c.atStart, waitTimeout: c.waitTimeout, connectTimeout: c.connectTimeout }, presence };
 }
 
 /** `sessions: { store: 'nats', servers, … }`: records age out of the bucket at 3 × the session TTL (its max_age). */

@@ -220,7 +220,9 @@ export class ClusterPresence {
 
   #kick(): void {
     if (this.#writing || !this.#dirty) return;
-    this.#writing = (async () => {
+    // Cleared in finally(), which always runs later: a loop that ends before its first await (NATS down) must not
+    // clear it before it was set, or no write would ever start again.
+    const writing: Promise<void> = (async () => {
       while (this.#dirty && this.#phase !== 'closed') {
         if (this.#link.state !== 'up') {
           // Published when the link is back (#reconnected), not dropped by the client without a word.
@@ -233,8 +235,10 @@ export class ClusterPresence {
           break;
         }
       }
-      this.#writing = undefined;
-    })();
+    })().finally(() => {
+      if (this.#writing === writing) this.#writing = undefined;
+    });
+    this.#writing = writing;
   }
 
   /** Write the record now; false when the write failed (counted and, rate-limited, logged). */

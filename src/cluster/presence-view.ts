@@ -236,10 +236,15 @@ export class PresenceView {
       if (p.record.node !== node || p.phase === 'pending') continue;
       if (!winner || later(p.record, winner.record)) winner = p;
     }
+    // The winner's members are counted before the others' are retracted: a member both list stays, with no event.
+    if (winner) {
+      winner.phase = 'active';
+      this.#count(winner, winner.record.rooms, changes);
+    }
     for (const p of this.#peers.values()) {
-      if (p.record.node !== node || p.phase === 'pending') continue;
-      p.phase = p === winner ? 'active' : 'superseded';
-      this.#count(p, p === winner ? p.record.rooms : undefined, changes);
+      if (p.record.node !== node || p.phase === 'pending' || p === winner) continue;
+      p.phase = 'superseded';
+      this.#count(p, undefined, changes);
     }
   }
 

@@ -152,7 +152,7 @@ export class ClusterPresence {
   /**
    * A process upgrade hands this node's connections to a new process: from here on the record keeps listing them as
    * they were (while the new process starts listing them too), so the other nodes see no member leave and come back.
-   * The new process's record, or this one's deletion at close, ends it.
+   * The new process's record replaces it (same node name) or the expiry ends it; close() leaves it in the bucket.
    */
   freeze(): void {
     if (this.#frozen) return;
@@ -183,7 +183,10 @@ export class ClusterPresence {
     };
   }
 
-  /** Stop, and delete this node's record (bounded by the op timeout) so the others see its members leave at once. Idempotent. */
+  /**
+   * Stop, and delete this node's record (bounded by the op timeout) so the others see its members leave at once;
+   * unless frozen (see close's body). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#phase === 'closed') return;
     this.#phase = 'closed';
@@ -194,7 +197,10 @@ export class ClusterPresence {
     this.#offState?.();
     this.#watch?.stop();
     await this.#writing;
-    if (this.#kv && this.#link.state === 'up') {
+    // Frozen (an upgrade's old worker): the record stays for the new worker to replace (same node name) or for the
+    // expiry to remove. Deleted here, it would make the moved members leave everywhere until the new worker's first
+    // record, which may come after this worker is gone (the supervisor releases the old worker before the commit).
+    if (this.#kv && this.#link.state === 'up' && !this.#frozen) {
       await this.#kv.delete(this.epoch).catch(() => undefined);
     }
   }

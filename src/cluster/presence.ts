@@ -73,7 +73,7 @@ export class HostPresence {
   /** With a cluster: open the presence bucket on `link` and merge every node's members from now on. */
   async start(link: NatsLink | undefined): Promise<void> {
     const s = this.#settings;
-    if (!s || !link) return;
+    if (!s || !link || this.#cluster) return;
     const d = this.#deps;
     const cluster = new ClusterPresence(link, s.node, s.options, {
       now: () => performance.now(),

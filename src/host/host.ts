@@ -415,13 +415,16 @@ export class Host extends EventEmitter<HostEvents> {
 
   /**
    * issue 13: connect to NATS (following cluster.atStart) and start presence across nodes. After the first version
-   * loaded, so that it hears the other nodes' members as they arrive (onPresence), before any listener opens.
+   * loaded, so that it hears the other nodes' members as they arrive (onPresence), before any listener opens. An
+   * upgrade's new worker publishes only at its commit (startListening), with every connection it adopted: published
+   * earlier, its first record would replace the old worker's (same node name) before the members had moved, and the
+   * other nodes would see them leave and join again.
    */
   async #startCluster(): Promise<void> {
     const c = this.#options.cluster;
     if (!c) return;
     this.#natsLink = await NatsLink.open(c.link);
-    await this.#presence.start(this.#natsLink);
+    if (!this.#deferListen) await this.#presence.start(this.#natsLink);
   }
 
   /**
@@ -448,6 +451,8 @@ export class Host extends EventEmitter<HostEvents> {
         if (!this.#deferListen) return;
         this.#deferListen = false;
         for (const t of this.#transports) await t.start();
+        // issue 13: presence from the commit on (see #startCluster).
+        await this.#presence.start(this.#natsLink);
         // The upgrade committed: this worker's state (imported through migrate) is the one to checkpoint.
         this.#checkpoints?.activate();
       },

@@ -357,6 +357,13 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#options.sessions ? this.#options.sessions.store.status?.() : undefined;
   }
 
+  /** What /readyz reports on. issue 13: with `cluster`, NATS is one even without the NATS session store. */
+  #dependencies(): Record<string, boolean> {
+    const deps = dependenciesOf(this.#sessionStoreStatus());
+    if (this.#natsLink) deps.nats = (deps.nats ?? true) && this.#natsLink.state === 'up';
+    return deps;
+  }
+
   #readiness(): Readiness {
     return this.#state === 'running' ? 'ready' : this.#state === 'starting' ? 'starting' : 'shutting-down';
   }
@@ -401,7 +408,7 @@ export class Host extends EventEmitter<HostEvents> {
           command: (cmd, options) => this.#adminCommand(cmd, options),
           metrics: () => this.metrics(),
           readiness: () => this.#readiness(),
-          dependencies: () => Promise.resolve(dependenciesOf(this.#sessionStoreStatus())),
+          dependencies: () => Promise.resolve(this.#dependencies()),
           events: this.#events ?? new EventStream(),
         });
         await this.#http.start();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createHost } from '../../src/index.js';
 import { wsClient } from '../helpers/clients.js';
+import { TestNatsServer } from '../helpers/nats-server.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
@@ -49,6 +50,25 @@ test('without a cluster, joins and leaves reach onPresence in order, also after 
   } finally {
     observer.ws.close();
     await host.close();
+    p.remove();
+  }
+});
+
+test('with only the cluster option, /readyz names NATS as a dependency and says degraded while it is down', { timeout: 60_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(PRESENCE_PLUGIN);
+  const host = await createHost({ plugin: p.entry, logger: quietLogger, cluster: { servers: nats.url, node: 'ready-a' }, httpAdmin: { listen: '127.0.0.1:0' } });
+  const a = host.httpAdminAddress!;
+  const readyz = async () => (await (await fetch(`http://${a.host}:${a.port}/readyz`)).json()) as { state: string; dependencies: Record<string, boolean> };
+  try {
+    assert.deepEqual(await readyz(), { ready: true, state: 'ready', dependencies: { nats: true } });
+    await nats.kill();
+    await until(async () => (await readyz()).state === 'degraded', 'readyz to say degraded', 20_000);
+    assert.deepEqual((await readyz()).dependencies, { nats: false });
+    assert.equal(host.status().presence?.state, 'degraded');
+  } finally {
+    await host.close();
+    await nats.stop();
     p.remove();
   }
 });

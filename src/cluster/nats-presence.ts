@@ -74,6 +74,8 @@ export interface PresenceStatus {
 const STATUS_ROOMS = 100;
 /** Pause before a watch that ended is opened again. */
 const REWATCH_MS = 250;
+/** How far ahead of the reader's clock a record's start time may be (clock skew between machines) before it is refused. */
+const FUTURE_SINCE_MS = 24 * 3_600_000;
 /** Warnings about refused records: one per this many ms at most (a flood of garbage must not flood the log). */
 const WARN_EVERY_MS = 10_000;
 
@@ -346,7 +348,13 @@ export class ClusterPresence {
     } catch (err) {
       return this.#refused(err instanceof HotlineError ? err : new HotlineError('HOTLINE_E_PRESENCE_RECORD', messageOf(err)), key);
     }
-    const fresh = this.#deps.wallNow() - e.created.getTime() <= this.#o.expireAfter;
+    const wall = this.#deps.wallNow();
+    // A start time a day ahead of this clock is forged or broken, and would make the record win over every later
+    // process of its name (the later one counts): refused, like any other bad record.
+    if (r.since > wall + FUTURE_SINCE_MS) {
+      return this.#refused(new HotlineError('HOTLINE_E_PRESENCE_RECORD', `presence record ${key}: its start time is ${Math.round((r.since - wall) / 3_600_000)} h ahead of this node's clock`), key);
+    }
+    const fresh = wall - e.created.getTime() <= this.#o.expireAfter;
     const wasSuperseded = this.view.superseded;
     const outcome = this.view.apply(r, fresh);
     if (outcome === 'peer-limit') {

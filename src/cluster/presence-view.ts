@@ -177,7 +177,7 @@ export class PresenceView {
 
   // ── queries ──
 
-  /** The ids of the room's members on every node, this one's first. */
+  /** The ids of the room's members on every node, in the order this view learnt of them. */
   members(room: string): string[] {
     const m = this.#global.get(room);
     return m ? [...m.keys()] : [];

@@ -101,8 +101,8 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
   /** The rooms `conn` is in, in the order it joined them (a copy). */
   rooms(conn: Conn<ConnState>): string[];
   /**
-   * The ids of a room's members. With a cluster (host option `cluster`), on every node: this node's members first,
-   * then the others' as this node's copy of the presence bucket has them (no round trip; docs/cluster.md, Presence).
+   * The ids of a room's members. With a cluster (host option `cluster`), on every node, in the order this node
+   * learnt of them, as its copy of the presence bucket has them (no round trip; docs/cluster.md, Presence).
    */
   members(room: string): Promise<string[]>;
   /** A pino child logger bound to this plugin version. */

@@ -122,16 +122,18 @@ test('a node restarted under its name (new epoch) replaces its old entries at on
     const kv = await new Kvm(jetstream(nc)).open('hotline_presence');
     await until(async () => (await kv.get(oldEpoch))?.operation !== 'PUT', 'the old epoch record deleted', 15_000);
 
-    // Garbage: not JSON, the wrong shape, a member that is no connection id, a key that is no epoch.
+    // Garbage: not JSON, the wrong shape, a member that is no connection id, a key that is no epoch, a forged start.
     const baseline = await Promise.all([a, b, c].map(async (n) => (await n.presence()).refusedRecords));
     await kv.put('0123456789ab', 'not json {');
     await kv.put('0123456789ac', JSON.stringify({ v: 1, n: 'x', e: '0123456789ac', s: 1, q: 1, h: 100, c: 0, r: 'lobby' }));
     await kv.put('0123456789ad', JSON.stringify({ v: 1, n: 'x', e: '0123456789ad', s: 1, q: 1, h: 100, c: 1, r: [['lobby', ['<script>']]] }));
     await kv.put('evil.key', JSON.stringify({ v: 1 }));
+    // A forged node-a record "started" far in the future would win over the real node-a: refused.
+    await kv.put('0123456789ae', JSON.stringify({ v: 1, n: 'node-a', e: '0123456789ae', s: Date.now() + 1e12, q: 1, h: 100, c: 0, r: [] }));
     for (const [i, n] of [a, b, c].entries()) {
-      await until(async () => (await n.presence()).refusedRecords >= baseline[i]! + 4, `${n.name} refused the 4 records`, 15_000);
+      await until(async () => (await n.presence()).refusedRecords >= baseline[i]! + 5, `${n.name} refused the 5 records`, 15_000);
       const status = await n.presence();
-      assert.equal(status.refusedRecords, baseline[i]! + 4, `${n.name}: each refused once`);
+      assert.equal(status.refusedRecords, baseline[i]! + 5, `${n.name}: each refused once`);
       assert.equal(status.lastRefused?.code, 'HOTLINE_E_PRESENCE_RECORD');
       assert.ok(!status.peers.some((x) => x.node === 'x'), `${n.name}: no garbage peer`);
       assert.deepEqual(sorted(await n.members('lobby')), after, `${n.name}: membership untouched by the garbage`);

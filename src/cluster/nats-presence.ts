@@ -126,7 +126,10 @@ export class ClusterPresence {
   async start(): Promise<void> {
     if (this.#phase !== 'opening') throw new HotlineError('HOTLINE_E_CONFIG', `presence start() called while ${this.#phase}`);
     await this.#openBucket();
-    await this.#write();
+    // Through the one writer, so that a join meanwhile cannot put a second write in flight beside this one.
+    this.#dirty = true;
+    this.#kick();
+    await this.#writing;
     await this.#startWatch();
     if ((this.#phase as PresencePhase) !== 'opening') return; // closed meanwhile
     this.#phase = 'running';

@@ -8,7 +8,8 @@
  * Expiry is ours, by heartbeat age on the reader's own clock: NATS 2.9 ignores per-key TTLs, and the writer's clock
  * is not the reader's. A peer whose record has not moved for `expireAfter` (default 3 × heartbeat) is removed, its
  * members leaving; the sweep runs every heartbeat / 4, so a node killed -9 is gone everywhere within
- * expireAfter + heartbeat / 4 (+ one delivery) of its last write. The bucket's max_age removes what nobody deletes.
+ * expireAfter + heartbeat / 4 (+ one delivery) of its last write. A sweep that runs late (this process was stalled)
+ * is skipped: the records that arrived meanwhile are read first. The bucket's max_age removes what nobody deletes.
  *
  *   opening ──start()──► running ──close()──► closed
  *
@@ -64,6 +65,8 @@ export interface PresenceStatus {
   lastRefused?: { code: ErrorCode; message: string };
   /** Peers removed for not being heard within expireAfter, since start. */
   expiredPeers: number;
+  /** Sweeps skipped because this process had been stalled (their expiry waits for the records read meanwhile). */
+  lateSweeps: number;
   peers: PeerStatus[];
   /** Rooms with members anywhere, and the biggest ones with their local and global member counts. */
   roomCount: number;
@@ -104,7 +107,8 @@ export class ClusterPresence {
   #offState: (() => void) | undefined;
   #deletedOlder = new Set<string>();
   #lastWarn = 0;
-  #counters = { writes: 0, writeErrors: 0, deferredWrites: 0, refusedRecords: 0, expiredPeers: 0 };
+  #lastSweep = 0;
+  #counters = { writes: 0, writeErrors: 0, deferredWrites: 0, refusedRecords: 0, expiredPeers: 0, lateSweeps: 0 };
   #incomplete = false;
   #lastRefused: { code: ErrorCode; message: string } | undefined;
 
@@ -116,6 +120,11 @@ export class ClusterPresence {
     this.#deps = deps;
     this.since = deps.wallNow();
     this.view = new PresenceView({ node, epoch: this.epoch, since: this.since }, options.maxPeers, { now: deps.now, changed: deps.changed });
+  }
+
+  /** The sweep's period: a quarter of the heartbeat. */
+  get #sweepEvery(): number {
+    return Math.max(20, Math.floor(this.#o.heartbeat / 4));
   }
 
   get phase(): PresencePhase {
@@ -135,7 +144,8 @@ export class ClusterPresence {
     this.#phase = 'running';
     this.#heartbeatTimer = setInterval(() => this.#flushSoon(0), this.#o.heartbeat);
     this.#heartbeatTimer.unref();
-    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(20, Math.floor(this.#o.heartbeat / 4)));
+    this.#lastSweep = this.#deps.now();
+    this.#sweepTimer = setInterval(() => this.#sweep(), this.#sweepEvery);
     this.#sweepTimer.unref();
     this.#offState = this.#link.onState((s) => {
       if (s === 'up') void this.#reconnected();
@@ -383,6 +393,16 @@ export class ClusterPresence {
   #sweep(): void {
     // Deaf (NATS away, or no watch): silence proves nothing, so nobody is expired.
     if (this.#link.state !== 'up' || !this.#watching) return;
+    // Late by more than a round: this process was stalled (CPU starvation, a long GC), and the records that arrived
+    // meanwhile are still unread (timers run before I/O in the event loop). Expiring now would remove live peers.
+    // The next round comes after they are read.
+    const now = this.#deps.now();
+    const late = now - this.#lastSweep > 2 * this.#sweepEvery;
+    this.#lastSweep = now;
+    if (late) {
+      this.#counters.lateSweeps++;
+      return;
+    }
     for (const p of this.view.expire(this.#o.expireAfter)) {
       this.#counters.expiredPeers++;
       this.#deps.log('info', `presence: node ${p.node} (epoch ${p.epoch}) not heard for ${p.lastHeardMs} ms: removed, its ${p.members} member(s) left`, { node: p.node, epoch: p.epoch });

@@ -114,6 +114,9 @@ export const ERROR_CODES = {
   HOTLINE_E_CLUSTER_MESSAGE: 'a message on a room subject from NATS is malformed or over the payload bound; it was refused, not delivered',
   HOTLINE_E_CLUSTER_DROPPED: 'room messages were not published to the other nodes: NATS unreachable with whileDown drop, the buffer full, or the node closing',
   HOTLINE_E_CLUSTER_PUBLISH: "the NATS client refused a room message (over the server's max_payload); local members got it, other nodes did not",
+  // issue 13 (presence across nodes, src/cluster/presence*.ts).
+  HOTLINE_E_PRESENCE_RECORD: 'a presence record in the NATS bucket is malformed, oversized or over the bounds (written by something else); it was refused and counted',
+  HOTLINE_E_PRESENCE_LIMIT: "this node's rooms and members are over the presence bounds (maxRooms, maxMembers, maxRecordBytes); its record was published incomplete",
   // issue 12: several versions alive at once.
   HOTLINE_E_POLICY: 'a reload policy (pin, canary) is malformed, or cannot run in this state (a canary with no running version)',
   HOTLINE_E_CANARY: 'the canary version went over its error budget and was rolled back; its connections moved to the stable version',

@@ -1,7 +1,10 @@
 export { createHost, Host } from './host/host.js';
 export type { HostEvents, HostState, HostStatus, LiveVersionStatus, ReloadOptions } from './host/host.js';
 export type { CanaryPolicy, Handshake, PinPolicy, ReloadPolicy } from './swap/reload-policy.js';
-export type { HostLimits, HostOptions } from './host/options.js';
+export type { ClusterOptions, HostLimits, HostOptions } from './host/options.js';
+export type { PresenceOptions } from './cluster/presence-options.js';
+export type { PresenceStatus } from './cluster/nats-presence.js';
+export type { PeerPhase, PeerStatus } from './cluster/presence-view.js';
 export { definePlugin, HOST_API } from './plugin/contract.js';
 export type {
   CloseInfo,
@@ -15,6 +18,7 @@ export type {
   MessageData,
   PluginContext,
   PluginDefinition,
+  PresenceChange,
   PreviousVersion,
   Recipients,
   TransportKind,
@@ -32,7 +36,7 @@ export { MemorySessionStore } from './session/memory-store.js';
 export { FileSessionStore } from './session/file-store.js';
 export { NatsSessionStore, type NatsSessionStoreOptions, type NatsSessionStoreStatus } from './cluster/nats-session-store.js';
 export { NatsLink, type NatsLinkOptions, type NatsLinkState, type NatsLinkStatus } from './cluster/nats-connection.js';
-export type { ClusterOptions, OriginCounts, RoomBusStatus } from './cluster/room-bus.js';
+export type { ClusterOptions as RoomBusOptions, OriginCounts, RoomBusStatus } from './cluster/room-bus.js';
 export type { FileStoreOptions } from './session/file-store.js';
 export type { SessionChange, SessionRecord, SessionStore, StoredMessage, StoreOptions } from './session/store.js';
 export type { DrainOptions, SendAwayOptions, SessionOptions } from './session/options.js';

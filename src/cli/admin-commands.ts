@@ -1,6 +1,7 @@
 /**
  * `hotline reload`, `rollback`, `promote` and `status`: one request each over the admin socket.
  */
+import { formatPresence } from './presence-status.js';
 import { adminRequest } from '../admin/admin-client.js';
 import { defaultAdminPath } from '../admin/protocol.js';
 import { HotlineError } from '../errors.js';
@@ -127,6 +128,8 @@ function formatStatus(s: HostStatus & { supervisor?: SupervisorStatus }): string
     const more = s.rooms.count > shown.length ? `, … ${s.rooms.count - shown.length} more` : '';
     lines.push(`rooms       ${s.rooms.count} with members here: ${shown.join(', ')}${more}`);
   }
+  // issue 13: presence across nodes (src/cli/presence-status.ts).
+  if (s.presence) lines.push(...formatPresence(s.presence));
   const ck = s.checkpoint;
   if (ck) {
     const last = ck.last ? `, last ${ck.last.bytes} bytes at ${new Date(ck.last.at).toISOString()} (${ck.last.trigger})` : '';

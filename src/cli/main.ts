@@ -25,7 +25,7 @@ import { TUNING_ARG_OPTIONS, tuningHelp } from '../config/tuning.js';
 const USAGE = `usage:
   hotline start <entry> [--port N] [--host H] [--transport ws|tcp] [--framing lines|length] [--watch]
                         [--admin PATH] [--static DIR] [--sessions] [--state DIR] [--tls-cert PATH --tls-key PATH]
-                        [--cluster nats://H:P[,…]] [--cluster-wait MS]
+                        [--cluster nats://H:P[,…]] [--cluster-wait MS] [--cluster-node NAME]
                         [--config FILE.json] [--max-payload N ... every limit below]
                         [--env-file PATH]   (KEY=VALUE lines, re-read at every worker start)
                         [--http-admin HOST:PORT | --metrics] [--admin-token-file PATH]
@@ -43,9 +43,10 @@ const USAGE = `usage:
 --port 0 picks a free port. The admin socket defaults to .hotline/admin.sock. --state DIR checkpoints the plugin's
 global state there (every swap, every 5 s when changed, at shutdown) and restores it after a crash; --sessions
 turns it on in .hotline/state. --cluster nats://H:P[,…] keeps sessions in a NATS JetStream KV bucket shared by
-every node (a client whose node died resumes on another), and rooms span the nodes through NATS; NATS unreachable
-at start fails at once, or waits up to
---cluster-wait MS.
+every node (a client whose node died resumes on another), and rooms span the nodes through NATS: their messages
+reach every node's members, and their members are known on every node (presence); NATS unreachable at start fails
+at once, or waits up to --cluster-wait MS. --cluster-node NAME names this node (default <hostname>-<pid>): keep it
+across restarts so a restarted node replaces its old entries at once.
 
 ${tuningHelp()}`;
 
@@ -75,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       sessions: { type: 'boolean' },
       cluster: { type: 'string' },
       'cluster-wait': { type: 'string' },
+      'cluster-node': { type: 'string' },
       state: { type: 'string' },
       json: { type: 'boolean' },
       force: { type: 'boolean' },

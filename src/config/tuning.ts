@@ -280,7 +280,7 @@ export function tunedHostOptions(t: HostTuning | undefined, watch: boolean, stor
     watch: watch ? (watchOptions ?? true) : false,
     ...(nats ? { sessions: { ...sessions, ...nats } } : store && { sessions: { ...sessions, store } }),
     // issue 13: and its rooms span the nodes (the cluster bus).
-    ...(cluster && { cluster: { servers: cluster.servers, ...(cluster.wait !== undefined && { atStart: 'wait' as const, waitTimeout: cluster.wait }) } }),
+    ...(cluster && { cluster: { servers: cluster.servers, ...(cluster.wait !== undefined && { atStart: 'wait' as const, waitTimeout: cluster.wait }), ...(cluster.node !== undefined && { node: cluster.node }) } }),
     ...(stateDir && { state: { ...state, dir: stateDir } }),
   };
 }
@@ -290,20 +290,26 @@ export interface ClusterFlags {
   servers: string[];
   /** Wait this long for NATS at start instead of failing at once. */
   wait?: number;
+  /** `--cluster-node NAME`: this node's name in the cluster (presence), kept across restarts. */
+  node?: string;
 }
 
 /** The cluster flags, or undefined without --cluster; a malformed one is HOTLINE_E_CONFIG before anything starts. */
 export function parseClusterFlags(flags: Record<string, string | boolean | undefined>): ClusterFlags | undefined {
   const c = flags.cluster;
   const w = flags['cluster-wait'];
+  const n = flags['cluster-node'];
   if (c === undefined) {
     if (w !== undefined) throw new HotlineError('HOTLINE_E_CONFIG', '--cluster-wait needs --cluster');
+    if (n !== undefined) throw new HotlineError('HOTLINE_E_CONFIG', '--cluster-node needs --cluster');
     return undefined;
   }
+  if (n !== undefined && (typeof n !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(n))) throw new HotlineError('HOTLINE_E_CONFIG', `--cluster-node must be 1-128 letters, digits, '.', '_', ':' or '-', got ${JSON.stringify(n)}`);
+  const node = n === undefined ? {} : { node: n };
   const servers = typeof c === 'string' ? c.split(',').map((x) => x.trim()).filter((x) => x.length > 0) : [];
   if (servers.length === 0 || servers.some((x) => !/^(nats|tls):\/\/[^\s/]+$/.test(x))) throw new HotlineError('HOTLINE_E_CONFIG', `--cluster needs NATS URLs like nats://127.0.0.1:4222, got ${JSON.stringify(c)}`);
-  if (w === undefined) return { servers };
+  if (w === undefined) return { servers, ...node };
   const wait = typeof w === 'string' && /^\d{1,9}$/.test(w) ? Number(w) : NaN;
   if (!(wait > 0)) throw new HotlineError('HOTLINE_E_CONFIG', `--cluster-wait must be a positive number of ms, got ${JSON.stringify(w)}`);
-  return { servers, wait };
+  return { servers, wait, ...node };
 }

@@ -43,6 +43,8 @@ import { HttpAdmin, type Readiness } from '../ops/http-admin.js';
 import type { HttpAdminAddress } from '../ops/http-address.js';
 import { NatsLink } from '../cluster/nats-connection.js';
 import { RoomBus, type RoomBusStatus } from '../cluster/room-bus.js';
+import { HostPresence } from '../cluster/presence.js';
+import type { PresenceStatus } from '../cluster/nats-presence.js';
 
 /** The host's lifecycle. */
 export type HostState = 'starting' | 'running' | 'closing' | 'closed';
@@ -171,6 +173,8 @@ export interface HostStatus {
   rooms: { count: number; largest: Array<{ room: string; members: number }> };
   /** issue 13: with `cluster`: the cluster bus (NATS state, published, buffered, dropped, gaps, refused). */
   cluster?: RoomBusStatus;
+  /** issue 13: with `cluster`: presence across nodes (its NATS state, the peers, the rooms with local and global counts). */
+  presence?: PresenceStatus & { events: { delivered: number; dropped: number; abandoned: number } };
 }
 
 // Until the first version loads there is nothing to dispatch to; listeners open only after it does.
@@ -216,6 +220,10 @@ export class Host extends EventEmitter<HostEvents> {
   #events: EventStream | undefined;
   /** issue 13: room messages across nodes, with the `cluster` option (src/cluster/room-bus.ts). */
   #bus: RoomBus | undefined;
+  /** issue 13: joins and leaves as onPresence events; with `cluster`, every node's members (src/cluster/presence.ts). */
+  #presence: HostPresence;
+  /** issue 13: the node's NATS connection, with `cluster`. */
+  #natsLink: NatsLink | undefined;
 
   /** @internal Use createHost(). */
   constructor(options: HostOptions) {
@@ -247,6 +255,12 @@ export class Host extends EventEmitter<HostEvents> {
         for (const w of this.#finishedWaiters) w();
       },
       targetEmptied: (t) => this.#swapper.targetEmptied(t),
+    });
+    this.#presence = new HostPresence(this.#options.cluster && this.#options.cluster.presence, {
+      rooms: this.#dispatcher.rooms,
+      gate: this.#dispatcher,
+      connections: () => this.#dispatcher.connections.size,
+      log: (level, msg, fields) => this.log[level](fields ?? {}, msg),
     });
     // issue 15: the links' table, created here so their log lines go to the host's logger.
     const links = linksOf(this.#dispatcher, { ...defaultLinkDeps, log: (level, msg, fields) => this.log[level](fields ?? {}, msg) });
@@ -353,6 +367,14 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#options.sessions ? this.#options.sessions.store.status?.() : undefined;
   }
 
+  /** What /readyz reports on. issue 13: with `cluster`, NATS is one even without the NATS session store. */
+  #dependencies(): Record<string, boolean> {
+    const deps = dependenciesOf(this.#sessionStoreStatus());
+    if (this.#natsLink) deps.nats = (deps.nats ?? true) && this.#natsLink.state === 'up';
+    if (this.#bus) deps.cluster = this.#bus.status().state === 'up';
+    return deps;
+  }
+
   #readiness(): Readiness {
     return this.#state === 'running' ? 'ready' : this.#state === 'starting' ? 'starting' : 'shutting-down';
   }
@@ -373,6 +395,7 @@ export class Host extends EventEmitter<HostEvents> {
       checkInternals();
       await this.#startBus();
       await this.#swapper.reload('start');
+      await this.#startCluster();
       this.#checkpoints?.start();
       await this.#sessions?.start();
       const host = this.#transportHost();
@@ -397,8 +420,7 @@ export class Host extends EventEmitter<HostEvents> {
           command: (cmd, options) => this.#adminCommand(cmd, options),
           metrics: () => this.metrics(),
           readiness: () => this.#readiness(),
-          // issue 13: and the cluster bus's NATS connection, when there is one.
-          dependencies: () => Promise.resolve({ ...dependenciesOf(this.#sessionStoreStatus()), ...(this.#bus && { cluster: this.#bus.status().state === 'up' }) }),
+          dependencies: () => Promise.resolve(this.#dependencies()),
           events: this.#events ?? new EventStream(),
         });
         await this.#http.start();
@@ -414,7 +436,8 @@ export class Host extends EventEmitter<HostEvents> {
   async #startBus(): Promise<void> {
     const c = this.#options.cluster;
     if (!c) return;
-    const link = await NatsLink.open(c.link);
+    // noEcho: this node's own room messages are delivered here already, never again through NATS.
+    const link = await NatsLink.open({ ...c.link, noEcho: true });
     const rooms = this.#dispatcher.rooms;
     this.#bus = new RoomBus(link, c.bus, {
       deliverHere: (room, msg) => rooms.deliverHere(room, msg),
@@ -422,6 +445,20 @@ export class Host extends EventEmitter<HostEvents> {
       log: (level, msg, fields) => this.log[level](fields, msg),
     });
     rooms.relayTo(this.#bus);
+  }
+
+  /**
+   * issue 13: connect to NATS (following cluster.atStart) and start presence across nodes. After the first version
+   * loaded, so that it hears the other nodes' members as they arrive (onPresence), before any listener opens. An
+   * upgrade's new worker publishes only at its commit (startListening), with every connection it adopted: published
+   * earlier, its first record would replace the old worker's (same node name) before the members had moved, and the
+   * other nodes would see them leave and join again.
+   */
+  async #startCluster(): Promise<void> {
+    const c = this.#options.cluster;
+    if (!c) return;
+    this.#natsLink = await NatsLink.open(c.link);
+    if (!this.#deferListen) await this.#presence.start(this.#natsLink);
   }
 
   /**
@@ -441,11 +478,15 @@ export class Host extends EventEmitter<HostEvents> {
         // Called at an upgrade's release: the state is the new worker's from here on.
         this.#checkpoints?.handOver();
         this.#sessions?.beginSendAway();
+        // issue 13: the other nodes keep seeing the members moving to the new worker (ClusterPresence.freeze).
+        this.#presence.freeze();
       },
       startListening: async () => {
         if (!this.#deferListen) return;
         this.#deferListen = false;
         for (const t of this.#transports) await t.start();
+        // issue 13: presence from the commit on (see #startCluster).
+        await this.#presence.start(this.#natsLink);
         // The upgrade committed: this worker's state (imported through migrate) is the one to checkpoint.
         this.#checkpoints?.activate();
       },
@@ -487,6 +528,7 @@ export class Host extends EventEmitter<HostEvents> {
     const v = this.#swapper.current;
     const d = this.#dispatcher;
     const store = this.#sessionStoreStatus();
+    const presence = this.#presence.status();
     return {
       pid: process.pid,
       state: this.#state,
@@ -509,6 +551,7 @@ export class Host extends EventEmitter<HostEvents> {
       ...(linksOf(d).size > 0 && { links: linksOf(d).status() }),
       rooms: { count: d.rooms.size, largest: d.rooms.largest(100) },
       ...(this.#bus && { cluster: this.#bus.status() }),
+      ...(presence && { presence }),
     };
   }
 
@@ -551,9 +594,12 @@ export class Host extends EventEmitter<HostEvents> {
     await this.#http?.close();
     this.#metrics?.close();
     await this.#sessions?.close();
-    // issue 13: after the last onClose (whose room messages it still publishes); unsubscribes, flushes, disconnects.
+    // issue 13: after the last onClose (whose room messages the bus still publishes); the bus unsubscribes, flushes
+    // and disconnects; presence deletes this node's record, so its members leave everywhere at once.
     this.#dispatcher.rooms.relayTo(undefined);
     await this.#bus?.close();
+    await this.#presence.close();
+    await this.#natsLink?.close();
     this.#incomplete.close();
     this.#state = 'closed';
     hold.release();

@@ -1,12 +1,15 @@
 /**
  * Host options, their defaults, and their validation. Every default is documented in docs/api.md.
  */
+import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Bundle } from '../build/bundler.js';
 import { HotlineError } from '../errors.js';
 import { NatsSessionStore } from '../cluster/nats-session-store.js';
 import type { NatsLinkOptions } from '../cluster/nats-connection.js';
-import { type ClusterOptions, type RoomBusSettings, resolveClusterSettings } from '../cluster/room-bus.js';
+import { type ClusterOptions as RoomBusOptions, type RoomBusSettings, resolveClusterSettings } from '../cluster/room-bus.js';
+import type { PresenceOptions } from '../cluster/presence-options.js';
+import { type PresenceSettings, resolvePresenceSettings } from '../cluster/presence.js';
 import type { SessionStore } from '../session/store.js';
 import { type SendAwayOptions, type ResolvedSessionOptions, type SessionOptions, resolveSendAwayOptions, resolveSessionOptions } from '../session/options.js';
 import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
@@ -49,6 +52,22 @@ export interface HostLimits {
   maxConnectionsPerIp?: number;
   /** Handshakes one IP address may start per second (a token bucket of that size); more: WS 429, TCP closed. Default off. */
   handshakeRatePerIp?: number;
+}
+
+/**
+ * issue 13: a cluster on NATS (docs/cluster.md). Room messages reach every node's members (the cluster bus, its
+ * options in {@link RoomBusOptions}), and presence: every node publishes its rooms' members to a JetStream KV bucket and
+ * watches the others', so `ctx.members(room)` and `onPresence` cover every node.
+ */
+export interface ClusterOptions extends RoomBusOptions {
+  /**
+   * This node's name: the origin of its room messages and the key of its presence. Keep it across restarts (e.g. the
+   * machine's name): a restarted node's new epoch then replaces its old entries at once. Default `<hostname>-<pid>`,
+   * whose old entries are expired instead.
+   */
+  node?: string;
+  /** Presence across nodes: its bucket, heartbeat, expiry and bounds; `false` turns it off. Default on. */
+  presence?: PresenceOptions | false;
 }
 
 export interface HostOptions {
@@ -100,7 +119,7 @@ export interface HostOptions {
   sessions?: boolean | SessionOptions;
   /**
    * issue 13: a cluster on NATS. Rooms span nodes: `ctx.to(room).send()` reaches the members on every node of the
-   * same `name`, FIFO per origin node. NATS unreachable: local delivery goes on; cross-node messages are buffered
+   * same `name`, FIFO per origin node, and their members are known on every node (presence, `onPresence`). NATS unreachable: local delivery goes on; cross-node messages are buffered
    * (bounded) or dropped, by `whileDown`, and counted. Sessions across nodes are `sessions: { store: 'nats' }`
    * (`hotline start --cluster` turns both on). Default off. See docs/cluster.md.
    */
@@ -168,7 +187,8 @@ export interface ResolvedOptions {
   httpAdmin: HttpAdminConfig | undefined;
   metrics: boolean;
   sessions: ResolvedSessionOptions | false;
-  cluster: { link: NatsLinkOptions; bus: RoomBusSettings } | false;
+  /** The NATS connection's options; the bus opens its own with noEcho, presence its own without. */
+  cluster: { link: NatsLinkOptions; bus: RoomBusSettings; presence: PresenceSettings | false } | false;
   state: ResolvedStateOptions | false;
   sendAway: Required<SendAwayOptions>;
   isolation: 'inline' | 'worker';
@@ -298,10 +318,14 @@ function resolveWorkerLimits(w: WorkerLimits | undefined): ResolvedOptions['work
 function resolveCluster(c: ClusterOptions | undefined, maxPayload: number): ResolvedOptions['cluster'] {
   if (c === undefined) return false;
   if (typeof c !== 'object' || c === null || c.servers === undefined) throw new HotlineError('HOTLINE_E_CONFIG', "cluster needs servers, e.g. { servers: 'nats://127.0.0.1:4222' }");
-  const bus = resolveClusterSettings(c, maxPayload);
+  // One node name for the bus (its messages' origin) and presence (its record), checked by both.
+  const named = { ...c, node: c.node ?? `${os.hostname()}-${process.pid}` };
+  const bus = resolveClusterSettings(named, maxPayload);
+  const presence = resolvePresenceSettings(named);
   return {
-    link: { servers: c.servers, name: `hotline ${bus.node}`, atStart: c.atStart, waitTimeout: c.waitTimeout, connectTimeout: c.connectTimeout, noEcho: true },
+    link: { servers: c.servers, name: `hotline ${bus.node}`, atStart: c.atStart, waitTimeout: c.waitTimeout, connectTimeout: c.connectTimeout },
     bus,
+    presence,
   };
 }
 

@@ -50,6 +50,16 @@ export interface Conn<ConnState = unknown> {
   leave(room: string): boolean;
 }
 
+/**
+ * issue 13: who joined and left a room, by connection id, on any node: what `onPresence` receives. One member is one
+ * connection id, wherever it is; an id is in `joined` when the room first lists it and in `left` when it no longer
+ * does (it left, closed, or its node died and was expired).
+ */
+export interface PresenceChange {
+  joined: string[];
+  left: string[];
+}
+
 /** Options of a room delivery. */
 export interface DeliveryOptions<ConnState = unknown> {
   /** Leave this connection out (usually the sender). By default every member gets the message, the sender included. */
@@ -94,7 +104,10 @@ export interface PluginContext<GlobalState = unknown, ConnState = unknown> {
   toConnection(id: string): Recipients<ConnState>;
   /** The rooms `conn` is in, in the order it joined them (a copy). */
   rooms(conn: Conn<ConnState>): string[];
-  /** The ids of a room's members. A promise: with a cluster (a later release) it asks the other nodes too. */
+  /**
+   * The ids of a room's members. With a cluster (host option `cluster`), on every node, in the order this node
+   * learnt of them, as its copy of the presence bucket has them (no round trip; docs/cluster.md, Presence).
+   */
   members(room: string): Promise<string[]>;
   /** A pino child logger bound to this plugin version. */
   readonly log: Logger;
@@ -232,6 +245,11 @@ export interface PluginDefinition<GlobalState = unknown, ConnState = unknown> {
   onLinkClose?(link: Link, info: LinkCloseInfo, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
   /** issue 15: per link claimed in `migrate`/`init` by the new version: return the link's new state. Synchronous. */
   migrateLink?(prevLinkState: unknown, prev: PreviousVersion): unknown;
+  /**
+   * issue 13: a room's membership changed, on this node or (with a cluster) on another one. Delivered in order, one
+   * event at a time, to the serving version (a swap parks them and the new version gets them). Inline isolation only.
+   */
+  onPresence?(room: string, change: PresenceChange, ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
   /** The old version's last call, after the switch. */
   dispose?(ctx: PluginContext<GlobalState, ConnState>): MaybePromise<void>;
 }

@@ -5,7 +5,7 @@
 import { HotlineError } from '../errors.js';
 import { HOST_API, type PluginDefinition } from './contract.js';
 
-const OPTIONAL_FUNCTIONS = ['init', 'migrate', 'migrateConnection', 'check', 'onOpen', 'onClose', 'dispose', 'onLinkOpen', 'onLinkReconnect', 'onLinkMessage', 'onLinkClose', 'migrateLink'] as const;
+const OPTIONAL_FUNCTIONS = ['init', 'migrate', 'migrateConnection', 'check', 'onOpen', 'onClose', 'dispose', 'onLinkOpen', 'onLinkReconnect', 'onLinkMessage', 'onLinkClose', 'migrateLink', 'onPresence'] as const;
 
 /** Read the default export of an evaluated CommonJS module, accepting both esbuild's and hand-written forms. */
 export function defaultExportOf(moduleExports: unknown): unknown {

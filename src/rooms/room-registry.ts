@@ -30,8 +30,19 @@ export interface RoomRelay {
   publishDirect(id: string, data: MessageData): boolean;
 }
 // --- end cluster relay ---
+/** issue 13 (presence): told of each membership change, after it happened. Must not throw. */
+export interface RoomListener {
+  joined(room: string, id: string): void;
+  left(room: string, id: string): void;
+}
 
 export class RoomRegistry<M extends RoomMember> {
+  // ── issue 13, presence (src/cluster/presence.ts sets these two; absent, the registry is all there is) ──
+  /** Told of every join and leave. */
+  listener: RoomListener | undefined = undefined;
+  /** Where `ctx.members` reads a room's members: with a cluster, every node's; absent, this registry's. */
+  membersOf: ((room: string) => string[]) | undefined = undefined;
+
   readonly #rooms = new Map<string, Set<M>>();
   readonly #joined = new Map<M, Set<string>>();
   readonly #maxPerMember: number;
@@ -89,6 +100,7 @@ export class RoomRegistry<M extends RoomMember> {
       this.#relay?.roomChanged(room, true);
     }
     members.add(member);
+    this.listener?.joined(room, member.id);
     return true;
   }
 
@@ -116,6 +128,11 @@ export class RoomRegistry<M extends RoomMember> {
     return rooms ? [...rooms] : [];
   }
 
+  /** issue 13: the rooms with members, in the order they got their first one. */
+  roomNames(): IterableIterator<string> {
+    return this.#rooms.keys();
+  }
+
   /** The ids of the members of `room`, in the order they joined. */
   memberIds(room: string): string[] {
     checkRoomName(room);
@@ -125,6 +142,12 @@ export class RoomRegistry<M extends RoomMember> {
     let i = 0;
     for (const m of members) ids[i++] = m.id;
     return ids;
+  }
+
+  /** issue 13: what `ctx.members(room)` answers: every node's members with a cluster, this process's without. */
+  members(room: string): Promise<string[]> {
+    checkRoomName(room);
+    return Promise.resolve(this.membersOf ? this.membersOf(room) : this.memberIds(room));
   }
 
   /** How many members `room` has. */
@@ -161,10 +184,11 @@ export class RoomRegistry<M extends RoomMember> {
   #drop(room: string, member: M): void {
     const members = this.#rooms.get(room);
     if (!members) return;
-    members.delete(member);
+    if (!members.delete(member)) return;
     if (members.size === 0) {
       this.#rooms.delete(room);
       this.#relay?.roomChanged(room, false);
     }
+    this.listener?.left(room, member.id);
   }
 }

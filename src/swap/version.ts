@@ -310,7 +310,7 @@ function createContext(v: Version, d: Dispatcher, module: LoadedModule): PluginC
     },
     members(room) {
       try {
-        return Promise.resolve(d.rooms.memberIds(room));
+        return d.rooms.members(room);
       } catch (err) {
         return Promise.reject(err);
       }

@@ -97,10 +97,11 @@ test('a host with cluster: /readyz lists the bus as a dependency, degraded while
   const a = host.httpAdminAddress!;
   const readyz = async () => (await (await fetch(`http://${a.host}:${a.port}/readyz`)).json()) as { state: string; degraded?: string[]; dependencies: Record<string, boolean> };
   try {
-    assert.deepEqual(await readyz(), { ready: true, state: 'ready', dependencies: { cluster: true } });
+    // `cluster` is the bus's connection, `nats` presence's (each its own: the bus's is noEcho).
+    assert.deepEqual(await readyz(), { ready: true, state: 'ready', dependencies: { nats: true, cluster: true } });
     await nats.kill();
-    await until(async () => (await readyz()).state === 'degraded', 'degraded', 20_000);
-    assert.deepEqual((await readyz()).degraded, ['cluster']);
+    await until(async () => (await readyz()).degraded?.includes('cluster') === true, 'the bus degraded', 20_000);
+    assert.equal((await readyz()).state, 'degraded');
     assert.equal(host.status().cluster?.state, 'degraded');
     await nats.start();
     await until(async () => (await readyz()).state === 'ready', 'ready again', 20_000);

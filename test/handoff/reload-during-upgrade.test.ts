@@ -75,7 +75,9 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: str
 }
 
 test('a SIGHUP reload and an admin reload during a real upgrade under traffic: refused by name, zero lost or duplicated', async () => {
-  sup = await startSupervisor({ entry: p.entry, admin, envFile, readyTimeoutMs: 30_000 });
+  // The held handler must outlive the test's steps: abandoned at the default hangTimeout (2 s on a loaded machine), it
+  // ends the export early and the status polls below meet a leaving worker.
+  sup = await startSupervisor({ entry: p.entry, admin, envFile, readyTimeoutMs: 30_000, tuning: { hangTimeout: 60_000 } });
   const [wsAddr, tcpAddr] = sup.addresses;
   await traffic.addWs(`ws://127.0.0.1:${wsAddr!.port}/`, 40);
   await traffic.addTcp(tcpAddr!.port, 10);

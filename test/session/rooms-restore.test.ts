@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -107,4 +107,35 @@ test('killed -9 twice: the restored session is in its rooms again before its fir
     p.remove();
   }
   assert.deepEqual(lost, []);
+});
+
+test('rooms in the file store that joins could not have made: the record is refused whole, the client starts over in no room', { timeout: 60_000 }, async () => {
+  const p = pluginDir(roomPlugin('v1'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'hotline-session-rooms-'));
+  let { child, port } = await startHost(p.entry, dir, 0);
+  const client = connect(() => `ws://127.0.0.1:${port}/`, { backoff: { initialDelay: 50, maxDelay: 300 } });
+  const got = new Received(client);
+  let resumed = 0;
+  const lost: string[] = [];
+  client.on('resumed', () => resumed++);
+  client.on('lost-session', (info) => lost.push(info.code));
+  try {
+    assert.equal(await ask(client, got, 'join:lobby', 'joined:'), 'joined:true');
+    await kill9(child);
+    const log = path.join(dir, 'sessions.log');
+    const ids = new Set(readFileSync(log, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { i: string }).i));
+    assert.equal(ids.size, 1);
+    // A good room and a bad one: nothing of it may be joined.
+    appendFileSync(log, JSON.stringify({ i: [...ids][0], c: { rooms: ['lobby', 'x'.repeat(300)], touchedAt: Date.now() } }) + '\n');
+    ({ child, port } = await startHost(p.entry, dir, port).catch(() => startHost(p.entry, dir, 0)));
+    await until(() => lost.length > 0, 'the lost-session', 20_000);
+    assert.deepEqual(lost, ['HOTLINE_E_SESSION_UNKNOWN']);
+    assert.equal(resumed, 0);
+    assert.equal(await ask(client, got, 'rooms', 'rooms:'), 'rooms:[]', 'the new session is in no room');
+  } finally {
+    client.close();
+    await kill9(child);
+    rmSync(dir, { recursive: true, force: true });
+    p.remove();
+  }
 });

@@ -109,7 +109,7 @@ export const ERROR_CODES = {
   // issue 13 (sessions on NATS JetStream KV, src/cluster/).
   HOTLINE_E_CLUSTER_UNAVAILABLE: 'NATS is unreachable: at start (atStart: fail, or the wait timed out), or a store operation that needs it now',
   HOTLINE_E_SESSION_CONFLICT: 'another node took this session over (compare-and-set on its record failed); this copy was closed',
-  HOTLINE_E_SESSION_RECORD: 'a session record in the NATS bucket is malformed or oversized (written by something else); it was refused',
+  HOTLINE_E_SESSION_RECORD: 'a session record (in the NATS bucket, or its rooms in any store) is malformed or oversized (written by something else); it was refused',
   // issue 13 (rooms across nodes, src/cluster/room-bus.ts): counted in status().cluster, logged rate-limited.
   HOTLINE_E_CLUSTER_MESSAGE: 'a message on a room subject from NATS is malformed or over the payload bound; it was refused, not delivered',
   HOTLINE_E_CLUSTER_DROPPED: 'room messages were not published to the other nodes: NATS unreachable with whileDown drop, the buffer full, or the node closing',

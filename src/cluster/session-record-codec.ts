@@ -5,9 +5,11 @@
  * and never partly applied.
  *
  * Wire shape (JSON, version 1): `{ v: 1, id, o: { n: node, e: epoch }, i: inSeq, s: outSeq, m: [[seq, text | { b:
- * base64 }], …], st?: state, c?: connId, t: touchedAt, x?: 1, g: gen, gc?: 1, p?: suspect }`.
+ * base64 }], …], st?: state, c?: connId, t: touchedAt, x?: 1, g: gen, gc?: 1, p?: suspect, r?: [room, …] }`. `r`, the
+ * connection's rooms, came after version 1 was in use: a record without it is in no room, and is read as before.
  */
 import { HotlineError } from '../errors.js';
+import { roomListProblem } from '../rooms/room-name.js';
 import type { SessionRecord, StoredMessage } from '../session/store.js';
 
 /** Which node wrote a record: its name and the random epoch of that process (a restart draws a new one). */
@@ -36,6 +38,7 @@ interface WireRecord {
   g: number;
   gc?: 1;
   p?: number;
+  r?: string[];
 }
 
 /** Session ids are 128-bit base64url (token.ts); anything else never names a key. */
@@ -64,6 +67,7 @@ export function encodeRecord(r: SessionRecord, owner: RecordOwner): Uint8Array {
   if (r.expired) w.x = 1;
   if (r.genConfirmed) w.gc = 1;
   if (r.suspect !== undefined) w.p = r.suspect;
+  if (r.rooms !== undefined && r.rooms.length > 0) w.r = r.rooms;
   return encoder.encode(JSON.stringify(w));
 }
 
@@ -81,7 +85,8 @@ function optional(o: Record<string, unknown>, field: string, type: 'string' | 'n
 
 /**
  * The record stored under `key`, or HOTLINE_E_SESSION_RECORD: over `maxBytes`, not UTF-8 JSON, a field missing or
- * of the wrong type, sequence numbers out of order, more than `maxReplay` messages, another session's id.
+ * of the wrong type, sequence numbers out of order, more than `maxReplay` messages, another session's id, rooms a
+ * connection could not have joined (more than 128, a name that is no room name, one listed twice).
  */
 export function decodeRecord(key: string, bytes: Uint8Array, maxBytes: number, maxReplay: number): DecodedRecord {
   if (bytes.byteLength > maxBytes) refuse(key, `${bytes.byteLength} bytes, over the ${maxBytes} allowed`);
@@ -102,6 +107,10 @@ export function decodeRecord(key: string, bytes: Uint8Array, maxBytes: number, m
   if (!optional(o, 'st', 'string') || !optional(o, 'c', 'string')) refuse(key, 'state and connId must be strings');
   if (o.p !== undefined && !isSeq(o.p)) refuse(key, 'suspect must be a non-negative integer');
   if ((o.x !== undefined && o.x !== 1) || (o.gc !== undefined && o.gc !== 1)) refuse(key, 'flags must be 1 or absent');
+  if (o.r !== undefined) {
+    const problem = roomListProblem(o.r);
+    if (problem) refuse(key, problem);
+  }
   if (!Array.isArray(o.m)) refuse(key, 'messages must be an array');
   if (o.m.length > maxReplay) refuse(key, `${o.m.length} messages, over maxReplay ${maxReplay}`);
   const out: StoredMessage[] = [];
@@ -120,5 +129,6 @@ export function decodeRecord(key: string, bytes: Uint8Array, maxBytes: number, m
   if (o.c !== undefined) record.connId = o.c as string;
   if (o.x === 1) record.expired = true;
   if (o.p !== undefined) record.suspect = o.p;
+  if (o.r !== undefined) record.rooms = o.r as string[];
   return { record, owner: { node: owner.n, epoch: owner.e } };
 }

@@ -35,8 +35,11 @@ const enum Phase {
 export interface ConnectionOptions {
   /** The id the connection already has: carried by a process upgrade or a session record (conn-id.ts). */
   id?: string;
-  /** A resumed session: restore this `conn.state` and skip onOpen, which already ran for this client. */
-  resume?: { state: unknown };
+  /**
+   * A resumed session: restore this `conn.state` and these rooms (checked by whoever read them: room-name.ts'
+   * roomListProblem), and skip onOpen, which already ran for this client.
+   */
+  resume?: { state: unknown; rooms?: readonly string[] };
   /** Called before each event's handler runs, so the session layer knows which message a send belongs to. */
   onEventStart?: (kind: 'open' | 'message' | 'close') => void;
   /** Called after each event's handler settled, so the session layer knows what the plugin has handled. */
@@ -46,6 +49,11 @@ export interface ConnectionOptions {
    * `drop` frame, so the connection can stay open. Called before the event is settled (and so acked).
    */
   onPoison?: (err: HotlineError) => void;
+  /**
+   * The connection joined or left a room through `join`/`leave` (not the leaving of every room when it closes or
+   * moves): the session layer stores its rooms, as it stores `conn.state`, so a restore can join them again.
+   */
+  onRoomsChanged?: () => void;
 }
 
 export class Connection implements HandleTarget, RoomMember {
@@ -81,6 +89,7 @@ export class Connection implements HandleTarget, RoomMember {
   #onEventStart: ConnectionOptions['onEventStart'];
   #onEventDone: ConnectionOptions['onEventDone'];
   #onPoison: ConnectionOptions['onPoison'];
+  #onRoomsChanged: ConnectionOptions['onRoomsChanged'];
   #runningKind: 'open' | 'message' | 'close' = 'open';
   /** When the running onMessage started, if the dispatcher has a HandlerObserver (metrics on). */
   #startedAt = 0;
@@ -105,11 +114,15 @@ export class Connection implements HandleTarget, RoomMember {
     this.#onEventStart = options?.onEventStart;
     this.#onEventDone = options?.onEventDone;
     this.#onPoison = options?.onPoison;
+    this.#onRoomsChanged = options?.onRoomsChanged;
     this.#bindSettle();
     this.runtime = dispatcher.route(link);
     dispatcher.connections.set(this.id, this);
     if (options?.resume) {
       this.state = options.resume.state;
+      // Before any event can be dispatched: the first message a restored session handles finds it in its rooms. The
+      // registry directly, not join(): these rooms are the stored ones, nothing to tell the session layer.
+      for (const room of options.resume.rooms ?? []) dispatcher.rooms.join(this, room);
       this.opened = true;
       this.runtime.attach?.(this);
     } else {
@@ -198,7 +211,9 @@ export class Connection implements HandleTarget, RoomMember {
   /** Join a room (src/rooms). False when already in it, or when the connection is closing: it could not receive. */
   join(room: string): boolean {
     if (this.#phase !== Phase.Open) return false;
-    return this.#d.rooms.join(this, room);
+    if (!this.#d.rooms.join(this, room)) return false;
+    this.#onRoomsChanged?.();
+    return true;
   }
 
   /** @internal The rooms this connection is in, for an upgrade's transfer and `ctx.rooms`. */
@@ -208,7 +223,9 @@ export class Connection implements HandleTarget, RoomMember {
 
   /** Leave a room. False when not in it. */
   leave(room: string): boolean {
-    return this.#d.rooms.leave(this, room);
+    if (!this.#d.rooms.leave(this, room)) return false;
+    this.#onRoomsChanged?.();
+    return true;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * The bounds on rooms, checked where a name enters (join, to, members) and where membership arrives from another
- * process (an upgrade's transfer, src/handoff/transfer-codec.ts): one connection cannot make the host hold an
+ * process (an upgrade's transfer, src/handoff/transfer-codec.ts; a session record, src/session and src/cluster): one connection cannot make the host hold an
  * unbounded number of rooms, or names of unbounded size.
  */
 import { HotlineError } from '../errors.js';
@@ -30,4 +30,22 @@ export function roomNameProblem(name: unknown): string | undefined {
 export function checkRoomName(name: unknown): asserts name is string {
   const problem = roomNameProblem(name);
   if (problem) throw new HotlineError('HOTLINE_E_ROOM_NAME', problem);
+}
+
+/**
+ * Why `rooms` cannot be a connection's room list read from outside this process (a session record in a file or in
+ * the NATS bucket), or undefined when it can: an array of at most MAX_ROOMS_PER_CONNECTION distinct valid names, the
+ * most joins could have made.
+ */
+export function roomListProblem(rooms: unknown): string | undefined {
+  if (!Array.isArray(rooms)) return 'rooms must be an array';
+  if (rooms.length > MAX_ROOMS_PER_CONNECTION) return `${rooms.length} rooms, over the ${MAX_ROOMS_PER_CONNECTION} a connection may be in`;
+  const seen = new Set<string>();
+  for (const room of rooms as unknown[]) {
+    const problem = roomNameProblem(room);
+    if (problem) return problem;
+    if (seen.has(room as string)) return 'a room is listed twice';
+    seen.add(room as string);
+  }
+  return undefined;
 }

@@ -167,6 +167,7 @@ export class FileSessionStore implements SessionStore {
       const c: LogLine['c'] = { create: true, connId: r.connId, inSeq: r.inSeq, state: r.state, touchedAt: r.touchedAt, gen: r.gen ?? 0, genConfirmed: r.genConfirmed ?? false };
       // A mark still in force (its message unhandled) must survive compaction, or a poison message gets a third try.
       if (r.suspect === r.inSeq + 1) c.suspect = r.suspect;
+      if (r.rooms !== undefined && r.rooms.length > 0) c.rooms = r.rooms;
       lines.push(JSON.stringify({ i: r.id, c }));
       // outSeq is restored by the last out line; a session with nothing unacked keeps it through a marker line.
       if (r.out.length === 0 && r.outSeq > 0) lines.push(JSON.stringify({ i: r.id, c: { outSeq: r.outSeq, touchedAt: r.touchedAt } }));

@@ -14,10 +14,11 @@
 import type { WebSocket } from 'ws';
 import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART, POLICY_CLOSE_GRACE_MS } from '../connection/close-codes.js';
 import { isConnectionId, newConnectionId } from '../connection/conn-id.js';
-import { Connection } from '../connection/connection.js';
+import { Connection, type ConnectionOptions } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
 import { isThenable } from '../connection/thenable.js';
 import { HotlineError, messageOf } from '../errors.js';
+import { roomListProblem } from '../rooms/room-name.js';
 import { EarlyFrames } from './early-frames.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { decodeFrame, type LostCode, type WelcomeFrame } from './protocol.js';
@@ -240,7 +241,7 @@ export class SessionManager implements SessionHost {
     };
     s.attach(ws, 0, welcome);
     // After the welcome, so whatever onOpen sends follows it.
-    s.conn = new Connection(s, this.#deps.dispatcher, { id: connId, onEventStart: s.onEventStart, onEventDone: s.onEventDone, onPoison: s.onPoison });
+    s.conn = new Connection(s, this.#deps.dispatcher, { id: connId, ...this.#hooks(s) });
   }
 
   /**
@@ -308,6 +309,7 @@ export class SessionManager implements SessionHost {
     let lost: LostCode | undefined;
     if (!rec) lost = 'HOTLINE_E_SESSION_UNKNOWN';
     else if (rec.expired || rec.touchedAt < Date.now() - this.#o.ttl) lost = 'HOTLINE_E_SESSION_EXPIRED';
+    else if (this.#badRooms(rec.id, rec.rooms)) lost = 'HOTLINE_E_SESSION_UNKNOWN';
     else lost = this.tokenRefusal({ gen: rec.gen ?? 0, genConfirmed: rec.genConfirmed ?? false }, claim, remoteAddress) ?? checkResume(rec.out, rec.outSeq, rx);
     if (!rec || lost) {
       // A refused token leaves the record to its holder; an expired or broken one is gone.
@@ -338,7 +340,8 @@ export class SessionManager implements SessionHost {
     // the store is a file anyone with access can edit).
     const d = this.#deps.dispatcher;
     const connId = isConnectionId(rec.connId) && !d.connections.has(rec.connId) ? rec.connId : undefined;
-    s.conn = new Connection(s, d, { id: connId, resume: { state }, onEventStart: s.onEventStart, onEventDone: s.onEventDone, onPoison: s.onPoison });
+    // Its rooms are joined before its first message can be handled (the early frames replay after this returns).
+    s.conn = new Connection(s, d, { id: connId, resume: { state, rooms: rec.rooms }, ...this.#hooks(s) });
     if (connId === undefined) {
       // Written once, so the id holds from this resume on (a record from an older build had none).
       const cw = this.write(id, { connId: s.conn.id, touchedAt: Date.now() });
@@ -347,6 +350,24 @@ export class SessionManager implements SessionHost {
     // Its socket went while the rotation was stored: it waits detached, like any session whose client is away.
     if (s.phase === 'detached') this.detached(s);
     return 'done';
+  }
+
+  /** What a session's connection tells it: events (which message a send belongs to), poison, room changes. */
+  #hooks(s: ServerSession): Pick<ConnectionOptions, 'onEventStart' | 'onEventDone' | 'onPoison' | 'onRoomsChanged'> {
+    return { onEventStart: s.onEventStart, onEventDone: s.onEventDone, onPoison: s.onPoison, onRoomsChanged: s.onRoomsChanged };
+  }
+
+  /**
+   * True, and reported (HOTLINE_E_SESSION_RECORD), when a record's rooms are not what joins could have made: the
+   * whole record is refused then, never joined in part. The NATS codec checks them as it decodes; this check covers
+   * every store (a file's log is as editable as the bucket).
+   */
+  #badRooms(id: string, rooms: unknown): boolean {
+    if (rooms === undefined) return false;
+    const problem = roomListProblem(rooms);
+    if (!problem) return false;
+    this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_RECORD', `session record ${id} refused: ${problem}`));
+    return true;
   }
 
   // SessionHost: what each session asks of the manager.

@@ -71,6 +71,10 @@ export class ServerSession implements Link {
   #pendingIn: number[] = [];
   /** The client seq whose handler is running, if one is. */
   #handling: number | undefined;
+  /** An event of the connection (open, a message, close) is being handled. */
+  #inEvent = false;
+  /** The connection joined or left a room since its rooms were last stored. */
+  #roomsDirty = false;
   #ackIn: number | undefined;
   #writesInFlight = 0;
   #held: string[] = [];
@@ -116,19 +120,33 @@ export class ServerSession implements Link {
 
   /** Connection hooks: which message a send belongs to, and when a message is fully handled. */
   readonly onEventStart = (kind: 'open' | 'message' | 'close'): void => {
+    this.#inEvent = true;
     if (kind === 'message') this.#handling = this.#pendingIn[0];
   };
 
   readonly onEventDone = (kind: 'open' | 'message' | 'close'): void => {
+    this.#inEvent = false;
     if (kind === 'close') return;
     if (kind === 'message') {
       this.#handling = undefined;
       const seq = this.#pendingIn.shift() ?? this.#inStored;
-      this.#store({ inSeq: seq, state: this.#stateJson(), touchedAt: Date.now() });
+      this.#store(this.#withRooms({ inSeq: seq, state: this.#stateJson(), touchedAt: Date.now() }));
       this.#advanceIn(seq);
     } else {
-      this.#store({ state: this.#stateJson(), touchedAt: Date.now() });
+      this.#store(this.#withRooms({ state: this.#stateJson(), touchedAt: Date.now() }));
     }
+  };
+
+  /**
+   * The connection joined or left a room (issue 13). Inside one of its handlers, the rooms are stored with what that
+   * handler stores (its first send, or its end), as `conn.state` is: a crash before then replays the message, and
+   * the handler joins again. Outside (a timer, another connection's handler): stored now. Not once the session is
+   * closing: its record is deleted, or, sent away, must keep the rooms the next process joins again.
+   */
+  readonly onRoomsChanged = (): void => {
+    if (this.#phase === 'closing' || this.#phase === 'closed') return;
+    this.#roomsDirty = true;
+    if (!this.#inEvent) this.#store(this.#withRooms({ touchedAt: Date.now() }));
   };
 
   /**
@@ -184,7 +202,7 @@ export class ServerSession implements Link {
     // A reply stored with the message it answers: after a crash the client neither resends that message nor
     // misses the reply. Stored before it is sent, so no client ever holds a seq the store does not know.
     const inSeq = this.#handling ?? this.#inStored;
-    this.#store({ out: entry, inSeq, state: this.#stateJson(), touchedAt: Date.now() });
+    this.#store(this.#withRooms({ out: entry, inSeq, state: this.#stateJson(), touchedAt: Date.now() }));
     this.#advanceIn(inSeq);
     this.#emit(encodeMessage(seq, data));
   }
@@ -358,6 +376,14 @@ export class ServerSession implements Link {
     if (seq <= this.#inStored) return;
     this.#inStored = seq;
     this.#h.ackDue(this);
+  }
+
+  /** `change`, with the connection's rooms when they changed since they were last stored. */
+  #withRooms(change: SessionChange): SessionChange {
+    if (!this.#roomsDirty || this.#phase === 'closing' || this.#phase === 'closed') return change;
+    this.#roomsDirty = false;
+    change.rooms = this.conn.rooms();
+    return change;
   }
 
   #stateJson(): string | undefined {

@@ -38,6 +38,11 @@ export interface SessionRecord {
    * again, and it is dropped (HOTLINE_E_POISON_MESSAGE). Absent from older stores.
    */
   suspect?: number;
+  /**
+   * The rooms the session's connection is in, in join order (issue 13), joined again when the session is restored
+   * from the store. Bounded as joins are (src/rooms/room-name.ts). Absent from older stores, and when in none.
+   */
+  rooms?: string[];
 }
 
 /** A change to one session. Fields absent are unchanged. */
@@ -60,6 +65,8 @@ export interface SessionChange {
   genConfirmed?: boolean;
   /** A restored session is about to hand this replayed message to the plugin (SessionRecord.suspect). */
   suspect?: number;
+  /** The connection's rooms now, all of them (a join or a leave rewrites the list). */
+  rooms?: string[];
   touchedAt: number;
 }
 
@@ -117,6 +124,7 @@ export function applyChange(records: Map<string, SessionRecord>, id: string, c: 
   if (c.gen !== undefined) r.gen = c.gen;
   if (c.genConfirmed !== undefined) r.genConfirmed = c.genConfirmed;
   if (c.suspect !== undefined) r.suspect = c.suspect;
+  if (c.rooms !== undefined) r.rooms = c.rooms;
   if (c.acked !== undefined) {
     let n = 0;
     while (n < r.out.length && r.out[n]![0] <= c.acked) n++;

@@ -4,18 +4,20 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/index.js';
+import { wsClient } from '../helpers/clients.js';
 import { createHost } from '../../src/index.js';
 import { runHotline } from '../e2e/hotline-process.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
+import { roomPlugin } from '../rooms/room-plugin.js';
 import { ExactnessChecker, NumberedPump, streamPlugin } from '../session/fixtures.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./nats-host-process.ts', import.meta.url));
 
-function startNode(plugin: string, nats: string, bucket: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT, plugin, nats, bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startNode(plugin: string, nats: string, bucket: string, cluster = false): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT, plugin, nats, bucket, ...(cluster ? ['cluster'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -64,6 +66,65 @@ test('node A killed -9 mid-stream: its session clients resume on node B from the
     for (const c of clients) c.close();
     await kill9(a.child);
     await kill9(b.child);
+    p.remove();
+    await nats.stop();
+  }
+});
+
+test('node A killed -9: the session resumes on node B in its rooms, so a room send from node C reaches it once and presence lists it', { timeout: 60_000 }, async () => {
+  const nats = await new TestNatsServer().start();
+  const p = pluginDir(roomPlugin('v1'));
+  const [a, b, c] = await Promise.all([0, 1, 2].map(() => startNode(p.entry, nats.url, 'roomresume', true)));
+  let port = a!.port;
+  const client = connect(() => `ws://127.0.0.1:${port}/`, { backoff: { initialDelay: 50, maxDelay: 300 } });
+  const got: string[] = [];
+  const lost: string[] = [];
+  let resumed = 0;
+  client.on('message', (d) => got.push(String(d)));
+  client.on('resumed', () => resumed++);
+  client.on('lost-session', (info) => lost.push(info.code));
+  const ask = async (cmd: string, prefix: string): Promise<string> => {
+    const from = got.length;
+    client.send(cmd);
+    let hit: string | undefined;
+    await until(() => (hit = got.slice(from).find((m) => m.startsWith(prefix))) !== undefined, `the reply to ${cmd}`, 20_000);
+    return hit!;
+  };
+  const other = await wsClient(`ws://127.0.0.1:${c!.port}/`);
+  const otherAsk = async (cmd: string): Promise<string> => {
+    const n = other.inbox.messages.length;
+    other.send(cmd);
+    await other.inbox.waitFor(n + 1);
+    return other.inbox.messages[n]!;
+  };
+  try {
+    const id = (await ask('id', 'id:')).slice(3);
+    assert.equal(await ask('join:lobby', 'joined:'), 'joined:true');
+    assert.equal(await ask('join:game', 'joined:'), 'joined:true');
+    const otherId = (await otherAsk('id')).slice(3);
+    assert.equal(await otherAsk('join:lobby'), 'joined:true');
+    const both = 'members:' + JSON.stringify([id, otherId].sort());
+    await until(async () => (await otherAsk('members:lobby')) === both, 'presence on C lists the session on A', 20_000);
+    await kill9(a!.child);
+    // The client retries dead A until C has dropped A's members (presence expiry, seconds): from then on, only a
+    // membership on B can list the session again.
+    await until(async () => (await otherAsk('members:lobby')) === 'members:' + JSON.stringify([otherId]), "C drops A's members", 20_000);
+    assert.equal(resumed, 0);
+    port = b!.port;
+    await until(() => resumed === 1, 'resumed on node B', 20_000);
+    await until(async () => (await otherAsk('members:lobby')) === both && (await otherAsk('members:game')) === 'members:' + JSON.stringify([id]), 'presence lists the session on B', 20_000);
+    const heard = got.length;
+    other.send('say:lobby:from C');
+    await until(() => got.slice(heard).includes('v1|from C'), 'the room send from C reaches the session on B', 20_000);
+    assert.equal(await ask('rooms', 'rooms:'), 'rooms:' + JSON.stringify(['lobby', 'game']));
+    assert.equal(await ask('id', 'id:'), 'id:' + id, 'the same connection id');
+    assert.equal(got.filter((m) => m === 'v1|from C').length, 1, 'delivered once');
+    assert.equal(resumed, 1);
+    assert.deepEqual(lost, []);
+  } finally {
+    client.close();
+    other.ws.terminate();
+    await Promise.all([a, b, c].map((n) => kill9(n!.child)));
     p.remove();
     await nats.stop();
   }

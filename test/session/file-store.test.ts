@@ -28,3 +28,23 @@ test('the conn id of a session survives the log, a compaction and a reopen', () 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a session's rooms survive the log, a compaction and a reopen; a leave of the last one is kept too", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hotline-store-'));
+  try {
+    const store = new FileSessionStore(dir, { compactBytes: 512 });
+    store.write('s1', { create: true, touchedAt: Date.now() });
+    store.write('s1', { rooms: ['lobby'], touchedAt: Date.now() });
+    store.write('s1', { rooms: ['lobby', 'zone é'], touchedAt: Date.now() });
+    store.write('s2', { create: true, rooms: ['a'], touchedAt: Date.now() });
+    store.write('s2', { rooms: [], touchedAt: Date.now() });
+    for (let i = 1; i <= 50; i++) store.write('s1', { out: [i, 'x'.repeat(40)], touchedAt: Date.now() });
+    store.close();
+    const reopened = new FileSessionStore(dir);
+    assert.deepEqual(reopened.get('s1')?.rooms, ['lobby', 'zone é']);
+    assert.deepEqual(reopened.get('s2')?.rooms ?? [], []);
+    reopened.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

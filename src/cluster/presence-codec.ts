@@ -13,6 +13,7 @@
 import { HotlineError } from '../errors.js';
 import { isConnectionId } from '../connection/conn-id.js';
 import { roomNameProblem } from '../rooms/room-name.js';
+import { readJsonObject } from './json-record.js';
 
 /** What one node says about itself. */
 export interface PresenceRecord {
@@ -54,8 +55,6 @@ export function isEpochKey(key: string): boolean {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * The bytes of `r`, cut to the bounds: rooms past `maxRooms` and members past `maxMembers` (in total) are left out
  * and the record says so (`x: 1`), and so is whatever would take it past `maxRecordBytes`. The caller counts it.
@@ -112,16 +111,8 @@ function isCount(n: unknown): n is number {
  * twice, a member twice in one room, more rooms or members than the bounds.
  */
 export function decodePresence(key: string, bytes: Uint8Array, bounds: PresenceBounds): PresenceRecord {
-  if (bytes.byteLength > bounds.maxRecordBytes) refuse(key, `${bytes.byteLength} bytes, over the ${bounds.maxRecordBytes} allowed`);
-  if (!isEpochKey(key)) refuse(key, 'its key is not an epoch (12 hex digits)');
-  let w: unknown;
-  try {
-    w = JSON.parse(decoder.decode(bytes));
-  } catch {
-    refuse(key, 'not UTF-8 JSON');
-  }
-  if (typeof w !== 'object' || w === null || Array.isArray(w)) refuse(key, 'not an object');
-  const o = w as Record<string, unknown>;
+  if (bytes.byteLength <= bounds.maxRecordBytes && !isEpochKey(key)) refuse(key, 'its key is not an epoch (12 hex digits)');
+  const o = readJsonObject(bytes, bounds.maxRecordBytes, (why) => refuse(key, why));
   if (o.v !== 1) refuse(key, `unknown version ${JSON.stringify(o.v)?.slice(0, 32)}`);
   if (o.e !== key) refuse(key, 'its epoch is not its key');
   if (!isNodeName(o.n)) refuse(key, 'its node name is missing or not [A-Za-z0-9._:-]{1,128}');

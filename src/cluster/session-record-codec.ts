@@ -11,6 +11,7 @@
 import { HotlineError } from '../errors.js';
 import { roomListProblem } from '../rooms/room-name.js';
 import type { SessionRecord, StoredMessage } from '../session/store.js';
+import { readJsonObject } from './json-record.js';
 
 /** Which node wrote a record: its name and the random epoch of that process (a restart draws a new one). */
 export interface RecordOwner {
@@ -49,8 +50,6 @@ export function isSessionKey(id: string): boolean {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 export function encodeRecord(r: SessionRecord, owner: RecordOwner): Uint8Array {
   const w: WireRecord = {
     v: 1,
@@ -89,15 +88,7 @@ function optional(o: Record<string, unknown>, field: string, type: 'string' | 'n
  * connection could not have joined (more than 128, a name that is no room name, one listed twice).
  */
 export function decodeRecord(key: string, bytes: Uint8Array, maxBytes: number, maxReplay: number): DecodedRecord {
-  if (bytes.byteLength > maxBytes) refuse(key, `${bytes.byteLength} bytes, over the ${maxBytes} allowed`);
-  let w: unknown;
-  try {
-    w = JSON.parse(decoder.decode(bytes));
-  } catch {
-    refuse(key, 'not UTF-8 JSON');
-  }
-  if (typeof w !== 'object' || w === null || Array.isArray(w)) refuse(key, 'not an object');
-  const o = w as Record<string, unknown>;
+  const o = readJsonObject(bytes, maxBytes, (why) => refuse(key, why));
   if (o.v !== 1) refuse(key, `unknown version ${JSON.stringify(o.v)}`);
   if (o.id !== key) refuse(key, 'its id is not its key');
   const owner = o.o as Record<string, unknown> | undefined;

@@ -208,6 +208,7 @@ try {
     // hotline's ctx.members covers every node (presence): wait for all members, the publishers gone; socket.io's
     // count is the node's own.
     const expected = kind === 'hotline' ? MEMBERS : MEMBERS / NODES;
+    await Promise.all(pubs.map((p) => p.hello())); // every publisher has left the room before any count is awaited
     for (const p of pubs) {
       for (let n = await p.hello(); n !== expected; n = await p.hello()) {
         if (Date.now() > deadline) throw new Error(`${kind}: a node sees ${n} members in the room, not ${expected}`);

@@ -35,7 +35,7 @@ const MiB = 1024 * 1024;
 // The limits R2 runs with: defaults except a short frame timeout, so stalled frames are closed within a run.
 const LIMITS = { maxQueuedMessages: 1000, maxQueuedBytes: 16 * MiB, maxIncompleteBytes: 64 * MiB, frameTimeout: 2000 };
 // docs/reliability.md, "Why the per-IP limits are off by default": what a directly exposed host should set.
-const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: 50 };
+const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: 50, maxIncompleteBytesPerIp: Number(process.env.R2_SHARE ?? 4 * MiB) };
 const NORMAL_FROM = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 2}`);
 const ONLY = process.env.R2_ONLY as HostileKind | undefined;
 
@@ -124,7 +124,7 @@ interface Pair {
 async function pair(plugin: string, limits: HostLimitsJson): Promise<Pair> {
   // R2_HOST_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the host (NODE_OPTIONS refuses --cpu-prof).
   const nodeFlags = process.env.R2_HOST_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const server = forkTs(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin, tcpLength: true, sessions: true, limits })], { nodeFlags });
+  const server = forkTs(path.join(HERE, 'servers/hotline-server.ts'), [JSON.stringify({ plugin, tcpLength: true, sessions: true, limits })], { nodeFlags, stdout: process.env.R2_HOST_STDOUT === '1' });
   try {
     const ready = await nextMessage(server, ofType<{ type: 'ready'; urls: string[]; pid: number }>('ready'), 60_000, 'hotline-server');
     const [wsUrl, tcpUrl] = ready.urls as [string, string];
@@ -152,7 +152,7 @@ async function pair(plugin: string, limits: HostLimitsJson): Promise<Pair> {
   }
 }
 
-type HostLimitsJson = typeof LIMITS & { maxConnectionsPerIp?: number; handshakeRatePerIp?: number };
+type HostLimitsJson = typeof LIMITS & { maxConnectionsPerIp?: number; handshakeRatePerIp?: number; maxIncompleteBytesPerIp?: number };
 
 /** The rows of the run with per-IP limits off (a host behind a proxy): reported, no target. */
 function proxiedRows(proxied: Pair) {

@@ -62,6 +62,7 @@ export const TUNABLES: readonly Tunable[] = [
   { key: 'limits.maxQueuedBytes', flag: 'max-queued-bytes', kind: 'bytes', help: 'inbound bytes queued per connection' },
   { key: 'limits.frameTimeout', flag: 'frame-timeout', kind: 'ms', help: 'an incomplete frame or message must progress within this' },
   { key: 'limits.maxIncompleteBytes', flag: 'max-incomplete-bytes', kind: 'bytes', help: 'bytes held in incomplete frames, all connections together' },
+  { key: 'limits.maxIncompleteBytesPerIp', flag: 'max-incomplete-bytes-per-ip', kind: 'bytes', zeroOff: true, help: 'bytes one IP may hold in incomplete frames; past it its sockets wait (default 0: off)' },
   { key: 'limits.pingInterval', flag: 'ping-interval', kind: 'ms', zeroOff: true, help: 'WebSocket ping every this many ms' },
   { key: 'limits.pongTimeout', flag: 'pong-timeout', kind: 'ms', help: 'a ping unanswered this long closes the connection' },
   { key: 'settleTimeout', flag: 'settle-timeout', kind: 'ms', help: 'in-flight handlers must settle within this at a swap (default 5000)' },

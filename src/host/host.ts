@@ -171,6 +171,11 @@ export interface HostStatus {
   links?: LinkStatus[];
   /** issue 13: rooms with members on this node (`count`), the largest 100 of them with their member counts. */
   rooms: { count: number; largest: Array<{ room: string; members: number }> };
+  /**
+   * issue 9: partial frames and messages held now (`bytes` across `holders` connections), the sockets held back for
+   * their address' limits.maxIncompleteBytesPerIp now (`heldBack`) and since start (`heldBackTotal`).
+   */
+  partialFrames: { bytes: number; holders: number; heldBack: number; heldBackTotal: number };
   /** issue 13: with `cluster`: the cluster bus (NATS state, published, buffered, dropped, gaps, refused). */
   cluster?: RoomBusStatus;
   /** issue 13: with `cluster`: presence across nodes (its NATS state, the peers, the rooms with local and global counts). */
@@ -246,8 +251,8 @@ export class Host extends EventEmitter<HostEvents> {
       }, this.log, this.#deferListen);
     }
     this.#bundler = withFirstBuild(createBundler(this.#options.plugin), options.initialBuild);
-    const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes } = this.#options.limits;
-    this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes });
+    const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes, maxIncompleteBytesPerIp } = this.#options.limits;
+    this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes, maxIncompleteBytesPerIp });
     const hangTimeout = this.#options.hangTimeout;
     this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, hangTimeout }, {
       connectionError: (conn, err) => this.#connectionError(err, conn),
@@ -550,6 +555,12 @@ export class Host extends EventEmitter<HostEvents> {
       ...(this.#checkpoints && { checkpoint: this.#checkpoints.status }),
       ...(linksOf(d).size > 0 && { links: linksOf(d).status() }),
       rooms: { count: d.rooms.size, largest: d.rooms.largest(100) },
+      partialFrames: {
+        bytes: this.#incomplete.totalBytes,
+        holders: this.#incomplete.holders,
+        heldBack: this.#incomplete.heldBack,
+        heldBackTotal: this.#incomplete.heldBackTotal,
+      },
       ...(this.#bus && { cluster: this.#bus.status() }),
       ...(presence && { presence }),
     };

@@ -52,6 +52,12 @@ export interface HostLimits {
   maxConnectionsPerIp?: number;
   /** Handshakes one IP address may start per second (a token bucket of that size); more: WS 429, TCP closed. Default off. */
   handshakeRatePerIp?: number;
+  /**
+   * Bytes one IP address may hold in partial frames and messages, all its connections together. A read that takes it
+   * past this stops reading from that socket (nothing is lost: TCP pushes back on the client) until another of the
+   * address' partial frames completes, times out or closes. Default off.
+   */
+  maxIncompleteBytesPerIp?: number;
 }
 
 /**
@@ -215,6 +221,7 @@ export const DEFAULT_LIMITS: Required<HostLimits> = {
   pongTimeout: 10_000,
   maxConnectionsPerIp: Infinity,
   handshakeRatePerIp: Infinity,
+  maxIncompleteBytesPerIp: Infinity,
 };
 
 /** A limit where 0 (or absent) means off: resolved to Infinity. */
@@ -284,6 +291,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
       pongTimeout: positive('limits.pongTimeout', lim.pongTimeout, DEFAULT_LIMITS.pongTimeout),
       maxConnectionsPerIp: optional('limits.maxConnectionsPerIp', lim.maxConnectionsPerIp),
       handshakeRatePerIp: optional('limits.handshakeRatePerIp', lim.handshakeRatePerIp),
+      maxIncompleteBytesPerIp: optional('limits.maxIncompleteBytesPerIp', lim.maxIncompleteBytesPerIp),
     },
     admin: o.admin,
     httpAdmin: resolveHttpAdmin(o.httpAdmin),

@@ -1,11 +1,17 @@
 /**
  * The bytes every connection holds in a partial frame: a TCP line or length frame not yet complete, a WebSocket frame
- * not yet received whole, the fragments of an unfinished WebSocket message. Two bounds (issue 9, item 5: 1,000 sockets
- * each holding a (1 MiB − 1) frame took 1.18 GB and kept it):
+ * not yet received whole, the fragments of an unfinished WebSocket message. Three bounds (issue 9, item 5: 1,000
+ * sockets each holding a (1 MiB − 1) frame took 1.18 GB and kept it):
  *
  * - `frameTimeout`: a partial frame that gets no new bytes for that long is abandoned (HOTLINE_E_FRAME_TIMEOUT);
  * - `maxIncompleteBytes`: the total across all connections; the connection whose partial frame would take the total
- *   over it is abandoned (HOTLINE_E_INCOMPLETE_BUDGET).
+ *   over it is abandoned (HOTLINE_E_INCOMPLETE_BUDGET);
+ * - `maxIncompleteBytesPerIp` (off by default): one address' share. A read that takes the address past it holds that
+ *   socket back (not read, nothing lost) until another of the address' partial frames is gone. Closing would not do:
+ *   the client reconnects and sends its partial frame again. What the host pays for is the bytes it reads: each one
+ *   read into a partial frame lives in a read buffer and a copy until the next full GC, and V8 starts one for every
+ *   few MB of such external memory. In R2, 50 sockets resending 256 KiB each every frameTimeout made 9 full GCs in
+ *   10 s (5–13 ms pauses each, the normal clients' p99 at 6×); with a 1 MiB share, 2.
  *
  * One sweep timer for all holders, running only while some partial frame exists: a connection at a message boundary
  * (the common case) costs one comparison per chunk read and no timer.
@@ -19,17 +25,34 @@ import { HotlineError } from '../errors.js';
 
 /** A connection's side of the budget. The two counters are maintained by IncompleteFrames, not by the holder. */
 export interface IncompleteHolder {
+  /** The peer's IP address: its partial frames share maxIncompleteBytesPerIp. */
+  readonly remoteAddress: string;
   /** Bytes counted for this holder; 0 when it holds no partial frame. */
   incompleteBytes: number;
   /** When its partial frame last got new bytes (deps.now()). */
   incompleteSince: number;
   /** Close the connection and let its partial bytes go; the error says why. Called at most once per entry. */
   abandon(err: HotlineError): void;
+  /** Its address is over its share: stop reading from the socket (the kernel's buffers push back on the client). */
+  holdBack(): void;
+  /**
+   * Read again, unless something else holds the socket paused (a full inbound queue, an upgrade). Only after
+   * holdBack, and never after the holder was forgotten.
+   */
+  release(): void;
 }
 
 export interface IncompleteLimits {
   frameTimeout: number;
   maxIncompleteBytes: number;
+  /** Infinity: off. */
+  maxIncompleteBytesPerIp: number;
+}
+
+/** One address's partial frames: their bytes, and its holders held back, longest first. */
+interface Share {
+  bytes: number;
+  heldBack: Set<IncompleteHolder>;
 }
 
 export interface IncompleteDeps {
@@ -46,15 +69,20 @@ const SPREAD_MS = 20;
 export class IncompleteFrames {
   #limits: IncompleteLimits;
   #deps: IncompleteDeps;
+  #shares = new Map<string, Share>();
   #held = new Set<IncompleteHolder>();
   #total = 0;
   #timer: NodeJS.Timeout | undefined;
   #spread: NodeJS.Timeout | undefined;
 
+  /** Sockets held back for their address' share since start. */
+  heldBackTotal = 0;
+
   constructor(limits: IncompleteLimits, deps: IncompleteDeps = REAL_DEPS) {
     this.#limits = limits;
     this.#deps = deps;
   }
+
 
   /** Bytes in partial frames across all connections now. */
   get totalBytes(): number {
@@ -93,16 +121,71 @@ export class IncompleteFrames {
       this.#held.add(holder);
       this.#arm();
     }
+    if (this.#limits.maxIncompleteBytesPerIp !== Infinity) this.#charge(holder, bytes - prev);
     return true;
   }
 
   /** The holder's partial bytes are gone (closed, moved, or back at a boundary). Idempotent. */
   forget(holder: IncompleteHolder): void {
-    if (holder.incompleteBytes === 0) return;
-    this.#total -= holder.incompleteBytes;
+    const bytes = holder.incompleteBytes;
+    if (bytes === 0) return;
+    this.#total -= bytes;
     holder.incompleteBytes = 0;
     this.#held.delete(holder);
     if (this.#held.size === 0) this.#disarm();
+    if (this.#limits.maxIncompleteBytesPerIp !== Infinity) this.#uncharge(holder, bytes);
+  }
+
+  /** Addresses holding partial frames now (with maxIncompleteBytesPerIp set). */
+  get addresses(): number {
+    return this.#shares.size;
+  }
+
+  /** Sockets held back for their address' share now. */
+  get heldBack(): number {
+    let n = 0;
+    for (const s of this.#shares.values()) n += s.heldBack.size;
+    return n;
+  }
+
+  /**
+   * The holder's partial frame grew by `delta` (or shrank: a frame completed inside a longer read). Past its
+   * address' share, the socket is held back. The bytes already read stay counted: the share can be passed by what one
+   * read of each of its sockets brings in, never by more.
+   */
+  #charge(holder: IncompleteHolder, delta: number): void {
+    const address = holder.remoteAddress;
+    let share = this.#shares.get(address);
+    if (!share) this.#shares.set(address, (share = { bytes: 0, heldBack: new Set() }));
+    share.bytes += delta;
+    if (delta > 0 && share.bytes > this.#limits.maxIncompleteBytesPerIp && !share.heldBack.has(holder)) {
+      share.heldBack.add(holder);
+      this.heldBackTotal++;
+      holder.holdBack();
+    }
+  }
+
+  /**
+   * The holder's partial frame is gone: its bytes leave its address' share, and the socket held back longest is
+   * released. One per frame gone, not all that would fit: a released socket's next read is not known yet, and
+   * releasing every one at once would let them all read together, the burst the share is there to prevent.
+   */
+  #uncharge(holder: IncompleteHolder, bytes: number): void {
+    const address = holder.remoteAddress;
+    const share = this.#shares.get(address);
+    if (!share) return;
+    share.bytes -= bytes;
+    share.heldBack.delete(holder);
+    if (share.bytes < this.#limits.maxIncompleteBytesPerIp) {
+      for (const next of share.heldBack) {
+        share.heldBack.delete(next);
+        // Held back by us, not stalled by its client: its frame timeout starts again.
+        next.incompleteSince = this.#deps.now();
+        next.release();
+        break;
+      }
+    }
+    if (share.bytes <= 0 && share.heldBack.size === 0) this.#shares.delete(address);
   }
 
   /**
@@ -127,6 +210,7 @@ export class IncompleteFrames {
   close(): void {
     for (const h of this.#held) h.incompleteBytes = 0;
     this.#held.clear();
+    this.#shares.clear();
     this.#total = 0;
     this.#disarm();
   }

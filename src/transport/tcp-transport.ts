@@ -57,6 +57,8 @@ class TcpLink implements Link, IncompleteHolder {
   #held: Buffer[] = [];
   #heldBytes = 0;
   #replayScheduled = false;
+  /** Held back for its address' share of partial frames (incomplete-frames.ts), and not released since. */
+  #heldBack = false;
 
   constructor(socket: net.Socket, framing: Framing, host: TransportHost) {
     this.#socket = socket;
@@ -107,6 +109,19 @@ class TcpLink implements Link, IncompleteHolder {
     process.nextTick(() => this.#replay());
   }
 
+  holdBack(): void {
+    this.#heldBack = true;
+    this.#socket.pause();
+  }
+
+  /** Read on as if never held back: flowing, unless the connection's held chunks fill the read-ahead. */
+  release(): void {
+    if (!this.#heldBack) return;
+    this.#heldBack = false;
+    if (this.#socket.destroyed || this.#heldBytes >= READ_AHEAD_BYTES) return;
+    this.#socket.resume();
+  }
+
   #replay(): void {
     this.#replayScheduled = false;
     while (!this.#paused && this.#held.length > 0 && !this.#socket.destroyed) {
@@ -137,6 +152,8 @@ class TcpLink implements Link, IncompleteHolder {
   }
 
   handoff(): HandoffSource {
+    // The upgrade stops this socket below the stream: a release after this would read into the wrong process.
+    this.#heldBack = false;
     // Held bytes follow the decoder's pending ones on the wire: the new process decodes both, in that order.
     const unconsumed = () => (this.#held.length === 0 ? this.#decoder.unconsumed() : Buffer.concat([this.#decoder.unconsumed(), ...this.#held]));
     return { kind: 'tcp', socket: this.#socket, framing: this.#framing.kind, unconsumed };

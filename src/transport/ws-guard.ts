@@ -42,6 +42,7 @@ export class WsGuard implements IncompleteHolder, Pingable {
   incompleteBytes = 0;
   incompleteSince = 0;
   awaitingPong = false;
+  readonly remoteAddress: string;
   #socket: net.Socket | null;
   #deps: WsGuardDeps;
   #grace: NodeJS.Timeout | undefined;
@@ -54,6 +55,7 @@ export class WsGuard implements IncompleteHolder, Pingable {
     this.ws = ws;
     this.#deps = deps;
     this.#socket = socketOf(ws);
+    this.remoteAddress = this.#socket?.remoteAddress ?? '';
     (ws as unknown as WithGuard)[kGuard] = this;
     ws.on('pong', guardOnPong);
     ws.on('close', guardOnClose);
@@ -80,6 +82,16 @@ export class WsGuard implements IncompleteHolder, Pingable {
     this.#abandoned = true;
     this.#deps.reportError(err, this.conn);
     this.#closeThenCut(err.code === 'HOTLINE_E_FRAME_TIMEOUT' ? 'frame timeout' : 'partial frame budget');
+  }
+
+  holdBack(): void {
+    this.#socket?.pause();
+  }
+
+  /** Not while ws itself is paused: that is the connection's backpressure or an upgrade capturing the socket. */
+  release(): void {
+    if (this.#disposed || this.ws.isPaused) return;
+    this.#socket?.resume();
   }
 
   unresponsive(): void {

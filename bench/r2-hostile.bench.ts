@@ -12,7 +12,7 @@
  * The host's peak RSS is sampled from /proc; its CPU time per normal reply comes from the host itself.
  *
  *   node --import tsx bench/r2-hostile.bench.ts [--quick]
- *   R2_ONLY=flood|truncated|fragments|hello ... runs one kind alone, with per-IP limits only (to find which kind costs;
+ *   R2_ONLY=flood|truncated|fragments|hello (or several, comma-separated) ... runs those kinds alone, with per-IP limits only (to find which kind costs;
  *   its table is not a figure of record); R2_HOST_FLAGS='--cpu-prof --cpu-prof-dir=DIR' passes node flags to the host
  */
 import type { ChildProcess } from 'node:child_process';
@@ -24,7 +24,7 @@ import { tempDir } from './lib/plugins.js';
 import { forkTs, nextMessage, ofType, stopChild } from './lib/processes.js';
 import { benchArgs, finish } from './lib/report.js';
 import { ms, ratio } from './lib/stats.js';
-import type { HostileCounts, HostileKind } from './servers/hostile-clients.js';
+import type { HostileCounts } from './servers/hostile-clients.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = benchArgs();
@@ -35,9 +35,10 @@ const MiB = 1024 * 1024;
 // The limits R2 runs with: defaults except a short frame timeout, so stalled frames are closed within a run.
 const LIMITS = { maxQueuedMessages: 1000, maxQueuedBytes: 16 * MiB, maxIncompleteBytes: 64 * MiB, frameTimeout: 2000 };
 // docs/reliability.md, "Why the per-IP limits are off by default": what a directly exposed host should set.
-const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: 50, maxIncompleteBytesPerIp: Number(process.env.R2_SHARE ?? 4 * MiB) };
+// R2_SHARE=BYTES tries another maxIncompleteBytesPerIp.
+const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: 50, maxIncompleteBytesPerIp: Number(process.env.R2_SHARE ?? MiB) };
 const NORMAL_FROM = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 2}`);
-const ONLY = process.env.R2_ONLY as HostileKind | undefined;
+const ONLY = process.env.R2_ONLY;
 
 /** Normal clients get an echo; the flood (text starting with F) is handled slowly and not answered. */
 const PLUGIN = `
@@ -227,7 +228,7 @@ try {
     ],
     notes: [
       `hostile clients during the per-IP run: ${counts.flooded} flood frames written, ${counts.truncated} truncated TCP frames, ${counts.fragmented} unfinished fragmented messages, ${counts.helloDrops} hello-then-drop handshakes attempted; host dropped ${hostile.dropped} flood messages. ${proxied ? `Per-IP off: ${proxied.counts.helloDrops} hello-then-drop handshakes, ${proxied.counts.fragmented} fragmented messages.` : 'The per-IP-off run is left out with --quick.'}`,
-      `limits: maxQueuedMessages ${LIMITS.maxQueuedMessages}, maxQueuedBytes 16 MiB, maxIncompleteBytes 64 MiB, frameTimeout ${LIMITS.frameTimeout} ms (default 30 000, shortened so stalled frames turn over within a run); per-IP run: maxConnectionsPerIp ${PER_IP.maxConnectionsPerIp}, handshakeRatePerIp ${PER_IP.handshakeRatePerIp}/s; ${durationMs / 1000} s per run; host RSS at start ${(exposed.rss0 / MiB).toFixed(0)} MiB.`,
+      `limits: maxQueuedMessages ${LIMITS.maxQueuedMessages}, maxQueuedBytes 16 MiB, maxIncompleteBytes 64 MiB, frameTimeout ${LIMITS.frameTimeout} ms (default 30 000, shortened so stalled frames turn over within a run); per-IP run: maxConnectionsPerIp ${PER_IP.maxConnectionsPerIp}, handshakeRatePerIp ${PER_IP.handshakeRatePerIp}/s, maxIncompleteBytesPerIp ${(PER_IP.maxIncompleteBytesPerIp / MiB).toFixed(2)} MiB; ${durationMs / 1000} s per run; host RSS at start ${(exposed.rss0 / MiB).toFixed(0)} MiB.`,
       'each hostile kind from its own loopback address, normal clients from 40 others; host, 2 load processes and the hostile clients share the same 2 cores, the hostile clients in their own process at nice 10 (an attacker pays for its own CPU; bench/servers/hostile-clients.ts).',
     ],
   });

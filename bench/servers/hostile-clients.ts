@@ -37,14 +37,17 @@ class Hostiles {
   #loops: Promise<void>[] = [];
   counts: HostileCounts = { flooded: 0, truncated: 0, fragmented: 0, helloDrops: 0 };
 
-  constructor(wsUrl: string, tcpUrl: string, only: HostileKind | undefined) {
+  /** `only`: the kinds to run, comma-separated (all when absent). */
+  constructor(wsUrl: string, tcpUrl: string, only: string | undefined) {
     const tcp = new URL(tcpUrl);
-    if (!only || only === 'flood') this.#loops.push(this.#flood(wsUrl));
+    const kinds = only?.split(',');
+    const on = (kind: HostileKind): boolean => !kinds || kinds.includes(kind);
+    if (on('flood')) this.#loops.push(this.#flood(wsUrl));
     for (let i = 0; i < HOLDERS; i++) {
-      if (!only || only === 'truncated') this.#loops.push(this.#truncated(Number(tcp.port)));
-      if (!only || only === 'fragments') this.#loops.push(this.#fragments(wsUrl));
+      if (on('truncated')) this.#loops.push(this.#truncated(Number(tcp.port)));
+      if (on('fragments')) this.#loops.push(this.#fragments(wsUrl));
     }
-    if (!only || only === 'hello') for (let i = 0; i < 20; i++) this.#loops.push(this.#helloDrop(wsUrl));
+    if (on('hello')) for (let i = 0; i < 20; i++) this.#loops.push(this.#helloDrop(wsUrl));
   }
 
   async stop(): Promise<void> {
@@ -134,7 +137,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const config = JSON.parse(process.argv[2] ?? '{}') as { wsUrl: string; tcpUrl: string; only?: HostileKind };
+const config = JSON.parse(process.argv[2] ?? '{}') as { wsUrl: string; tcpUrl: string; only?: string };
 os.setPriority(10);
 const hostiles = new Hostiles(config.wsUrl, config.tcpUrl, config.only);
 process.send?.({ type: 'started' });

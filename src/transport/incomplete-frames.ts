@@ -11,7 +11,8 @@
  *   the client reconnects and sends its partial frame again. What the host pays for is the bytes it reads: each one
  *   read into a partial frame lives in a read buffer and a copy until the next full GC, and V8 starts one for every
  *   few MB of such external memory. In R2, 50 sockets resending 256 KiB each every frameTimeout made 9 full GCs in
- *   10 s (5–13 ms pauses each, the normal clients' p99 at 6×); with a 1 MiB share, 2.
+ *   10 s (5–13 ms pauses each, the normal clients' p99 at 6×). With a 1 MiB share, and new sockets of an address past
+ *   it held back before their first read, the same attack costs the normal clients nothing measurable.
  *
  * One sweep timer for all holders, running only while some partial frame exists: a connection at a message boundary
  * (the common case) costs one comparison per chunk read and no timer.
@@ -22,6 +23,7 @@
  * clients' p99 to 4.1× the clean run). Spread over ticks, their reconnects are spread too.
  */
 import { HotlineError } from '../errors.js';
+import { ipKey } from './admission.js';
 
 /** A connection's side of the budget. The two counters are maintained by IncompleteFrames, not by the holder. */
 export interface IncompleteHolder {
@@ -53,7 +55,12 @@ export interface IncompleteLimits {
 interface Share {
   bytes: number;
   heldBack: Set<IncompleteHolder>;
+  /** The next release of a held-back socket, while some wait. */
+  drip: NodeJS.Timeout | undefined;
 }
+
+/** How often an address below its share releases another held-back socket: 50 a second at most. */
+const RELEASE_EVERY_MS = 20;
 
 export interface IncompleteDeps {
   now(): number;
@@ -128,12 +135,28 @@ export class IncompleteFrames {
   /** The holder's partial bytes are gone (closed, moved, or back at a boundary). Idempotent. */
   forget(holder: IncompleteHolder): void {
     const bytes = holder.incompleteBytes;
-    if (bytes === 0) return;
+    const perIp = this.#limits.maxIncompleteBytesPerIp !== Infinity;
+    if (bytes === 0) {
+      // A socket held back since it opened holds no bytes, and still waits in its address' line.
+      if (perIp) this.#uncharge(holder, 0);
+      return;
+    }
     this.#total -= bytes;
     holder.incompleteBytes = 0;
     this.#held.delete(holder);
     if (this.#held.size === 0) this.#disarm();
-    if (this.#limits.maxIncompleteBytesPerIp !== Infinity) this.#uncharge(holder, bytes);
+    if (perIp) this.#uncharge(holder, bytes);
+  }
+
+  /**
+   * A socket was accepted. If its address is past its share already, it is held back before its first read: each
+   * new socket's first read (up to 64 KiB) would otherwise be the way past the share, and an address that reconnects
+   * at its handshake rate would be read at that rate, share or not. Sockets moved by an upgrade are not passed here.
+   */
+  opened(holder: IncompleteHolder): void {
+    if (this.#limits.maxIncompleteBytesPerIp === Infinity) return;
+    const share = this.#shares.get(ipKey(holder.remoteAddress));
+    if (share && share.bytes >= this.#limits.maxIncompleteBytesPerIp) this.#holdBack(share, holder);
   }
 
   /** Addresses holding partial frames now (with maxIncompleteBytesPerIp set). */
@@ -150,42 +173,58 @@ export class IncompleteFrames {
 
   /**
    * The holder's partial frame grew by `delta` (or shrank: a frame completed inside a longer read). Past its
-   * address' share, the socket is held back. The bytes already read stay counted: the share can be passed by what one
-   * read of each of its sockets brings in, never by more.
+   * address' share, the socket is held back. The bytes already read stay counted: the share can be passed by one
+   * read of each socket released, never by more.
    */
   #charge(holder: IncompleteHolder, delta: number): void {
-    const address = holder.remoteAddress;
+    // Counted as admission counts it (IPv4-mapped IPv6 is its IPv4 address). An entry lives only while one of its
+    // sockets holds a partial frame or waits, so there are never more entries than connections.
+    const address = ipKey(holder.remoteAddress);
     let share = this.#shares.get(address);
-    if (!share) this.#shares.set(address, (share = { bytes: 0, heldBack: new Set() }));
+    if (!share) this.#shares.set(address, (share = { bytes: 0, heldBack: new Set(), drip: undefined }));
     share.bytes += delta;
-    if (delta > 0 && share.bytes > this.#limits.maxIncompleteBytesPerIp && !share.heldBack.has(holder)) {
-      share.heldBack.add(holder);
-      this.heldBackTotal++;
-      holder.holdBack();
-    }
+    if (delta > 0 && share.bytes > this.#limits.maxIncompleteBytesPerIp && !share.heldBack.has(holder)) this.#holdBack(share, holder);
   }
 
-  /**
-   * The holder's partial frame is gone: its bytes leave its address' share, and the socket held back longest is
-   * released. One per frame gone, not all that would fit: a released socket's next read is not known yet, and
-   * releasing every one at once would let them all read together, the burst the share is there to prevent.
-   */
+  #holdBack(share: Share, holder: IncompleteHolder): void {
+    share.heldBack.add(holder);
+    this.heldBackTotal++;
+    holder.holdBack();
+  }
+
+  /** The holder's partial frame is gone, or it closed: its bytes leave its address' share, and the line moves. */
   #uncharge(holder: IncompleteHolder, bytes: number): void {
-    const address = holder.remoteAddress;
+    const address = ipKey(holder.remoteAddress);
     const share = this.#shares.get(address);
     if (!share) return;
     share.bytes -= bytes;
     share.heldBack.delete(holder);
+    this.#releaseNext(address, share);
+  }
+
+  /**
+   * Below its share, the address' socket held back longest reads again, and the next one RELEASE_EVERY_MS later if
+   * the address is still below it then. One at a time: a released socket's next read is not known yet, and releasing
+   * every one at once would let them all read together, the burst the share is there to prevent.
+   */
+  #releaseNext(address: string, share: Share): void {
+    clearTimeout(share.drip);
+    share.drip = undefined;
     if (share.bytes < this.#limits.maxIncompleteBytesPerIp) {
       for (const next of share.heldBack) {
         share.heldBack.delete(next);
-        // Held back by us, not stalled by its client: its frame timeout starts again.
+        // Held back by the host, not stalled by its client: its frame timeout starts again.
         next.incompleteSince = this.#deps.now();
         next.release();
         break;
       }
     }
-    if (share.bytes <= 0 && share.heldBack.size === 0) this.#shares.delete(address);
+    if (share.heldBack.size > 0) {
+      share.drip = setTimeout(() => this.#releaseNext(address, share), RELEASE_EVERY_MS);
+      share.drip.unref();
+    } else if (share.bytes <= 0) {
+      this.#shares.delete(address);
+    }
   }
 
   /**
@@ -210,6 +249,7 @@ export class IncompleteFrames {
   close(): void {
     for (const h of this.#held) h.incompleteBytes = 0;
     this.#held.clear();
+    for (const share of this.#shares.values()) clearTimeout(share.drip);
     this.#shares.clear();
     this.#total = 0;
     this.#disarm();

@@ -17,6 +17,7 @@ import type { IncompleteHolder } from './incomplete-frames.js';
 import { type ListenAddress, type TcpListenOptions, type Transport, type TransportHost, listenUrl } from './transport.js';
 import { listen } from './listen.js';
 import { corkForTurn } from './tick-cork.js';
+import { startReading, stopReading } from '../internals/node-internals.js';
 // WebSocket close codes reused for TCP close info, so plugins see one vocabulary (RFC 6455 §7.4.1).
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG } from '../connection/close-codes.js';
 import { type TlsMaterial, loadTls } from './tls.js';
@@ -109,9 +110,11 @@ class TcpLink implements Link, IncompleteHolder {
     process.nextTick(() => this.#replay());
   }
 
+  /** Below the stream: pause() alone would let Node read one more chunk into its buffer, the bytes held back for. */
   holdBack(): void {
     this.#heldBack = true;
     this.#socket.pause();
+    stopReading(this.#socket);
   }
 
   /** Read on as if never held back: flowing, unless the connection's held chunks fill the read-ahead. */
@@ -120,6 +123,7 @@ class TcpLink implements Link, IncompleteHolder {
     this.#heldBack = false;
     if (this.#socket.destroyed || this.#heldBytes >= READ_AHEAD_BYTES) return;
     this.#socket.resume();
+    startReading(this.#socket);
   }
 
   #replay(): void {
@@ -302,5 +306,7 @@ export class TcpTransport implements Transport {
     socket.on('data', socketOnData);
     socket.on('error', socketOnError);
     socket.on('close', socketOnClose);
+    // An address already past its share of partial frames: not read until its turn (incomplete-frames.ts).
+    this.#host.incomplete.opened(link);
   }
 }

@@ -12,6 +12,7 @@ import { HotlineError } from '../errors.js';
 import type { IncompleteFrames, IncompleteHolder } from './incomplete-frames.js';
 import type { Pingable, WsHeartbeat } from './ws-heartbeat.js';
 import { receiverMidFrame, receiverPendingBytes, socketOf } from '../internals/ws-internals.js';
+import { startReading, stopReading } from '../internals/node-internals.js';
 
 const kGuard = Symbol('hotline.wsGuard');
 type WithGuard = { [kGuard]: WsGuard };
@@ -49,6 +50,8 @@ export class WsGuard implements IncompleteHolder, Pingable {
   #disposed = false;
   /** Closed for its partial frame: what it still sends in the grace is not counted again. */
   #abandoned = false;
+  /** Held back for its address' share of partial frames (incomplete-frames.ts), and not released since. */
+  #heldBack = false;
 
   /** Start guarding `ws`: after ws set its socket up, so ws' own data listener runs before ours. */
   constructor(ws: WebSocket, deps: WsGuardDeps) {
@@ -64,6 +67,8 @@ export class WsGuard implements IncompleteHolder, Pingable {
       this.#socket.on('data', guardOnData);
     }
     deps.heartbeat.add(this);
+    // An address already past its share: not read from the start (the upgrade request was read; nothing after it).
+    deps.incomplete.opened(this);
     // Bytes a moved WebSocket was rebuilt with (src/handoff) were parsed before any read of ours.
     this.afterRead();
   }
@@ -84,14 +89,24 @@ export class WsGuard implements IncompleteHolder, Pingable {
     this.#closeThenCut(err.code === 'HOTLINE_E_FRAME_TIMEOUT' ? 'frame timeout' : 'partial frame budget');
   }
 
+  get paused(): boolean {
+    return this.#heldBack || this.ws.isPaused;
+  }
+
+  /** Below the stream: pause() alone would let Node read one more chunk into its buffer, the bytes held back for. */
   holdBack(): void {
-    this.#socket?.pause();
+    if (!this.#socket) return;
+    this.#heldBack = true;
+    this.#socket.pause();
+    stopReading(this.#socket);
   }
 
   /** Not while ws itself is paused: that is the connection's backpressure or an upgrade capturing the socket. */
   release(): void {
-    if (this.#disposed || this.ws.isPaused) return;
-    this.#socket?.resume();
+    this.#heldBack = false;
+    if (this.#disposed || this.ws.isPaused || !this.#socket) return;
+    this.#socket.resume();
+    startReading(this.#socket);
   }
 
   unresponsive(): void {

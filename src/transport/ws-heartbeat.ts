@@ -9,6 +9,11 @@ import type { WebSocket } from 'ws';
 /** One socket as the heartbeat sees it. */
 export interface Pingable {
   readonly ws: WebSocket;
+  /**
+   * Not read from now: paused by inbound backpressure or an upgrade (ws' own pause), or held back for its address'
+   * share of partial frames. It cannot read a pong, so none is demanded.
+   */
+  readonly paused: boolean;
   /** Set when pinged, cleared by its pong. */
   awaitingPong: boolean;
   /** It did not pong in time: cut it off. */
@@ -55,10 +60,10 @@ export class WsHeartbeat {
   #ping(): void {
     for (const p of this.#members) {
       if (p.ws.readyState !== p.ws.OPEN) continue;
-      // A socket paused by inbound backpressure (or an upgrade) cannot read the pong, so none is demanded. It is
+      // A paused socket cannot read the pong, so none is demanded. It is
       // pinged all the same: that write is how a peer that left is noticed while its close waits, unread, behind
       // the bytes the kernel holds (its stack answers with an RST, and the next write fails).
-      if (!p.ws.isPaused) p.awaitingPong = true;
+      if (!p.paused) p.awaitingPong = true;
       p.ws.ping();
     }
     this.#schedule(() => this.#check(), this.#timing.pongTimeout);
@@ -68,7 +73,7 @@ export class WsHeartbeat {
     for (const p of this.#members) {
       if (!p.awaitingPong) continue;
       p.awaitingPong = false;
-      if (p.ws.readyState === p.ws.OPEN && !p.ws.isPaused) p.unresponsive();
+      if (p.ws.readyState === p.ws.OPEN && !p.paused) p.unresponsive();
     }
     if (this.#members.size === 0) return this.#stop();
     this.#schedule(() => this.#ping(), Math.max(0, this.#timing.pingInterval - this.#timing.pongTimeout));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HotlineError } from '../../src/errors.js';
 import { ABANDON_PER_SWEEP, type IncompleteHolder, IncompleteFrames } from '../../src/transport/incomplete-frames.js';
+import { until } from '../helpers/until.js';
 
 function holder(): IncompleteHolder & { closedWith?: string } {
   return {
@@ -137,6 +138,31 @@ test('maxIncompleteBytesPerIp off (Infinity): nothing is held back, no address i
   const hs = Array.from({ length: 10 }, () => from('10.0.0.1'));
   for (const h of hs) frames.update(h, 1e6, true);
   assert.equal(hs.reduce((n, h) => n + h.backs, 0), 0);
+  assert.equal(frames.addresses, 0);
+  frames.close();
+});
+
+test('maxIncompleteBytesPerIp: a socket that opens while its address is past its share is held back before its first read, and released in turn', async () => {
+  const frames = new IncompleteFrames({ frameTimeout: 1000, maxIncompleteBytes: 1e9, maxIncompleteBytesPerIp: 100 }, { now: () => 0 });
+  const a = from('10.0.0.1');
+  frames.update(a, 150, true); // past the share (held back itself)
+  const late = [from('10.0.0.1'), from('10.0.0.1'), from('10.0.0.1')];
+  for (const h of late) frames.opened(h);
+  assert.deepEqual(late.map((h) => h.backs), [1, 1, 1], 'held back at open');
+  const elsewhere = from('10.0.0.2');
+  frames.opened(elsewhere);
+  assert.equal(elsewhere.backs, 0, 'another address is read at once');
+  // The stalled frame goes: the first in line is released at once, the others one at a time after it.
+  frames.forget(a);
+  assert.deepEqual(late.map((h) => h.releases), [1, 0, 0]);
+  await until(() => late.every((h) => h.releases === 1), 'every late socket to be released, one after another', 5000);
+  // One that closes while it waits leaves the line.
+  frames.update(a, 150, true);
+  const gone = from('10.0.0.1');
+  frames.opened(gone);
+  frames.forget(gone);
+  frames.forget(a);
+  assert.equal(gone.releases, 0, 'a closed socket is never released');
   assert.equal(frames.addresses, 0);
   frames.close();
 });

@@ -11,6 +11,8 @@ export interface Decoder {
   /**
    * Feed bytes. Calls `onMessage` for each complete message, in order. Returns false, after the complete messages
    * before it, when a message is larger than the limit: the stream cannot be resynchronised and must be closed.
+   * The chunk is handed over: a decoder may keep a view of it (of a chunk it holds most of), so the caller must not
+   * reuse its buffer, as a socket's reads never are.
    */
   write(chunk: Buffer, onMessage: (data: MessageData) => void): boolean;
   /** Bytes read but not yet part of a complete message. */

@@ -8,10 +8,9 @@ import type { Decoder, Framing } from './framing.js';
 const HEADER = 4;
 
 /**
- * Assembles each frame from the chunks it arrives in, copying every byte once into its part and once into the
- * message: the earlier decoder concatenated the whole pending buffer on every chunk, quadratic in the frame size
- * (issue 9). Memory follows the bytes received, not the length a header claims: a 4-byte header alone must not
- * make the host allocate maxPayload.
+ * Assembles each frame from the chunks it arrives in, and joins them once into the message: the earlier decoder
+ * concatenated the whole pending buffer on every chunk, quadratic in the frame size (issue 9). Memory follows the
+ * bytes received, not the length a header claims: a 4-byte header alone must not make the host allocate maxPayload.
  */
 class LengthDecoder implements Decoder {
   #max: number;
@@ -20,7 +19,12 @@ class LengthDecoder implements Decoder {
   #headerLen = 0;
   /** Payload size of the frame under way, once its header is complete; -1 before. */
   #size = -1;
-  /** Payload bytes received of that frame, as copies: a partial frame must not pin whole read buffers. */
+  /**
+   * Payload bytes received of that frame. A part that is at least half of its read buffer is kept as a view of it;
+   * a smaller one is copied. So a partial frame pins at most twice its bytes, and the common large frame (or a
+   * hostile one held open, bench R2) is not copied twice: the copies were external memory enough to start V8's
+   * full collections, which every other client waits through.
+   */
   #parts: Buffer[] = [];
   #got = 0;
 
@@ -71,7 +75,8 @@ class LengthDecoder implements Decoder {
       }
       const n = Math.min(this.#size - this.#got, len - off);
       if (n > 0) {
-        this.#parts.push(Buffer.from(chunk.subarray(off, off + n)));
+        const part = chunk.subarray(off, off + n);
+        this.#parts.push(n * 2 >= chunk.buffer.byteLength ? part : Buffer.from(part));
         this.#got += n;
         off += n;
       }

@@ -37,10 +37,10 @@ function split(bytes: Buffer, random: () => number): Buffer[] {
 function feed(decoder: Decoder, chunks: Buffer[]): { messages: MessageData[]; ok: boolean } {
   const messages: MessageData[] = [];
   for (const c of chunks) {
-    // The decoder must not depend on the caller keeping the chunk intact.
-    const copy = Buffer.from(c);
-    if (!decoder.write(copy, (m) => messages.push(m))) return { messages, ok: false };
-    copy.fill(0);
+    // Each chunk in its own buffer, as a socket's reads are: a decoder may keep a view of it (Decoder.write).
+    const own = Buffer.alloc(c.length);
+    c.copy(own);
+    if (!decoder.write(own, (m) => messages.push(m))) return { messages, ok: false };
   }
   return { messages, ok: true };
 }
@@ -140,6 +140,28 @@ test('length-prefixed: a UTF-8 string round-trips; pendingBytes counts a partial
   assert.equal(d.pendingBytes, 0);
   assert.equal(Buffer.from(got[0]!).toString('utf8'), 'héllo 😀');
   assert.deepEqual(lengthPrefixed.encode('héllo 😀'), wire);
+});
+
+test('length-prefixed: a partial frame keeps a view of a read buffer it is most of, and copies a small part of one', () => {
+  const body = Buffer.alloc(3000, 7);
+  const wire = frame(body);
+  // Most of its buffer: kept as a view, not copied (the read buffer is the decoder's from then on).
+  const big = Buffer.alloc(2004);
+  wire.copy(big, 0, 0, 2004);
+  const d = lengthPrefixed.createDecoder(10_000);
+  const got: MessageData[] = [];
+  d.write(big, (m) => got.push(m));
+  big.fill(9, 4);
+  // A small part of a large buffer: copied, so it does not pin the rest of the buffer.
+  const large = Buffer.alloc(65_536, 1);
+  wire.copy(large, 0, 2004, 2504);
+  d.write(large.subarray(0, 500), (m) => got.push(m));
+  large.fill(8);
+  d.write(Buffer.from(wire.subarray(2504)), (m) => got.push(m));
+  assert.equal(got.length, 1);
+  const out = Buffer.from(got[0]!);
+  assert.equal(out.subarray(0, 2000).every((b) => b === 9), true, 'the view');
+  assert.equal(out.subarray(2000).every((b) => b === 7), true, 'the copy');
 });
 
 test('length-prefixed: a frame of exactly maxPayload passes; a larger header is refused before its body arrives', () => {

@@ -8,6 +8,7 @@
  * itself (`ctx.members`) stays right, only that notification is lost. A version without `onPresence` gets nothing,
  * and nothing is queued for it.
  */
+import { Fifo } from '../collections/fifo.js';
 import { HotlineError } from '../errors.js';
 import type { PresenceChange } from '../plugin/contract.js';
 import type { RoomChange } from './presence-view.js';
@@ -40,8 +41,7 @@ function targetOf(t: unknown): PresenceTarget | undefined {
 export class PresenceEvents {
   readonly #gate: PresenceGate;
   readonly #maxQueued: number;
-  #queue: RoomChange[] = [];
-  #head = 0;
+  #queue = new Fifo<RoomChange>();
   #busy = false;
   #ticket = 0;
   #hangTimer: NodeJS.Timeout | undefined;
@@ -55,7 +55,7 @@ export class PresenceEvents {
   }
 
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.size;
   }
 
   push(changes: RoomChange[]): void {
@@ -75,17 +75,12 @@ export class PresenceEvents {
   /** @internal Dispatch what is queued (also called by the gate when a suspension ends). */
   pump(): void {
     const gate = this.#gate;
-    while (!this.#busy && this.#head < this.#queue.length && !this.#closed) {
+    while (!this.#busy && this.#queue.size > 0 && !this.#closed) {
       if (gate.suspended) {
         gate.park(this);
         return;
       }
-      const change = this.#queue[this.#head]!;
-      this.#queue[this.#head++] = undefined as unknown as RoomChange;
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
-      }
+      const change = this.#queue.shift()!;
       const target = targetOf(gate.target);
       if (!target) continue; // the serving version has no onPresence
       this.#run(target, change);
@@ -95,8 +90,7 @@ export class PresenceEvents {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#hangTimer);
-    this.#queue = [];
-    this.#head = 0;
+    this.#queue.clear();
   }
 
   #run(target: PresenceTarget, change: RoomChange): void {

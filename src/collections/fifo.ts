@@ -44,15 +44,17 @@ export class Fifo<T> {
     return this.#items.slice(this.#head);
   }
 
-  /** Keep only the entries `keep` accepts, in order. */
-  filter(keep: (item: T) => boolean): void {
+  /** Keep only the entries `keep` accepts, in order; returns the others, in order. */
+  filter(keep: (item: T) => boolean): T[] {
     const kept: T[] = [];
+    const removed: T[] = [];
     for (let i = this.#head; i < this.#items.length; i++) {
       const item = this.#items[i]!;
-      if (keep(item)) kept.push(item);
+      (keep(item) ? kept : removed).push(item);
     }
     this.#items = kept;
     this.#head = 0;
+    return removed;
   }
 
   clear(): void {

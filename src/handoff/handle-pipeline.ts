@@ -11,6 +11,7 @@
  * handle's ack, so the next handle is always already queued inside Node when an ack arrives: the channel never
  * waits on us, and Node's queue never holds more than `window` items.
  */
+import { Fifo } from '../collections/fifo.js';
 
 /** Writes one message; `written` is called once the message is on the channel (or failed). */
 export type ChannelWrite<M> = (msg: M, handle: object | undefined, written: (err?: Error | null) => void) => void;
@@ -21,14 +22,10 @@ interface Item<M> {
   done: ((err?: Error | null) => void) | undefined;
 }
 
-/** Compact the backing array once this many items have been taken from its front. */
-const COMPACT_AT = 1024;
-
 export class HandlePipeline<M> {
   #write: ChannelWrite<M>;
   #window: number;
-  #queue: Array<Item<M>> = [];
-  #head = 0;
+  #queue = new Fifo<Item<M>>();
   #unwritten = 0;
   #pumping = false;
 
@@ -46,7 +43,7 @@ export class HandlePipeline<M> {
 
   /** Messages waiting in this outbox, not yet handed to Node. */
   get backlog(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.size;
   }
 
   /** Messages handed to Node and not yet written. */
@@ -65,16 +62,7 @@ export class HandlePipeline<M> {
    * or resumes their connections). What Node already holds is sent regardless.
    */
   discard(pred: (msg: M) => boolean): Array<{ msg: M; handle: object | undefined }> {
-    const dropped: Array<{ msg: M; handle: object | undefined }> = [];
-    const kept: Array<Item<M>> = [];
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const item = this.#queue[i]!;
-      if (pred(item.msg)) dropped.push({ msg: item.msg, handle: item.handle });
-      else kept.push(item);
-    }
-    this.#queue = kept;
-    this.#head = 0;
-    return dropped;
+    return this.#queue.filter((item) => !pred(item.msg)).map(({ msg, handle }) => ({ msg, handle }));
   }
 
   #pump(): void {
@@ -82,10 +70,8 @@ export class HandlePipeline<M> {
     // of recursing once per queued message.
     if (this.#pumping) return;
     this.#pumping = true;
-    while (this.#unwritten < this.#window && this.#head < this.#queue.length) {
-      const item = this.#queue[this.#head]!;
-      this.#queue[this.#head] = undefined as unknown as Item<M>;
-      this.#head++;
+    while (this.#unwritten < this.#window && this.#queue.size > 0) {
+      const item = this.#queue.shift()!;
       this.#unwritten++;
       let settled = false;
       const written = (err?: Error | null) => {
@@ -103,9 +89,5 @@ export class HandlePipeline<M> {
       }
     }
     this.#pumping = false;
-    if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
   }
 }

@@ -17,6 +17,7 @@
  * the commit, so an abort leaves the old process with a link nobody else touched.
  */
 import { backoffDelay } from '../client/backoff.js';
+import { Fifo } from '../collections/fifo.js';
 import { type ErrorCode, HotlineError } from '../errors.js';
 import type { LinkCloseInfo, LinkPhase, LinkStatus, MessageData } from '../plugin/contract.js';
 import { type LinkClaim, LinkHandle } from './link-handle.js';
@@ -103,9 +104,8 @@ export class HostLink {
   #sendQueueBytes = 0;
   /** True from a connect until its open/reconnect hooks settled: what they send goes before the queued sends. */
   #hello = false;
-  /** Events waiting for their handler, in arrival order; `#head` is the next. */
-  #events: LinkEvent[] = [];
-  #head = 0;
+  /** Events waiting for their handler, in arrival order. */
+  #events = new Fifo<LinkEvent>();
   #busy = false;
   #paused = false;
   /** Identifies the handler in flight, so a settle after a hang abandonment is ignored. */
@@ -159,7 +159,7 @@ export class HostLink {
 
   /** Messages waiting for their handler. */
   get pendingEvents(): number {
-    return this.#events.length - this.#head;
+    return this.#events.size;
   }
 
   status(): LinkStatus {
@@ -358,7 +358,7 @@ export class HostLink {
       everOpened: this.#everOpened,
       open: this.#phase === 'open',
       sends: this.#sendQueue.map((s) => s.data),
-      events: this.#events.slice(this.#head),
+      events: this.#events.toArray(),
     };
   }
 
@@ -384,8 +384,7 @@ export class HostLink {
     this.#timer = undefined;
     this.#sendQueue = [];
     this.#sendQueueBytes = 0;
-    this.#events = [];
-    this.#head = 0;
+    this.#events.clear();
     this.#claims.clear();
     if (socketMoved) socket?.detach();
     else socket?.close();
@@ -409,7 +408,7 @@ export class HostLink {
     // The old process's sends were made first.
     for (const data of snap.sends) this.#queueSend(data);
     for (const item of queued) this.#queueSend(item.data);
-    this.#events.push(...snap.events);
+    for (const event of snap.events) this.#events.push(event);
     if ('make' in wire) {
       this.counters.upgradesMoved++;
       const socket = this.#attach(wire.make);
@@ -473,17 +472,12 @@ export class HostLink {
   /** @internal Dispatch what is queued, one event at a time (also called by the gate when a suspension ends). */
   pump(): void {
     const gate = this.#gate;
-    while (!this.#busy && this.#head < this.#events.length) {
+    while (!this.#busy && this.#events.size > 0) {
       if (gate.suspended) {
         gate.park(this);
         return;
       }
-      const event = this.#events[this.#head]!;
-      this.#events[this.#head++] = undefined as unknown as LinkEvent;
-      if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
-        this.#events = this.#events.slice(this.#head);
-        this.#head = 0;
-      }
+      const event = this.#events.shift()!;
       if (this.#paused && this.pendingEvents <= this.#gate.limits.maxQueuedMessages / 2) {
         this.#paused = false;
         this.#socket?.resume();

@@ -14,6 +14,8 @@
  *
  * One timer for all: the delay is the same for every socket, so arrival order is deadline order and the queue is FIFO.
  */
+import { Fifo } from '../collections/fifo.js';
+
 export interface HoldableSocket {
   readonly destroyed: boolean;
   pause(): unknown;
@@ -42,9 +44,8 @@ export class RefusalHold {
   readonly delayMs: number;
   readonly maxHeld: number;
   #deps: RefusalHoldDeps;
-  #queue: Held[] = [];
-  /** Index of the first live entry in #queue: answered entries are skipped, not spliced, and compacted in bulk. */
-  #head = 0;
+  /** Held sockets in order of their due time (one delay for all, so arrival order). */
+  #queue = new Fifo<Held>();
   #timer: unknown;
   #closed = false;
 
@@ -56,7 +57,7 @@ export class RefusalHold {
 
   /** Sockets held now (some may have closed since; they leave at their due time). */
   get size(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.size;
   }
 
   /** Hold `socket` and call `answer` after the delay; false (nothing held) when the hold is full or closed. */
@@ -85,21 +86,14 @@ export class RefusalHold {
   #tick(): void {
     this.#timer = undefined;
     this.#release(this.#deps.now());
-    if (this.size > 0) this.#arm(this.#queue[this.#head]!.due - this.#deps.now());
+    const next = this.#queue.peek();
+    if (next !== undefined) this.#arm(next.due - this.#deps.now());
   }
 
   #release(until: number): void {
-    const q = this.#queue;
-    while (this.#head < q.length && q[this.#head]!.due <= until) {
-      const h = q[this.#head++]!;
+    for (let h = this.#queue.peek(); h !== undefined && h.due <= until; h = this.#queue.peek()) {
+      this.#queue.shift();
       if (!h.socket.destroyed) h.answer();
-    }
-    if (this.#head === q.length) {
-      this.#queue = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > q.length) {
-      this.#queue = q.slice(this.#head);
-      this.#head = 0;
     }
   }
 }

@@ -37,11 +37,11 @@ test('a Fifo keeps its order across compactions (100,000 entries through a queue
   assert.equal(expected, 100_000);
 });
 
-test('filter keeps the accepted entries in order; clear empties', () => {
+test('filter keeps the accepted entries in order and returns the others; clear empties', () => {
   const q = new Fifo<number>();
   for (let i = 0; i < 10; i++) q.push(i);
   q.shift();
-  q.filter((n) => n % 2 === 0);
+  assert.deepEqual(q.filter((n) => n % 2 === 0), [1, 3, 5, 7, 9]);
   assert.deepEqual(q.toArray(), [2, 4, 6, 8]);
   q.clear();
   assert.equal(q.size, 0);

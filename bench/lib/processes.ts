@@ -13,14 +13,18 @@ export interface ForkOptions {
   nodeFlags?: string[];
   /** Raise the soft fd limit to this many for the child (through `bash -c 'ulimit -n'`), capped by the hard limit. */
   fds?: number;
-  /** Forward the child's stdout (default: ignored, stderr is always shown). */
-  stdout?: boolean;
+  /**
+   * The child's stdout: forwarded (true), ignored (false, the default), or piped with its stderr ('pipe', to print
+   * it in one piece when several children run at once). Otherwise stderr is always shown.
+   */
+  stdout?: boolean | 'pipe';
 }
 
 /** Fork `file` (TypeScript, run through tsx) with an IPC channel. */
 export function forkTs(file: string, args: string[] = [], options: ForkOptions = {}): ChildProcess {
   const execArgv = ['--import', 'tsx', ...(options.nodeFlags ?? [])];
-  const stdio: ['ignore', 'inherit' | 'ignore', 'inherit', 'ipc'] = ['ignore', options.stdout ? 'inherit' : 'ignore', 'inherit', 'ipc'];
+  const out = options.stdout === 'pipe' ? 'pipe' : options.stdout ? 'inherit' : 'ignore';
+  const stdio: ['ignore', 'inherit' | 'ignore' | 'pipe', 'inherit' | 'pipe', 'ipc'] = ['ignore', out, out === 'pipe' ? 'pipe' : 'inherit', 'ipc'];
   const env = { ...process.env, ...options.env };
   const limit = fdLimit();
   if (options.fds !== undefined && options.fds > limit.soft && limit.hard > limit.soft) {

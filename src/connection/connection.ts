@@ -5,6 +5,7 @@
  * Events (open, each message, close) are dispatched to the current version in order, one at a time: a handler's
  * promise settles before the next event of the same connection runs (DESIGN.md §2).
  */
+import { Fifo } from '../collections/fifo.js';
 import { HotlineError } from '../errors.js';
 import { ConnHandle, type HandleTarget } from '../plugin/conn-handle.js';
 import type { CloseInfo, MessageData, TransportKind } from '../plugin/contract.js';
@@ -74,8 +75,8 @@ export class Connection implements HandleTarget, RoomMember {
   #link: Link;
   #d: Dispatcher;
   #phase = Phase.Open;
-  #queue: Inbound[] = [];
-  #head = 0;
+  /** Events received, not yet dispatched. A Fifo clears what it hands out: a queue that never empties keeps nothing. */
+  #queue = new Fifo<Inbound>();
   /** Payload size of the messages in #queue: bytes of binary messages, UTF-16 code units of text ones. */
   #queuedBytes = 0;
   /** True while the link is told to stop reading because the queue reached maxQueuedMessages. */
@@ -142,7 +143,7 @@ export class Connection implements HandleTarget, RoomMember {
 
   /** Events received but not yet dispatched. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.size;
   }
 
   /** @internal The transport side, for a process upgrade (src/handoff) that moves the socket to a new worker. */
@@ -157,8 +158,7 @@ export class Connection implements HandleTarget, RoomMember {
   pendingEvents(): { open: boolean; messages: MessageData[] } | undefined {
     let open = false;
     const messages: MessageData[] = [];
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const ev = this.#queue[i]!;
+    for (const ev of this.#queue) {
       if (ev === OPEN) open = true;
       else if (ev instanceof CloseEvent) return undefined;
       else messages.push(ev);
@@ -174,8 +174,7 @@ export class Connection implements HandleTarget, RoomMember {
     if (this.#phase === Phase.Closed) return;
     this.#phase = Phase.Closed;
     clearTimeout(this.#slowTimer);
-    this.#queue.length = 0;
-    this.#head = 0;
+    this.#queue.clear();
     this.#queuedBytes = 0;
     this.#link.forget?.();
     if (this.#d.connections.delete(this.id)) this.#d.forget(this);
@@ -275,7 +274,7 @@ export class Connection implements HandleTarget, RoomMember {
     if (this.#queuedBytes > d.limits.maxQueuedBytes) return this.#overflow();
     this.#push(data);
     // Checked after the push: a handler that keeps up (the common case) has already taken it off the queue.
-    if (!this.#readingPaused && this.#queue.length - this.#head >= d.limits.maxQueuedMessages) {
+    if (!this.#readingPaused && this.#queue.size >= d.limits.maxQueuedMessages) {
       this.#readingPaused = true;
       this.#link.pauseReading();
     }
@@ -329,18 +328,14 @@ export class Connection implements HandleTarget, RoomMember {
   /** @internal Dispatch queued events until one is in flight, the queue is empty, or dispatch is suspended. */
   pump(): void {
     const d = this.#d;
-    while (!this.#busy && this.#head < this.#queue.length) {
+    while (!this.#busy && this.#queue.size > 0) {
       // One count read while nothing is suspended; which targets are held only when something is (issue 12).
       if (d.suspended && d.holds(this.runtime)) {
         d.park(this);
         return;
       }
-      const ev = this.#queue[this.#head++]!;
-      if (this.#head === this.#queue.length) {
-        this.#queue.length = 0;
-        this.#head = 0;
-      }
-      if (this.#readingPaused && this.#queue.length - this.#head <= d.limits.maxQueuedMessages >>> 1) {
+      const ev = this.#queue.shift()!;
+      if (this.#readingPaused && this.#queue.size <= d.limits.maxQueuedMessages >>> 1) {
         this.#readingPaused = false;
         this.#link.resumeReading();
       }
@@ -404,7 +399,7 @@ export class Connection implements HandleTarget, RoomMember {
     this.#running = undefined;
     this.#d.leave(ran);
     this.#onEventDone?.(this.#runningKind);
-    if (this.#phase === Phase.Closed && this.#head >= this.#queue.length) {
+    if (this.#phase === Phase.Closed && this.#queue.size === 0) {
       // The close event was the last one: the connection leaves the table, and its rooms. Only now, so that onClose
       // can still read ctx.rooms(conn) (to tell the others who left); a send to it meanwhile returns false.
       this.#d.rooms.leaveAll(this);
@@ -419,12 +414,11 @@ export class Connection implements HandleTarget, RoomMember {
   #dropQueued(): void {
     let open = false;
     let dropped = 0;
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      if (this.#queue[i] === OPEN) open = true;
+    for (const ev of this.#queue) {
+      if (ev === OPEN) open = true;
       else dropped++;
     }
-    this.#queue.length = 0;
-    this.#head = 0;
+    this.#queue.clear();
     if (open) this.#queue.push(OPEN);
     this.#queuedBytes = 0;
     this.#d.messagesDropped += dropped;

@@ -9,24 +9,15 @@ import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Connection } from '../../src/connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../../src/connection/dispatcher.js';
-import type { Link } from '../../src/connection/link.js';
 import { createHost, isHotlineError } from '../../src/index.js';
 import type { MessageData } from '../../src/plugin/contract.js';
 import { wsClient } from '../helpers/clients.js';
+import { fakeLink } from '../helpers/fake-link.js';
 import { pluginDir } from '../helpers/plugin-dir.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
 
-const link: Link = {
-  transport: 'ws',
-  remoteAddress: '127.0.0.1',
-  send: () => undefined,
-  close: () => undefined,
-  terminate: () => undefined,
-  bufferedAmount: 0,
-  pauseReading: () => undefined,
-  resumeReading: () => undefined,
-};
+const link = fakeLink();
 
 /** A target whose message handler returns a promise the test settles by hand, one per message. */
 function scripted(): { target: DispatchTarget; calls: string[]; errors: string[]; settle: Map<string, () => void> } {

@@ -8,18 +8,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Connection } from '../../src/connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../../src/connection/dispatcher.js';
-import type { Link } from '../../src/connection/link.js';
+import { fakeLink } from '../helpers/fake-link.js';
 
-const link: Link = {
-  transport: 'ws',
-  remoteAddress: '127.0.0.1',
-  send: () => undefined,
-  close: () => undefined,
-  terminate: () => undefined,
-  bufferedAmount: 0,
-  pauseReading: () => undefined,
-  resumeReading: () => undefined,
-};
+const link = fakeLink();
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const MESSAGES = 6_000;

@@ -10,19 +10,9 @@ import { Connection } from '../../src/connection/connection.js';
 import { type DispatchTarget, Dispatcher } from '../../src/connection/dispatcher.js';
 import type { Link } from '../../src/connection/link.js';
 import type { MessageData } from '../../src/plugin/contract.js';
+import { fakeLink } from '../helpers/fake-link.js';
 
-function link(): Link {
-  return {
-    transport: 'ws',
-    remoteAddress: '127.0.0.1',
-    bufferedAmount: 0,
-    send: () => undefined,
-    close: () => undefined,
-    terminate: () => undefined,
-    pauseReading: () => undefined,
-    resumeReading: () => undefined,
-  };
-}
+const link = (): Link => fakeLink();
 
 /** A target that records what it handled; `hold(data)` makes that message's handler wait until released. */
 class Target implements DispatchTarget {

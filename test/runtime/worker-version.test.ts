@@ -17,6 +17,7 @@ import { AC_DONE, AC_SEND, EV_ATTACH, EV_MESSAGE, EVENT_STRIDE, SAB_RUNNING, typ
 import { type SpawnWorker, WorkerVersion } from '../../src/runtime/worker-version.js';
 import { quietLogger } from '../helpers/quiet-logger.js';
 import { until } from '../helpers/until.js';
+import { fakeLink } from '../helpers/fake-link.js';
 
 interface FakeThread {
   /** What WorkerVersion listens to: emit 'exit' or 'error' to play a dying thread. */
@@ -48,16 +49,7 @@ function fakeSpawn(threads: FakeThread[]): SpawnWorker {
 }
 
 function link(sent: string[], closes: Array<[number, string]>): Link {
-  return {
-    transport: 'ws',
-    remoteAddress: '127.0.0.1',
-    send: (d) => void sent.push(String(d)),
-    close: (code, reason) => void closes.push([code, reason]),
-    terminate: () => undefined,
-    bufferedAmount: 0,
-    pauseReading: () => undefined,
-    resumeReading: () => undefined,
-  };
+  return fakeLink({ send: (d) => void sent.push(String(d)), close: (code, reason) => void closes.push([code, reason]) });
 }
 
 /** The handler events of a batch: the connections made with `resume` are attached first (EV_ATTACH, no handler). */

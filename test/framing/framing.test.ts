@@ -142,26 +142,52 @@ test('length-prefixed: a UTF-8 string round-trips; pendingBytes counts a partial
   assert.deepEqual(lengthPrefixed.encode('héllo 😀'), wire);
 });
 
-test('length-prefixed: a partial frame keeps a view of a read buffer it is most of, and copies a small part of one', () => {
-  const body = Buffer.alloc(3000, 7);
+test('length-prefixed: a partial frame keeps a view of a large read buffer it is most of, and copies a small part of one', () => {
+  const body = Buffer.alloc(30_000, 7);
   const wire = frame(body);
-  // Most of its buffer: kept as a view, not copied (the read buffer is the decoder's from then on).
-  const big = Buffer.alloc(2004);
-  wire.copy(big, 0, 0, 2004);
-  const d = lengthPrefixed.createDecoder(10_000);
+  // 20,000 bytes, most of their buffer: kept as a view, not copied (the read buffer is the decoder's from then on).
+  const big = Buffer.alloc(20_004);
+  wire.copy(big, 0, 0, 20_004);
+  const d = lengthPrefixed.createDecoder(100_000);
   const got: MessageData[] = [];
   d.write(big, (m) => got.push(m));
   big.fill(9, 4);
   // A small part of a large buffer: copied, so it does not pin the rest of the buffer.
   const large = Buffer.alloc(65_536, 1);
-  wire.copy(large, 0, 2004, 2504);
+  wire.copy(large, 0, 20_004, 20_504);
   d.write(large.subarray(0, 500), (m) => got.push(m));
   large.fill(8);
-  d.write(Buffer.from(wire.subarray(2504)), (m) => got.push(m));
+  d.write(Buffer.from(wire.subarray(20_504)), (m) => got.push(m));
   assert.equal(got.length, 1);
   const out = Buffer.from(got[0]!);
-  assert.equal(out.subarray(0, 2000).every((b) => b === 9), true, 'the view');
-  assert.equal(out.subarray(2000).every((b) => b === 7), true, 'the copy');
+  assert.equal(out.subarray(0, 20_000).every((b) => b === 9), true, 'the view');
+  assert.equal(out.subarray(20_000).every((b) => b === 7), true, 'the copy');
+});
+
+test('length-prefixed: a frame trickled a byte per read is held in a few buffers, not one per byte', () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const d = lengthPrefixed.createDecoder(16 * 1024 * 1024);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(8 * 1024 * 1024);
+  d.write(header, () => assert.fail('no message yet'));
+  gc?.();
+  const before = process.memoryUsage();
+  // Each read its own one-byte buffer, as a socket's are.
+  for (let i = 0; i < 200_000; i++) d.write(Buffer.alloc(1, i & 0xff), () => assert.fail('no message yet'));
+  gc?.();
+  const after = process.memoryUsage();
+  assert.equal(d.pendingBytes, 4 + 200_000);
+  // Held as copies in 16 KiB buffers: ~0.2 MB. A Buffer per byte was ~40 MB of heap here (~190 bytes each).
+  const grown = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+  assert.ok(grown < 8 * 1024 * 1024, `heap and buffers grew ${(grown / 1048576).toFixed(1)} MiB for 0.2 MB held`);
+  const rest = Buffer.alloc(8 * 1024 * 1024 - 200_000, 5);
+  const got: MessageData[] = [];
+  d.write(rest, (m) => got.push(m));
+  assert.equal(got.length, 1);
+  const out = Buffer.from(got[0]!);
+  assert.equal(out.length, 8 * 1024 * 1024);
+  for (const i of [0, 1, 255, 256, 199_999]) assert.equal(out[i], i & 0xff, `byte ${i}`);
+  assert.equal(out[200_000], 5);
 });
 
 test('length-prefixed: a frame of exactly maxPayload passes; a larger header is refused before its body arrives', () => {

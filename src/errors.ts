@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   HOTLINE_E_MAX_CONNECTIONS: 'the host is at maxConnections',
   HOTLINE_E_SLOW_CONSUMER: 'a connection send buffer exceeded maxSendBuffer',
   HOTLINE_E_HANDSHAKE_TIMEOUT: 'the client did not complete its handshake in time',
+  HOTLINE_E_HANDSHAKE_BACKLOG: 'too many handshakes wait for their turn; the connection was refused',
   HOTLINE_E_CONNECTION_CLOSED: 'the connection is closed',
   HOTLINE_E_CONFIG: 'invalid configuration',
   HOTLINE_E_ADMIN: 'the admin socket request failed',

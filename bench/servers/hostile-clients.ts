@@ -147,3 +147,5 @@ process.on('message', (m: { type?: string }) => {
     process.send?.({ type: 'stopped', counts: hostiles.counts }, () => process.exit(0));
   });
 });
+// A bench that dies (a timeout, a failed run) must not leave the attack running: it would load every later run.
+process.on('disconnect', () => process.exit(0));

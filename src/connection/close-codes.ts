@@ -27,6 +27,8 @@ export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_INTERNAL_ERROR = 1011;
 /** Service restart: shutdown and upgrade send-aways; the client should reconnect (and resume). */
 export const CLOSE_SERVICE_RESTART = 1012;
+/** Try again later: the host has too many handshakes waiting for their turn (src/transport/handshake-pacer.ts). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 /** The client library's own code for a server that broke the session protocol (private-use range). */
 export const CLOSE_CLIENT_PROTOCOL = 4000;
 

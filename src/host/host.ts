@@ -29,6 +29,7 @@ import { TcpTransport } from '../transport/tcp-transport.js';
 import type { ListenAddress, Transport, TransportHost } from '../transport/transport.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import { createAdmit } from '../transport/admission.js';
+import { HandshakePacer } from '../transport/handshake-pacer.js';
 import { PluginWatcher } from '../watch/watcher.js';
 import { type SendAwayBatch, sendAwayInBatches } from './send-away.js';
 import { SessionManager } from '../session/session-manager.js';
@@ -202,6 +203,8 @@ export class Host extends EventEmitter<HostEvents> {
   #dispatcher: Dispatcher;
   /** Partial frames of every connection, under one budget (issue 9). */
   #incomplete: IncompleteFrames;
+  /** One for the host: every listener's upgrades and the sessions' hellos share its turns. */
+  #pacer: HandshakePacer;
   #swapper: Swapper;
   #transports: Transport[] = [];
   #watcher: PluginWatcher | undefined;
@@ -253,6 +256,7 @@ export class Host extends EventEmitter<HostEvents> {
     this.#bundler = withFirstBuild(createBundler(this.#options.plugin), options.initialBuild);
     const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes, maxIncompleteBytesPerIp } = this.#options.limits;
     this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes, maxIncompleteBytesPerIp });
+    this.#pacer = new HandshakePacer(options.handshakePacing?.perTurn, options.handshakePacing?.maxQueued);
     const hangTimeout = this.#options.hangTimeout;
     this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, hangTimeout }, {
       connectionError: (conn, err) => this.#connectionError(err, conn),
@@ -280,6 +284,7 @@ export class Host extends EventEmitter<HostEvents> {
         markReplays: options.afterWorkerDeath === true,
         sessionResumed: () => this.emit('session-resumed'),
         sessionLost: (code) => this.emit('session-lost', code),
+        pace: (run) => this.#pacer.pace(run),
       });
     }
     this.#swapper = new Swapper(
@@ -641,6 +646,7 @@ export class Host extends EventEmitter<HostEvents> {
     return {
       limits,
       incomplete: this.#incomplete,
+      pacer: this.#pacer,
       // Live sockets only: a detached session keeps its Connection for the plugin but holds no socket (it has its own
       // bound, sessions.maxDetached); a hotline.v1 socket before its hello holds a socket but no Connection yet.
       canAccept: () =>

@@ -162,6 +162,11 @@ export interface HostOptions {
    * replays first, so that a message killing this worker too is dropped at the next restore (poison messages).
    */
   afterWorkerDeath?: boolean;
+  /**
+   * @internal The handshake pacer's bounds (src/transport/handshake-pacer.ts): handshake steps per turn of the loop
+   * and steps waiting at most. For tests of the backlog; the defaults are what a host runs with.
+   */
+  handshakePacing?: { perTurn: number; maxQueued: number };
 }
 
 /** issue 11: Node's `resourceLimits` of a worker-mode version's thread, in MB. */

@@ -12,7 +12,7 @@
  * exception, a welcome that never reached its client.
  */
 import type { WebSocket } from 'ws';
-import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART, POLICY_CLOSE_GRACE_MS } from '../connection/close-codes.js';
+import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER, POLICY_CLOSE_GRACE_MS } from '../connection/close-codes.js';
 import { isConnectionId, newConnectionId } from '../connection/conn-id.js';
 import { Connection, type ConnectionOptions } from '../connection/connection.js';
 import type { Dispatcher } from '../connection/dispatcher.js';
@@ -42,6 +42,8 @@ export interface SessionManagerDeps {
   sessionLost?(code: LostCode): void;
   /** A client resumed its session (in this process, or restored from the store): issue 14's resume counter. */
   sessionResumed?(): void;
+  /** Run a hello's handling in its turn (src/transport/handshake-pacer.ts); false: refused, the backlog is full. */
+  pace(run: () => void): boolean;
 }
 
 const LOST_MESSAGES: Record<LostCode, string> = {
@@ -165,8 +167,20 @@ export class SessionManager implements SessionHost {
       }
       first = false;
       clearTimeout(timer);
-      ws.off('close', onClose);
-      this.#hello(ws, isBinary ? '' : data.toString(), remoteAddress).then(
+      const text = isBinary ? '' : data.toString();
+      // The hello waits its turn (src/transport/handshake-pacer.ts); frames behind it wait in `early` meanwhile.
+      const paced = this.#deps.pace((): void => {
+        if (ws.readyState !== ws.OPEN) return; // gone while it waited: onClose settled it
+        ws.off('close', onClose);
+        helloNow(text);
+      });
+      if (!paced) {
+        this.#deps.reportError(new HotlineError('HOTLINE_E_HANDSHAKE_BACKLOG', `refused a session hello from ${remoteAddress || 'an unknown address'}: too many handshakes wait`));
+        ws.close(CLOSE_TRY_AGAIN_LATER, 'handshake backlog');
+      }
+    };
+    const helloNow = (text: string): void => {
+      this.#hello(ws, text, remoteAddress).then(
         () => {
           settle();
           ws.off('message', onMessage);

@@ -12,6 +12,7 @@ import type { FramingKind } from '../framing/framing.js';
 import type { IncompleteFrames } from './incomplete-frames.js';
 import type { TlsOptions } from './tls.js';
 import type { Admit } from './admission.js';
+import type { HandshakePacer } from './handshake-pacer.js';
 
 /** A WebSocket listener: its own HTTP server on `port`, or attached to an existing `server`. */
 export interface WsListenOptions {
@@ -83,6 +84,8 @@ export interface TransportHost {
    * answered WS 429 (rate, after a hold) or 503 (connections) before the upgrade, TCP by closing the socket.
    */
   readonly admit?: Admit;
+  /** Paces the host's handshake work (handshake-pacer.ts): an upgrade completes through it. */
+  readonly pacer: HandshakePacer;
   /** Present when sessions are on: takes each WebSocket that chose the `hotline.v1` subprotocol (src/session). */
   readonly sessions?: { attach(ws: WebSocket, remoteAddress: string): void };
 }

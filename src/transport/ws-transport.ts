@@ -249,26 +249,52 @@ export class WsTransport implements Transport {
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.#disarmHandshake(socket);
     const path = this.#options.path;
     if (path !== undefined && new URL(req.url ?? '/', 'http://x').pathname !== path) {
+      this.#disarmHandshake(socket);
       // Another upgrade handler of the app's server may take it; on our own server nobody will.
       if (this.#ownServer) reject(socket, 404, 'Not Found');
       return;
     }
-    if (!this.#accepting) return reject(socket, 503, 'Service Unavailable');
-    if (!this.#host.canAccept()) {
-      this.#host.reportError(
-        new HotlineError('HOTLINE_E_MAX_CONNECTIONS', `refused a WebSocket from ${req.socket.remoteAddress}: maxConnections (${this.#host.limits.maxConnections}) reached`),
-      );
-      return reject(socket, 503, 'Service Unavailable');
-    }
+    if (!this.#accepting) return this.#refuse(socket, 503, 'Service Unavailable');
+    if (!this.#host.canAccept()) return this.#refuseFull(req, socket);
     const admit = this.#host.admit;
     const refused = admit?.check(req.socket.remoteAddress, socket);
     if (refused) {
+      this.#disarmHandshake(socket);
       const answer = refused === 'rate' ? () => reject(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n') : () => reject(socket, 503, 'Service Unavailable');
       return admit!.refuse(refused, req.socket.remoteAddress, socket, answer);
     }
+    // The upgrade itself waits its turn (handshake-pacer.ts). Meanwhile the socket stays a pending handshake, under
+    // its handshake timeout and visible to a process upgrade.
+    if (!this.#host.pacer.pace(() => this.#complete(req, socket, head))) {
+      this.#host.reportError(new HotlineError('HOTLINE_E_HANDSHAKE_BACKLOG', `refused a WebSocket from ${req.socket.remoteAddress}: ${this.#host.pacer.maxQueued} handshakes already wait`));
+      this.#refuse(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');
+    }
+  }
+
+  #refuseFull(req: http.IncomingMessage, socket: Duplex): void {
+    this.#host.reportError(
+      new HotlineError('HOTLINE_E_MAX_CONNECTIONS', `refused a WebSocket from ${req.socket.remoteAddress}: maxConnections (${this.#host.limits.maxConnections}) reached`),
+    );
+    this.#refuse(socket, 503, 'Service Unavailable');
+  }
+
+  #refuse(socket: Duplex, status: number, text: string, headers?: string): void {
+    this.#disarmHandshake(socket);
+    reject(socket, status, text, headers);
+  }
+
+  /**
+   * Complete an upgrade whose turn came, unless its client left or it was answered meanwhile (its handshake timed
+   * out: destroyed; a process upgrade sent it away: ended).
+   */
+  #complete(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (socket.destroyed || socket.writableEnded) return;
+    if (!this.#accepting) return this.#refuse(socket, 503, 'Service Unavailable');
+    // Others may have completed while this one waited.
+    if (!this.#host.canAccept()) return this.#refuseFull(req, socket);
+    this.#disarmHandshake(socket);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // Plain or session, every socket gets its partial-frame bounds and its pings.
       const guard = new WsGuard(ws, this.#guardDeps);

@@ -1,0 +1,92 @@
+/**
+ * Handshake pacing: at most `perTurn` handshake steps (a WebSocket upgrade completed, a session hello handled) run in
+ * one turn of the event loop; the rest wait for the next turns, in order. A handshake costs the host about half a
+ * millisecond (accept, the HTTP parse, ws' upgrade, the session's hello); twenty arriving together, as refused
+ * clients retry in step or a botnet connects at once, ran back to back and stalled every other client's replies for
+ * 10-40 ms (R2, measured with --cpu-prof). Paced, the loop reads the live connections between every few handshakes.
+ *
+ * A step waits in a bounded queue; past `maxQueued` it is refused at once (the caller answers 503), so a flood of
+ * connects costs the host a queue slot each and never an unbounded backlog. Every queued step runs: a step checks
+ * its own socket first, so one whose client gave up meanwhile costs a check (and settles its own counts).
+ *
+ * The turn is delimited with setImmediate, which runs after the poll phase: the sockets that became readable are
+ * served between two batches. The scheduler is injected (`deps.defer`) so the logic is tested without a loop.
+ */
+import { Fifo } from '../collections/fifo.js';
+
+export interface HandshakePacerDeps {
+  /** Run `fn` in a later turn of the event loop, after I/O (setImmediate). */
+  defer(fn: () => void): void;
+}
+
+/** Handshake steps run in one turn at most, by default: ~1 ms of handshake work between two reads of the loop. */
+export const DEFAULT_PER_TURN = 2;
+/** Steps waiting at most, by default; the next is refused. */
+export const DEFAULT_MAX_QUEUED = 4096;
+
+export class HandshakePacer {
+  readonly perTurn: number;
+  readonly maxQueued: number;
+  #deps: HandshakePacerDeps;
+  #queue = new Fifo<() => void>();
+  /** Steps run in the current turn. */
+  #ran = 0;
+  #scheduled = false;
+  /** Steps refused because the queue was full. */
+  refused = 0;
+
+  constructor(perTurn = DEFAULT_PER_TURN, maxQueued = DEFAULT_MAX_QUEUED, deps: HandshakePacerDeps = { defer: (fn) => void setImmediate(fn) }) {
+    this.perTurn = perTurn;
+    this.maxQueued = maxQueued;
+    this.#deps = deps;
+  }
+
+  /** Steps waiting now. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Run `run` now if this turn has room and nothing waits before it, else queue it for a later turn. False when the
+   * queue is full: nothing ran or will, and the caller refuses the handshake.
+   */
+  pace(run: () => void): boolean {
+    if (this.#queue.size === 0 && this.#ran < this.perTurn) {
+      this.#ran++;
+      this.#schedule();
+      run();
+      return true;
+    }
+    if (this.#queue.size >= this.maxQueued) {
+      this.refused++;
+      return false;
+    }
+    this.#queue.push(run);
+    this.#schedule();
+    return true;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#deps.defer(this.#turn);
+  }
+
+  /** A new turn: run up to perTurn waiting steps, and come back while some still wait. */
+  #turn = (): void => {
+    this.#scheduled = false;
+    this.#ran = 0;
+    try {
+      while (this.#ran < this.perTurn) {
+        const step = this.#queue.shift();
+        if (!step) break;
+        this.#ran++;
+        step();
+      }
+    } finally {
+      // Come back while steps wait (even after a step threw), and once more after a turn that ran some, to start the
+      // next turn's count.
+      if (this.#ran > 0 || this.#queue.size > 0) this.#schedule();
+    }
+  };
+}

@@ -13,7 +13,11 @@
  *
  *   node --import tsx bench/r2-hostile.bench.ts [--quick]
  *   R2_ONLY=flood|truncated|fragments|hello (or several, comma-separated) ... runs those kinds alone, with per-IP limits only (to find which kind costs;
- *   its table is not a figure of record); R2_HOST_FLAGS='--cpu-prof --cpu-prof-dir=DIR' passes node flags to the host
+ *   its table is not a figure of record); R2_HOST_FLAGS='--cpu-prof --cpu-prof-dir=DIR' passes node flags to the host;
+ *   R2_RATE=N tries another handshakeRatePerIp, R2_FROM=N spreads the normal clients over N addresses (default 40)
+ * The normal clients warm the host up first (2 s, not measured), and send on a 1 ms tick: with the load client's
+ * default 5 ms tick, each process sent its messages as one batch, and the clean p99 measured that batch's queue and
+ * how the two processes' ticks lined up (1.1-4.8 ms from run to run) more than the host (0.4-1.0 ms now).
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,8 +41,8 @@ const MiB = 1024 * 1024;
 const LIMITS = { maxQueuedMessages: 1000, maxQueuedBytes: 16 * MiB, maxIncompleteBytes: 64 * MiB, frameTimeout: 2000 };
 // docs/reliability.md, "Why the per-IP limits are off by default": what a directly exposed host should set.
 // R2_SHARE=BYTES tries another maxIncompleteBytesPerIp.
-const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: 50, maxIncompleteBytesPerIp: Number(process.env.R2_SHARE ?? MiB) };
-const NORMAL_FROM = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 2}`);
+const PER_IP = { maxConnectionsPerIp: 256, handshakeRatePerIp: Number(process.env.R2_RATE ?? 50), maxIncompleteBytesPerIp: Number(process.env.R2_SHARE ?? MiB) };
+const NORMAL_FROM = Array.from({ length: Number(process.env.R2_FROM ?? 40) }, (_, i) => `127.0.0.${i + 2}`);
 const ONLY = process.env.R2_ONLY;
 
 /** Normal clients get an echo; the flood (text starting with F) is handled slowly and not answered. */
@@ -101,7 +105,7 @@ async function measure(child: ChildProcess, pid: number, load: LoadGroup, hostil
   const s0 = await status(child);
   let peakRss = rssOf(pid);
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 100);
-  const r = await load.run({ mode: 'rate', rate, durationMs, payload: 32 });
+  const r = await load.run({ mode: 'rate', rate, durationMs, payload: 32, tickMs: 1 });
   clearInterval(sampler);
   const counts = hostile ? await stopHostiles(hostile) : undefined;
   const s1 = await status(child);
@@ -135,7 +139,7 @@ async function pair(plugin: string, limits: HostLimitsJson): Promise<Pair> {
     try {
       // Warm up first (JIT, the garbage of 1,000 connects), so the clean run is not charged for what the hostile run
       // then gets for free.
-      await load.run({ mode: 'rate', rate, durationMs: WARMUP_MS, payload: 32 });
+      await load.run({ mode: 'rate', rate, durationMs: WARMUP_MS, payload: 32, tickMs: 1 });
       const clean = await measure(server, ready.pid, load, undefined);
       const h = await startHostiles(wsUrl, tcpUrl);
       let hostile: Awaited<ReturnType<typeof measure>>;

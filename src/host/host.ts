@@ -177,6 +177,11 @@ export interface HostStatus {
    * their address' limits.maxIncompleteBytesPerIp now (`heldBack`) and since start (`heldBackTotal`).
    */
   partialFrames: { bytes: number; holders: number; heldBack: number; heldBackTotal: number };
+  /**
+   * Handshake steps (upgrades, session hellos) waiting for their turn now (src/transport/handshake-pacer.ts), and
+   * those refused since start because too many waited (HOTLINE_E_HANDSHAKE_BACKLOG).
+   */
+  handshakes: { queued: number; refused: number };
   /** issue 13: with `cluster`: the cluster bus (NATS state, published, buffered, dropped, gaps, refused). */
   cluster?: RoomBusStatus;
   /** issue 13: with `cluster`: presence across nodes (its NATS state, the peers, the rooms with local and global counts). */
@@ -566,6 +571,7 @@ export class Host extends EventEmitter<HostEvents> {
         heldBack: this.#incomplete.heldBack,
         heldBackTotal: this.#incomplete.heldBackTotal,
       },
+      handshakes: { queued: this.#pacer.queued, refused: this.#pacer.refused },
       ...(this.#bus && { cluster: this.#bus.status() }),
       ...(presence && { presence }),
     };

@@ -64,6 +64,9 @@ test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 101
     assert.ok(closed > 0, 'hellos past the bound are closed with 1013');
     await waitUntil(() => host.count('HOTLINE_E_HANDSHAKE_BACKLOG') === refused.length + closed, 10_000, 'each hello refusal reported');
 
+    const st = await host.status();
+    assert.equal(st.handshakes.refused, refused.length + closed, 'status counts the refusals');
+    assert.equal(st.handshakes.queued, 0, 'nothing left waiting');
     // The host serves on.
     const live = await wsClient(url);
     live.send('ping');

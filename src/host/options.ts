@@ -163,10 +163,10 @@ export interface HostOptions {
    */
   afterWorkerDeath?: boolean;
   /**
-   * @internal The handshake pacer's bounds (src/transport/handshake-pacer.ts): handshake steps per turn of the loop
-   * and steps waiting at most. For tests of the backlog; the defaults are what a host runs with.
+   * @internal The handshake pacer's bounds (src/transport/handshake-pacer.ts): handshake steps per turn of the loop,
+   * steps waiting at most, and the bytes they may hold. For tests of the backlog; the defaults are what a host runs with.
    */
-  handshakePacing?: { perTurn: number; maxQueued: number };
+  handshakePacing?: { perTurn?: number; maxQueued?: number; maxQueuedBytes?: number };
 }
 
 /** issue 11: Node's `resourceLimits` of a worker-mode version's thread, in MB. */

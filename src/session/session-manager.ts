@@ -21,7 +21,7 @@ import { HotlineError, messageOf } from '../errors.js';
 import { roomListProblem } from '../rooms/room-name.js';
 import { EarlyFrames } from './early-frames.js';
 import type { ResolvedSessionOptions } from './options.js';
-import { decodeFrame, type LostCode, type WelcomeFrame } from './protocol.js';
+import { decodeFrame, type LostCode, type ReceivedFrame, type WelcomeFrame } from './protocol.js';
 import { checkResume, ServerSession, type SessionHost } from './session.js';
 import type { SessionChange } from './store.js';
 import { DEFAULT_MAX_REPLAY } from './store.js';
@@ -167,20 +167,21 @@ export class SessionManager implements SessionHost {
       }
       first = false;
       clearTimeout(timer);
-      const text = isBinary ? '' : data.toString();
+      // Decoded now, so what waits is the small frame, never the up-to-maxPayload text a client sent as its hello.
+      const f = decodeFrame(isBinary ? '' : data.toString());
       // The hello waits its turn (src/transport/handshake-pacer.ts); frames behind it wait in `early` meanwhile.
       const paced = this.#deps.pace((): void => {
         if (ws.readyState !== ws.OPEN) return; // gone while it waited: onClose settled it
         ws.off('close', onClose);
-        helloNow(text);
+        helloNow(f);
       });
       if (!paced) {
         this.#deps.reportError(new HotlineError('HOTLINE_E_HANDSHAKE_BACKLOG', `refused a session hello from ${remoteAddress || 'an unknown address'}: too many handshakes wait`));
         ws.close(CLOSE_TRY_AGAIN_LATER, 'handshake backlog');
       }
     };
-    const helloNow = (text: string): void => {
-      this.#hello(ws, text, remoteAddress).then(
+    const helloNow = (f: ReceivedFrame | HotlineError): void => {
+      this.#hello(ws, f, remoteAddress).then(
         () => {
           settle();
           ws.off('message', onMessage);
@@ -211,8 +212,7 @@ export class SessionManager implements SessionHost {
     ws.once('close', () => clearTimeout(grace));
   }
 
-  async #hello(ws: WebSocket, text: string, remoteAddress: string): Promise<void> {
-    const f = decodeFrame(text);
+  async #hello(ws: WebSocket, f: ReceivedFrame | HotlineError, remoteAddress: string): Promise<void> {
     if (f instanceof HotlineError || f.t !== 'hello') {
       const why = f instanceof HotlineError ? `: ${f.message}` : `, not ${f.t}`;
       this.#deps.reportError(new HotlineError('HOTLINE_E_SESSION_PROTOCOL', `the first frame of a hotline.v1 socket must be a hello${why}`));

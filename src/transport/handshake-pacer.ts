@@ -5,7 +5,8 @@
  * clients retry in step or a botnet connects at once, ran back to back and stalled every other client's replies for
  * 10-40 ms (R2, measured with --cpu-prof). Paced, the loop reads the live connections between every few handshakes.
  *
- * A step waits in a bounded queue; past `maxQueued` it is refused at once (the caller answers 503), so a flood of
+ * A step waits in a bounded queue; past `maxQueued` steps, or `maxQueuedBytes` of what they hold (an upgrade holds
+ * the bytes its client sent behind the request), it is refused at once (the caller answers 503), so a flood of
  * connects costs the host a queue slot each and never an unbounded backlog. Every queued step runs: a step checks
  * its own socket first, so one whose client gave up meanwhile costs a check (and settles its own counts).
  *
@@ -25,23 +26,42 @@ export interface HandshakePacerDeps {
  * two a turn 1.7-2.5 ms, one a turn 1.6-2.2 ms (clean 0.4-1.0 ms). An idle host loses nothing: its turns are short.
  */
 export const DEFAULT_PER_TURN = 1;
-/** Steps waiting at most, by default; the next is refused. */
-export const DEFAULT_MAX_QUEUED = 4096;
+/**
+ * Steps waiting at most, by default; the next is refused. A waiting upgrade holds its request (headers up to Node's
+ * 16 KiB) and its socket: 1,024 of them is at most ~16 MiB of headers, and a storm of honest clients refused past it
+ * comes back after `Retry-After`.
+ */
+export const DEFAULT_MAX_QUEUED = 1024;
+/** Bytes the waiting steps may hold at most, by default (what clients sent before their upgrade was answered). */
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+interface Step {
+  run: () => void;
+  bytes: number;
+}
 
 export class HandshakePacer {
   readonly perTurn: number;
   readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
   #deps: HandshakePacerDeps;
-  #queue = new Fifo<() => void>();
+  #queue = new Fifo<Step>();
+  #queuedBytes = 0;
   /** Steps run in the current turn. */
   #ran = 0;
   #scheduled = false;
   /** Steps refused because the queue was full. */
   refused = 0;
 
-  constructor(perTurn = DEFAULT_PER_TURN, maxQueued = DEFAULT_MAX_QUEUED, deps: HandshakePacerDeps = { defer: (fn) => void setImmediate(fn) }) {
+  constructor(
+    perTurn = DEFAULT_PER_TURN,
+    maxQueued = DEFAULT_MAX_QUEUED,
+    deps: HandshakePacerDeps = { defer: (fn) => void setImmediate(fn) },
+    maxQueuedBytes = DEFAULT_MAX_QUEUED_BYTES,
+  ) {
     this.perTurn = perTurn;
     this.maxQueued = maxQueued;
+    this.maxQueuedBytes = maxQueuedBytes;
     this.#deps = deps;
   }
 
@@ -50,22 +70,29 @@ export class HandshakePacer {
     return this.#queue.size;
   }
 
+  /** Bytes the waiting steps hold now. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   /**
    * Run `run` now if this turn has room and nothing waits before it, else queue it for a later turn. False when the
-   * queue is full: nothing ran or will, and the caller refuses the handshake.
+   * queue is full: nothing ran or will, and the caller refuses the handshake. `bytes`: what the step holds while it
+   * waits (counted against maxQueuedBytes).
    */
-  pace(run: () => void): boolean {
+  pace(run: () => void, bytes = 0): boolean {
     if (this.#queue.size === 0 && this.#ran < this.perTurn) {
       this.#ran++;
       this.#schedule();
       run();
       return true;
     }
-    if (this.#queue.size >= this.maxQueued) {
+    if (this.#queue.size >= this.maxQueued || this.#queuedBytes + bytes > this.maxQueuedBytes) {
       this.refused++;
       return false;
     }
-    this.#queue.push(run);
+    this.#queuedBytes += bytes;
+    this.#queue.push({ run, bytes });
     this.#schedule();
     return true;
   }
@@ -85,7 +112,8 @@ export class HandshakePacer {
         const step = this.#queue.shift();
         if (!step) break;
         this.#ran++;
-        step();
+        this.#queuedBytes -= step.bytes;
+        step.run();
       }
     } finally {
       // Come back while steps wait (even after a step threw), and once more after a turn that ran some, to start the

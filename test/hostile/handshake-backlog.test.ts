@@ -2,7 +2,7 @@
  * The handshake pacer's queue is bounded (src/transport/handshake-pacer.ts): past it, an upgrade is answered 503 with
  * Retry-After and a hotline.v1 hello is closed with 1013 (try again later), each reported as
  * HOTLINE_E_HANDSHAKE_BACKLOG, and nothing hangs. Run with a tiny bound (one step a turn, two waiting) so that a
- * burst of 60 crosses it.
+ * burst of 60 crosses it; and with a small byte bound, which the bytes a client sends behind its request count against.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { SESSION_PROTOCOL } from '../../src/session/protocol.js';
 import { wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
-import { ChildHost, waitUntil } from './hostile-rig.js';
+import { acceptedSockets, ChildHost, waitUntil, written } from './hostile-rig.js';
 
 const BURST = 60;
 const UPGRADE = 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
@@ -25,13 +25,7 @@ test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 101
   try {
     // Raw upgrades, connected first and then sent together.
     const answers: string[] = [];
-    await Promise.all(
-      Array.from({ length: BURST }, () => new Promise<void>((resolve, reject) => {
-        const s = net.connect(Number(new URL(url).port), '127.0.0.1', () => resolve());
-        s.once('error', reject);
-        sockets.push(s);
-      })),
-    );
+    sockets.push(...(await acceptedSockets(Number(new URL(url).port), BURST)));
     for (const s of sockets) {
       let head = '';
       s.setEncoding('latin1');
@@ -39,7 +33,7 @@ test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 101
         if (!head.includes('\r\n\r\n') && (head += d).includes('\r\n\r\n')) answers.push(head);
       });
     }
-    for (const s of sockets) s.write(UPGRADE);
+    await host.frozen(() => Promise.all(sockets.map((s) => written(s, UPGRADE))));
     await waitUntil(() => answers.length === BURST, 20_000, 'every upgrade answered');
     const refused = answers.filter((a) => a.startsWith('HTTP/1.1 503'));
     assert.equal(refused.length + answers.filter((a) => a.startsWith('HTTP/1.1 101')).length, BURST, 'each is 101 or 503');
@@ -58,7 +52,8 @@ test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 101
       ws.once('message', () => outcomes.push('welcome'));
       ws.once('close', (code) => outcomes.push(String(code)));
     }
-    for (const ws of sessions) ws.send(JSON.stringify({ t: 'hello', v: 1, token: null, rx: 0 }));
+    const hello = JSON.stringify({ t: 'hello', v: 1, token: null, rx: 0 });
+    await host.frozen(() => Promise.all(sessions.map((ws) => new Promise((resolve) => ws.send(hello, resolve)))));
     await waitUntil(() => outcomes.filter((o) => o === 'welcome' || o === '1013').length === BURST, 20_000, 'every hello answered');
     const closed = outcomes.filter((o) => o === '1013').length;
     assert.ok(closed > 0, 'hellos past the bound are closed with 1013');
@@ -76,6 +71,38 @@ test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 101
   } finally {
     for (const s of sockets) s.destroy();
     for (const ws of sessions) ws.terminate();
+    await host.stop();
+  }
+});
+
+test('what clients send behind their upgrade request counts against the queue\'s byte bound: past it, 503', async () => {
+  const p = pluginDir(counterPlugin('v1'));
+  // Room for 100 waiting steps but only 2 KiB of what they hold: an upgrade with 4 KiB behind it runs at once, in a
+  // turn of its own, or is refused.
+  const host = await ChildHost.start({ plugin: p.entry, handshakePacing: { perTurn: 1, maxQueued: 100, maxQueuedBytes: 2 * 1024 } });
+  const url = host.addresses[0]!.url;
+  const sockets: net.Socket[] = [];
+  try {
+    sockets.push(...(await acceptedSockets(Number(new URL(url).port), BURST)));
+    const answers: string[] = [];
+    for (const s of sockets) {
+      let head = '';
+      s.setEncoding('latin1');
+      s.on('data', (d: string) => {
+        if (!head.includes('\r\n\r\n') && (head += d).includes('\r\n\r\n')) answers.push(head);
+      });
+    }
+    // A WebSocket client must wait for the 101 before it sends (RFC 6455 4.1); these do not: 4 KiB of frames early.
+    const early = Buffer.alloc(4096, 0x81);
+    await host.frozen(() => Promise.all(sockets.map((s) => written(s, Buffer.concat([Buffer.from(UPGRADE), early])))));
+    await waitUntil(() => answers.length === BURST, 20_000, 'every upgrade answered');
+    const refused = answers.filter((a) => a.startsWith('HTTP/1.1 503')).length;
+    assert.ok(refused > 0, 'past the byte bound an upgrade is refused');
+    const st = await host.status();
+    assert.equal(st.handshakes.refused, refused);
+    assert.equal(st.handshakes.queued, 0);
+  } finally {
+    for (const s of sockets) s.destroy();
     await host.stop();
   }
 });

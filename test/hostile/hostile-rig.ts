@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { withMallocEnv } from '../../src/host/malloc-env.js';
 import type { HostStatus } from '../../src/host/host.js';
@@ -148,6 +149,19 @@ export class ChildHost {
     return new ChildHost(child, ready);
   }
 
+  /**
+   * Stop the host process (SIGSTOP) while `send` writes, and let it go on (SIGCONT) once the writes are in the kernel:
+   * the host then finds everything readable at once, as it would a burst from many clients, whatever the scheduler.
+   */
+  async frozen(send: () => Promise<unknown>): Promise<void> {
+    process.kill(this.pid, 'SIGSTOP');
+    try {
+      await send();
+    } finally {
+      process.kill(this.pid, 'SIGCONT');
+    }
+  }
+
   count(code: string): number {
     return this.codes.filter((c) => c === code).length;
   }
@@ -201,3 +215,28 @@ export async function floodWs(ws: WebSocket, frame: string | Buffer, ms: number)
   }
   return sent;
 }
+
+/**
+ * `n` TCP connections to a hotline WebSocket port that the host has accepted and reads: each has had a plain HTTP
+ * request answered (426) and stays open (keep-alive), so the upgrade request a test sends next on it is read at once.
+ * Without that, the host may still be accepting them when the test writes, and a "burst" arrives spread out.
+ */
+export async function acceptedSockets(port: number, n: number): Promise<net.Socket[]> {
+  return Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let got = '';
+      const onData = (d: Buffer) => {
+        got += d.toString('latin1');
+        if (!got.includes('speaks WebSocket\n')) return;
+        s.off('data', onData);
+        resolve(s);
+      };
+      s.on('data', onData);
+      s.once('error', reject);
+    })),
+  );
+}
+
+/** Write `data` and resolve once the kernel has taken it. */
+export const written = (s: net.Socket, data: string | Buffer): Promise<void> => new Promise((resolve) => s.write(data, () => resolve()));

@@ -85,3 +85,22 @@ test('a step that throws does not stall the ones behind it', () => {
   while (t.next());
   assert.deepEqual(ran, [0, 2]);
 });
+
+test('the bytes a waiting step holds are bounded too: past maxQueuedBytes it is refused, and a step that ran frees its bytes', () => {
+  const t = turns();
+  const pacer = new HandshakePacer(1, 100, t, 10_000);
+  let ran = 0;
+  assert.equal(pacer.pace(() => ran++, 9_000), true, 'run at once: it holds nothing');
+  assert.equal(pacer.pace(() => ran++, 6_000), true);
+  assert.equal(pacer.pace(() => ran++, 4_000), true);
+  assert.equal(pacer.queuedBytes, 10_000);
+  assert.equal(pacer.pace(() => ran++, 1), false, 'one byte more than the budget');
+  assert.equal(pacer.pace(() => ran++), true, 'a step without bytes still fits');
+  assert.equal(pacer.refused, 1);
+  t.next();
+  assert.equal(pacer.queuedBytes, 4_000, 'the step that ran gave its bytes back');
+  assert.equal(pacer.pace(() => ran++, 6_000), true);
+  while (t.next());
+  assert.equal(ran, 5);
+  assert.equal(pacer.queuedBytes, 0);
+});

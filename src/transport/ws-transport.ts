@@ -266,8 +266,9 @@ export class WsTransport implements Transport {
       return admit!.refuse(refused, req.socket.remoteAddress, socket, answer);
     }
     // The upgrade itself waits its turn (handshake-pacer.ts). Meanwhile the socket stays a pending handshake, under
-    // its handshake timeout and visible to a process upgrade; what its client sent behind the request (`head`) counts
-    // against the pacer's byte bound.
+    // its handshake timeout and visible to a process upgrade (armed again if an earlier request on this keep-alive
+    // socket disarmed it); what its client sent behind the request (`head`) counts against the pacer's byte bound.
+    if (this.#ownServer && !this.#handshakes.has(socket)) this.#armHandshake(socket);
     if (!this.#host.pacer.pace(() => this.#complete(req, socket, head), head.length)) {
       this.#host.reportError(new HotlineError('HOTLINE_E_HANDSHAKE_BACKLOG', `refused a WebSocket from ${req.socket.remoteAddress}: the handshake queue is full (${this.#host.pacer.queued} waiting, ${this.#host.pacer.queuedBytes} bytes held)`));
       this.#refuse(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');

@@ -261,8 +261,7 @@ export class Host extends EventEmitter<HostEvents> {
     this.#bundler = withFirstBuild(createBundler(this.#options.plugin), options.initialBuild);
     const { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, frameTimeout, maxIncompleteBytes, maxIncompleteBytesPerIp } = this.#options.limits;
     this.#incomplete = new IncompleteFrames({ frameTimeout, maxIncompleteBytes, maxIncompleteBytesPerIp });
-    const pacing = options.handshakePacing;
-    this.#pacer = new HandshakePacer(pacing?.perTurn, pacing?.maxQueued, undefined, pacing?.maxQueuedBytes);
+    this.#pacer = new HandshakePacer(options.handshakePacing);
     const hangTimeout = this.#options.hangTimeout;
     this.#dispatcher = new Dispatcher(NO_TARGET, { maxSendBuffer, maxQueuedMessages, maxQueuedBytes, hangTimeout }, {
       connectionError: (conn, err) => this.#connectionError(err, conn),

@@ -16,6 +16,7 @@ import { DEFAULT_PROBATION, type ProbationOptions } from '../swap/probation.js';
 import { type ResolvedStateOptions, type StateOptions, resolveStateOptions } from '../state/options.js';
 import { checkTlsOptions } from '../transport/tls.js';
 import type { ListenOptions } from '../transport/transport.js';
+import type { PacerBounds } from '../transport/handshake-pacer.js';
 import type { WatchOptions } from '../watch/watcher.js';
 import type { HttpAdminConfig } from '../ops/http-admin.js';
 import { type HttpAdminOptions, resolveHttpAdmin } from '../ops/http-admin-options.js';
@@ -166,7 +167,7 @@ export interface HostOptions {
    * @internal The handshake pacer's bounds (src/transport/handshake-pacer.ts): handshake steps per turn of the loop,
    * steps waiting at most, and the bytes they may hold. For tests of the backlog; the defaults are what a host runs with.
    */
-  handshakePacing?: { perTurn?: number; maxQueued?: number; maxQueuedBytes?: number };
+  handshakePacing?: PacerBounds;
 }
 
 /** issue 11: Node's `resourceLimits` of a worker-mode version's thread, in MB. */

@@ -3,7 +3,7 @@
  * one turn of the event loop; the rest wait for the next turns, in order. A handshake costs the host about half a
  * millisecond (accept, the HTTP parse, ws' upgrade, the session's hello); twenty arriving together, as refused
  * clients retry in step or a botnet connects at once, ran back to back and stalled every other client's replies for
- * 10-40 ms (R2, measured with --cpu-prof). Paced, the loop reads the live connections between every few handshakes.
+ * 10-40 ms (R2, measured with --cpu-prof). Paced, the loop reads the live connections between two handshake steps.
  *
  * A step waits in a bounded queue; past `maxQueued` steps, or `maxQueuedBytes` of what they hold (an upgrade holds
  * the bytes its client sent behind the request), it is refused at once (the caller answers 503), so a flood of
@@ -35,6 +35,15 @@ export const DEFAULT_MAX_QUEUED = 1024;
 /** Bytes the waiting steps may hold at most, by default (what clients sent before their upgrade was answered). */
 export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
+/** The pacer's bounds; each defaults to the constant above. */
+export interface PacerBounds {
+  perTurn?: number;
+  maxQueued?: number;
+  maxQueuedBytes?: number;
+}
+
+const SET_IMMEDIATE: HandshakePacerDeps = { defer: (fn) => void setImmediate(fn) };
+
 interface Step {
   run: () => void;
   bytes: number;
@@ -50,18 +59,13 @@ export class HandshakePacer {
   /** Steps run in the current turn. */
   #ran = 0;
   #scheduled = false;
-  /** Steps refused because the queue was full. */
+  /** Steps refused because the queue was full (of steps or of bytes). */
   refused = 0;
 
-  constructor(
-    perTurn = DEFAULT_PER_TURN,
-    maxQueued = DEFAULT_MAX_QUEUED,
-    deps: HandshakePacerDeps = { defer: (fn) => void setImmediate(fn) },
-    maxQueuedBytes = DEFAULT_MAX_QUEUED_BYTES,
-  ) {
-    this.perTurn = perTurn;
-    this.maxQueued = maxQueued;
-    this.maxQueuedBytes = maxQueuedBytes;
+  constructor(bounds: PacerBounds = {}, deps: HandshakePacerDeps = SET_IMMEDIATE) {
+    this.perTurn = bounds.perTurn ?? DEFAULT_PER_TURN;
+    this.maxQueued = bounds.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.maxQueuedBytes = bounds.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.#deps = deps;
   }
 

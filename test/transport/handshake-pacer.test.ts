@@ -26,7 +26,7 @@ function turns() {
 
 test('perTurn steps run at once, the rest in later turns, in order', () => {
   const t = turns();
-  const pacer = new HandshakePacer(2, 100, t);
+  const pacer = new HandshakePacer({ perTurn: 2, maxQueued: 100 }, t);
   const ran: number[] = [];
   for (let i = 0; i < 7; i++) assert.equal(pacer.pace(() => ran.push(i)), true);
   assert.deepEqual(ran, [0, 1], 'two run in the turn they arrive in');
@@ -49,7 +49,7 @@ test('perTurn steps run at once, the rest in later turns, in order', () => {
 
 test('a step never jumps the queue: with steps waiting, a new one waits behind them even in a turn with room', () => {
   const t = turns();
-  const pacer = new HandshakePacer(1, 100, t);
+  const pacer = new HandshakePacer({ perTurn: 1, maxQueued: 100 }, t);
   const ran: string[] = [];
   pacer.pace(() => ran.push('a'));
   pacer.pace(() => ran.push('b'));
@@ -63,7 +63,7 @@ test('a step never jumps the queue: with steps waiting, a new one waits behind t
 
 test('past maxQueued a step is refused: false, counted, never run', () => {
   const t = turns();
-  const pacer = new HandshakePacer(1, 3, t);
+  const pacer = new HandshakePacer({ perTurn: 1, maxQueued: 3 }, t);
   let ran = 0;
   const results = Array.from({ length: 10 }, () => pacer.pace(() => ran++));
   assert.deepEqual(results, [true, true, true, true, false, false, false, false, false, false]);
@@ -74,7 +74,7 @@ test('past maxQueued a step is refused: false, counted, never run', () => {
 
 test('a step that throws does not stall the ones behind it', () => {
   const t = turns();
-  const pacer = new HandshakePacer(1, 10, t);
+  const pacer = new HandshakePacer({ perTurn: 1, maxQueued: 10 }, t);
   const ran: number[] = [];
   pacer.pace(() => ran.push(0));
   pacer.pace(() => {
@@ -88,7 +88,7 @@ test('a step that throws does not stall the ones behind it', () => {
 
 test('the bytes a waiting step holds are bounded too: past maxQueuedBytes it is refused, and a step that ran frees its bytes', () => {
   const t = turns();
-  const pacer = new HandshakePacer(1, 100, t, 10_000);
+  const pacer = new HandshakePacer({ perTurn: 1, maxQueued: 100, maxQueuedBytes: 10_000 }, t);
   let ran = 0;
   assert.equal(pacer.pace(() => ran++, 9_000), true, 'run at once: it holds nothing');
   assert.equal(pacer.pace(() => ran++, 6_000), true);

@@ -11,10 +11,9 @@ import WebSocket from 'ws';
 import { SESSION_PROTOCOL } from '../../src/session/protocol.js';
 import { wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
-import { acceptedSockets, ChildHost, waitUntil, written } from './hostile-rig.js';
+import { acceptedSockets, answerHeads, ChildHost, UPGRADE_REQUEST, waitUntil, written } from './hostile-rig.js';
 
 const BURST = 60;
-const UPGRADE = 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
 
 test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 1013; each is reported; the host serves on', async () => {
   const p = pluginDir(counterPlugin('v1'));
@@ -24,16 +23,9 @@ test('upgrades past the pacer queue get 503 with Retry-After, hellos past it 101
   const sessions: WebSocket[] = [];
   try {
     // Raw upgrades, connected first and then sent together.
-    const answers: string[] = [];
     sockets.push(...(await acceptedSockets(Number(new URL(url).port), BURST)));
-    for (const s of sockets) {
-      let head = '';
-      s.setEncoding('latin1');
-      s.on('data', (d: string) => {
-        if (!head.includes('\r\n\r\n') && (head += d).includes('\r\n\r\n')) answers.push(head);
-      });
-    }
-    await host.frozen(() => Promise.all(sockets.map((s) => written(s, UPGRADE))));
+    const answers = answerHeads(sockets);
+    await host.frozen(() => Promise.all(sockets.map((s) => written(s, UPGRADE_REQUEST))));
     await waitUntil(() => answers.length === BURST, 20_000, 'every upgrade answered');
     const refused = answers.filter((a) => a.startsWith('HTTP/1.1 503'));
     assert.equal(refused.length + answers.filter((a) => a.startsWith('HTTP/1.1 101')).length, BURST, 'each is 101 or 503');
@@ -84,17 +76,10 @@ test('what clients send behind their upgrade request counts against the queue\'s
   const sockets: net.Socket[] = [];
   try {
     sockets.push(...(await acceptedSockets(Number(new URL(url).port), BURST)));
-    const answers: string[] = [];
-    for (const s of sockets) {
-      let head = '';
-      s.setEncoding('latin1');
-      s.on('data', (d: string) => {
-        if (!head.includes('\r\n\r\n') && (head += d).includes('\r\n\r\n')) answers.push(head);
-      });
-    }
+    const answers = answerHeads(sockets);
     // A WebSocket client must wait for the 101 before it sends (RFC 6455 4.1); these do not: 4 KiB of frames early.
     const early = Buffer.alloc(4096, 0x81);
-    await host.frozen(() => Promise.all(sockets.map((s) => written(s, Buffer.concat([Buffer.from(UPGRADE), early])))));
+    await host.frozen(() => Promise.all(sockets.map((s) => written(s, Buffer.concat([Buffer.from(UPGRADE_REQUEST), early])))));
     await waitUntil(() => answers.length === BURST, 20_000, 'every upgrade answered');
     const refused = answers.filter((a) => a.startsWith('HTTP/1.1 503')).length;
     assert.ok(refused > 0, 'past the byte bound an upgrade is refused');

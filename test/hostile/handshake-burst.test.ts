@@ -10,10 +10,9 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { wsClient } from '../helpers/clients.js';
 import { counterPlugin, pluginDir } from '../helpers/plugin-dir.js';
-import { acceptedSockets, ChildHost, waitUntil, written } from './hostile-rig.js';
+import { acceptedSockets, answerHeads, ChildHost, UPGRADE_REQUEST, waitUntil, written } from './hostile-rig.js';
 
 const BURST = 300;
-const UPGRADE = 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
 
 test('a live client is served between the handshakes of a burst, and every handshake of the burst completes', async () => {
   const p = pluginDir(counterPlugin('v1'));
@@ -25,22 +24,16 @@ test('a live client is served between the handshakes of a burst, and every hands
     const live = await wsClient(url);
     // Connect the burst first, so that what arrives together is the upgrade requests, not the accepts.
     sockets.push(...(await acceptedSockets(Number(port), BURST)));
-    let upgraded = 0;
-    for (const s of sockets) {
-      let head = '';
-      s.setEncoding('latin1');
-      s.on('data', (d: string) => {
-        if (head.length < 12 && (head += d).length >= 12 && head.startsWith('HTTP/1.1 101')) upgraded++;
-      });
-    }
+    const answers = answerHeads(sockets);
+    const upgraded = (): number => answers.filter((a) => a.startsWith('HTTP/1.1 101')).length;
     // Everything in the kernel before the host reads any of it: the ping behind the 300 requests.
     await host.frozen(async () => {
-      await Promise.all(sockets.map((s) => written(s, UPGRADE)));
+      await Promise.all(sockets.map((s) => written(s, UPGRADE_REQUEST)));
       await new Promise((resolve) => live.ws.send('ping', resolve));
     });
     await live.inbox.waitFor(1, 10_000);
-    const upgradedAtReply = upgraded;
-    await waitUntil(() => upgraded === BURST, 20_000, 'every handshake of the burst answered 101');
+    const upgradedAtReply = upgraded();
+    await waitUntil(() => upgraded() === BURST, 20_000, 'every handshake of the burst answered 101');
     // Unpaced, the reply came after all 300 upgrades (three runs); paced, after 1.
     assert.ok(upgradedAtReply < BURST / 2, `the live client's reply came after ${upgradedAtReply} of ${BURST} upgrades: the burst ran ahead of it`);
     assert.equal(live.inbox.messages[0], 'v1:1:1|ping');

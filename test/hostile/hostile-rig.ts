@@ -238,5 +238,22 @@ export async function acceptedSockets(port: number, n: number): Promise<net.Sock
   );
 }
 
+/** A WebSocket upgrade request, for tests that speak HTTP on a raw socket. */
+export const UPGRADE_REQUEST =
+  'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+/** The head of the first HTTP answer each socket gets (status line and headers), pushed as it completes. */
+export function answerHeads(sockets: net.Socket[]): string[] {
+  const heads: string[] = [];
+  for (const s of sockets) {
+    let head = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      if (!head.includes('\r\n\r\n') && (head += d).includes('\r\n\r\n')) heads.push(head);
+    });
+  }
+  return heads;
+}
+
 /** Write `data` and resolve once the kernel has taken it. */
 export const written = (s: net.Socket, data: string | Buffer): Promise<void> => new Promise((resolve) => s.write(data, () => resolve()));
